@@ -1,0 +1,1 @@
+"""Faker-based event simulator, oracle and embedded local cloud for the engagement-scoring pipeline."""

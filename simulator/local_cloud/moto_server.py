@@ -1,0 +1,121 @@
+"""An embedded moto server on 127.0.0.1, in its own process, with moto's Lambda invocation switched off.
+
+moto would run Lambda code in Docker (absent here) whenever a Kinesis stream or DynamoDB table with an
+event source mapping receives data, and on a DynamoDB stream it would consume the records while trying.
+Our local Lambda runner polls the streams itself, so the server process patches those two hooks to do
+nothing before it starts. Run as `python -m simulator.local_cloud.moto_server --port N`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from types import TracebackType
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def disable_lambda_stream_invocation() -> None:
+    """Make moto leave stream records alone: the local runner delivers them to the handlers."""
+    from moto.awslambda.models import LambdaBackend
+
+    def _no_kinesis_delivery(self: Any, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def _no_dynamodb_delivery(self: Any, *args: Any, **kwargs: Any) -> None:
+        return None  # falsy: moto keeps the stream records for GetRecords
+
+    LambdaBackend.send_kinesis_message = _no_kinesis_delivery  # type: ignore[method-assign]
+    LambdaBackend.send_dynamodb_items = _no_dynamodb_delivery  # type: ignore[method-assign,assignment]
+
+
+class EmbeddedMoto:
+    """Start and stop a moto server subprocess; usable as a context manager."""
+
+    def __init__(self, port: int | None = None, startup_timeout_s: float = 60.0) -> None:
+        self.port = port or free_port()
+        self.endpoint_url = f"http://{HOST}:{self.port}"
+        self._timeout = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EmbeddedMoto:
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "simulator.local_cloud.moto_server", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto server exited with code {self._process.returncode}")
+            if self.healthy():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {self._timeout}s")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def reset(self) -> None:
+        """Drop every resource (moto's reset API)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+        self._process = None
+
+    def __enter__(self) -> EmbeddedMoto:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    disable_lambda_stream_invocation()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=HOST, port=args.port, verbose=False)
+    server.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
