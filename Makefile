@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 $(CHECKOV_VENV)/.installed: pyproject.toml
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	@echo "installing checkov into $(CHECKOV_VENV) (its pins clash with ours, so it lives apart) ..."
-	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	@env -u PYTHONPATH $(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check \
 		"$$(sed -n 's/^checkov = \["\(checkov==[^"]*\)"\]/\1/p' pyproject.toml)"
 	@touch $@
 
@@ -55,7 +55,7 @@ lint: venv ## ruff, mypy and terraform fmt -check
 	terraform fmt -check -recursive
 
 checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the module (offline)
-	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+	env -u PYTHONPATH $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --skip-download
 
 docs: venv ## Regenerate the README's Inputs and Outputs tables
 	$(PY) tools/gen_docs.py --write

@@ -1,0 +1,1 @@
+"""Benchmarks for the engagement-scoring pipeline (`make bench`); see docs/benchmarks.md."""
