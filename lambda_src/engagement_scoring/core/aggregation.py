@@ -1,0 +1,191 @@
+"""Per-batch aggregation: which events count, and one conditional write per user carrying them.
+
+The steps are pure so the scorer can repeat them after re-reading DynamoDB:
+classify (rules, in-batch duplicates) -> ledger keys to look up -> select_new (drop events whose
+keys are already in the ledger, once-per-message suppression) -> plan_user_writes (new state per
+user, split when a user has more keys than one transaction holds) -> pack_transactions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+
+from engagement_scoring.core.events import NormalizedEvent
+from engagement_scoring.core.keys import once_per_message_key
+from engagement_scoring.core.model import Contribution, ScoringModel, UserState, apply_contributions
+from engagement_scoring.core.rules import Rule
+
+PENDING = "pending"
+SCORED = "scored"
+DUPLICATE = "duplicate"
+ONCE_PER_MESSAGE = "once_per_message"
+FAILED = "failed"
+
+# DynamoDB TransactWriteItems holds at most 100 actions.
+MAX_TRANSACTION_ACTIONS = 100
+
+
+@dataclass(slots=True)
+class Candidate:
+    """An event with a rule, not yet known to be new; `sequence_numbers` lists every record with its bytes."""
+
+    event: NormalizedEvent
+    rule: Rule
+    sequence_numbers: list[str] = field(default_factory=list)
+    once_key: str | None = None
+    status: str = PENDING
+
+    @property
+    def key_count(self) -> int:
+        return 1 if self.once_key is None else 2
+
+
+@dataclass(slots=True)
+class Classified:
+    candidates: list[Candidate]
+    skipped: Counter[str]
+    in_batch_duplicates: int
+
+
+def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mapping[str, Rule]) -> Classified:
+    """Keep events that have a rule, once per content key (stream order), with all their sequence numbers."""
+    by_content: dict[str, Candidate] = {}
+    skipped: Counter[str] = Counter()
+    duplicates = 0
+    for sequence_number, event in events:
+        rule = rules.get(event.event_type)
+        if rule is None:
+            skipped["no_rule"] += 1
+            continue
+        candidate = by_content.get(event.content_key)
+        if candidate is not None:
+            duplicates += 1
+        else:
+            once_key = (
+                once_per_message_key(event.user_key, event.event_type, event.message_id)
+                if rule.once_per_message and event.message_id is not None
+                else None
+            )
+            candidate = Candidate(event, rule, once_key=once_key)
+            by_content[event.content_key] = candidate
+        if sequence_number is not None:
+            candidate.sequence_numbers.append(sequence_number)
+    return Classified(list(by_content.values()), skipped, duplicates)
+
+
+def ledger_keys(candidates: Iterable[Candidate]) -> list[str]:
+    """Every ledger key that decides whether these candidates count (content and once-per-message keys)."""
+    keys: dict[str, None] = {}
+    for candidate in candidates:
+        keys[candidate.event.content_key] = None
+        if candidate.once_key is not None:
+            keys[candidate.once_key] = None
+    return list(keys)
+
+
+def select_new(candidates: Sequence[Candidate], applied: Set[str]) -> list[Candidate]:
+    """Mark duplicates and once-per-message repeats; return the candidates that count, in stream order.
+
+    Candidates already SCORED by this invocation (an earlier write of a split user) are left alone.
+    """
+    counted_once: set[str] = set()
+    accepted = []
+    for candidate in candidates:
+        if candidate.status == SCORED:
+            if candidate.once_key is not None:
+                counted_once.add(candidate.once_key)
+            continue
+        if candidate.event.content_key in applied:
+            candidate.status = DUPLICATE
+            continue
+        once_key = candidate.once_key
+        if once_key is not None:
+            if once_key in applied or once_key in counted_once:
+                candidate.status = ONCE_PER_MESSAGE
+                continue
+            counted_once.add(once_key)
+        candidate.status = PENDING
+        accepted.append(candidate)
+    return accepted
+
+
+@dataclass(frozen=True, slots=True)
+class UserWrite:
+    """One conditional write of a user item plus the ledger keys of the events it counts."""
+
+    user_key: str
+    expected_version: int  # 0: the user item must not exist yet
+    state: UserState
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def content_keys(self) -> list[str]:
+        return [candidate.event.content_key for candidate in self.candidates]
+
+    @property
+    def once_keys(self) -> list[str]:
+        return [candidate.once_key for candidate in self.candidates if candidate.once_key is not None]
+
+    @property
+    def action_count(self) -> int:
+        return 1 + sum(candidate.key_count for candidate in self.candidates)
+
+
+def contribution(candidate: Candidate) -> Contribution:
+    event, rule = candidate.event, candidate.rule
+    return Contribution(rule.points, event.timestamp_ms, rule.channel_for(event.channel), event.endpoint_id)
+
+
+def plan_user_writes(
+    user_key: str,
+    state: UserState,
+    accepted: Sequence[Candidate],
+    model: ScoringModel,
+    max_actions: int = MAX_TRANSACTION_ACTIONS,
+) -> list[UserWrite]:
+    """The writes that count `accepted` for one user: one, or several in sequence when they do not fit."""
+    chunks: list[list[Candidate]] = []
+    actions = max_actions
+    for candidate in accepted:
+        if actions + candidate.key_count > max_actions:
+            chunks.append([])
+            actions = 1
+        chunks[-1].append(candidate)
+        actions += candidate.key_count
+    writes = []
+    for chunk in chunks:
+        new_state = apply_contributions(state, [contribution(candidate) for candidate in chunk], model)
+        writes.append(UserWrite(user_key, state.version, new_state, tuple(chunk)))
+        state = new_state
+    return writes
+
+
+def pack_transactions(
+    user_writes: Iterable[Sequence[UserWrite]], max_actions: int = MAX_TRANSACTION_ACTIONS
+) -> list[list[UserWrite]]:
+    """Group writes into transactions of at most `max_actions`, each write whole.
+
+    A user's n-th write goes into the n-th wave of transactions, so it runs after the user's earlier
+    writes and never shares a transaction with them.
+    """
+    waves: list[list[UserWrite]] = []
+    for writes in user_writes:
+        for index, write in enumerate(writes):
+            if index == len(waves):
+                waves.append([])
+            waves[index].append(write)
+    transactions: list[list[UserWrite]] = []
+    for wave in waves:
+        current: list[UserWrite] = []
+        actions = 0
+        for write in wave:
+            if current and actions + write.action_count > max_actions:
+                transactions.append(current)
+                current, actions = [], 0
+            current.append(write)
+            actions += write.action_count
+        if current:
+            transactions.append(current)
+    return transactions

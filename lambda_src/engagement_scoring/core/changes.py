@@ -1,0 +1,165 @@
+"""Score changes from a DynamoDB stream batch: one per user, latest image against the oldest one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class InvalidImage(ValueError):
+    """A stream record whose image is not DynamoDB JSON the score sync understands."""
+
+
+def attribute_value(value: Any) -> Any:
+    """Plain Python value of one DynamoDB JSON attribute value (N -> Decimal, SS -> set, M -> dict)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise InvalidImage("not an attribute value")
+    ((kind, content),) = value.items()
+    try:
+        if kind == "S" and isinstance(content, str):
+            return content
+        if kind == "N" and isinstance(content, str):
+            return Decimal(content)
+        if kind == "BOOL" and isinstance(content, bool):
+            return content
+        if kind == "NULL":
+            return None
+        if kind == "M" and isinstance(content, dict):
+            return {str(name): attribute_value(item) for name, item in content.items()}
+        if kind == "L" and isinstance(content, list):
+            return [attribute_value(item) for item in content]
+        if kind == "SS" and isinstance(content, list) and all(isinstance(item, str) for item in content):
+            return set(content)
+        if kind == "NS" and isinstance(content, list) and all(isinstance(item, str) for item in content):
+            return {Decimal(item) for item in content}
+        if kind in ("B", "BS"):
+            return content
+    except (InvalidOperation, RecursionError) as exc:
+        raise InvalidImage("bad attribute value") from exc
+    raise InvalidImage("unknown attribute type")
+
+
+def image(attributes: Any) -> dict[str, Any] | None:
+    if attributes is None:
+        return None
+    if not isinstance(attributes, dict):
+        raise InvalidImage("image is not a map")
+    return {str(name): attribute_value(value) for name, value in attributes.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChange:
+    """One usable DynamoDB stream record of the user scores table."""
+
+    user_key: str
+    sequence_number: str | None
+    event_name: str
+    old_image: dict[str, Any] | None
+    new_image: dict[str, Any] | None
+
+
+def parse_stream_record(record: Any) -> StreamChange:
+    """Read a Lambda DynamoDB stream record; raises InvalidImage when it is not a user-scores record."""
+    if not isinstance(record, dict) or not isinstance(record.get("dynamodb"), dict):
+        raise InvalidImage("not a DynamoDB stream record")
+    body = record["dynamodb"]
+    keys = image(body.get("Keys")) or {}
+    user_key = keys.get("user_key")
+    if not isinstance(user_key, str) or not user_key:
+        raise InvalidImage("no user_key")
+    sequence_number = body.get("SequenceNumber")
+    event_name = record.get("eventName")
+    return StreamChange(
+        user_key=user_key,
+        sequence_number=sequence_number if isinstance(sequence_number, str) and sequence_number else None,
+        event_name=event_name if isinstance(event_name, str) else "",
+        old_image=image(body.get("OldImage")),
+        new_image=image(body.get("NewImage")),
+    )
+
+
+def _score(snapshot: Mapping[str, Any] | None) -> Decimal | None:
+    value = None if snapshot is None else snapshot.get("score")
+    return value if isinstance(value, Decimal) and value.is_finite() else None
+
+
+def _tier(snapshot: Mapping[str, Any] | None) -> str | None:
+    value = None if snapshot is None else snapshot.get("tier")
+    return value if isinstance(value, str) else None
+
+
+@dataclass(slots=True)
+class ScoreChange:
+    user_key: str
+    score: Decimal
+    previous_score: Decimal | None
+    tier: str | None
+    previous_tier: str | None
+    channels: dict[str, Decimal]
+    as_of: int | None
+    endpoint_ids: tuple[str, ...]
+    sequence_numbers: list[str] = field(default_factory=list)
+
+    @property
+    def tier_changed(self) -> bool:
+        return self.tier != self.previous_tier
+
+
+@dataclass(slots=True)
+class _UserRecords:
+    oldest: dict[str, Any] | None
+    latest: dict[str, Any] | None = None
+    sequence_numbers: list[str] = field(default_factory=list)
+
+
+def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
+    """One change per user whose score or tier differs between its oldest and latest image in the batch.
+
+    Key-only images (moto's first INSERT of an update_item) carry no score and are passed over; a user
+    whose latest record is a REMOVE has nothing to publish.
+    """
+    users: dict[str, _UserRecords] = {}
+    for change in changes:
+        records = users.get(change.user_key)
+        if records is None:
+            records = users[change.user_key] = _UserRecords(oldest=change.old_image)
+        if change.sequence_number is not None:
+            records.sequence_numbers.append(change.sequence_number)
+        if change.event_name == "REMOVE":
+            records.latest = None
+        elif _score(change.new_image) is not None:
+            records.latest = change.new_image
+    result = []
+    for user_key, records in users.items():
+        latest = records.latest
+        score = _score(latest)
+        if latest is None or score is None:
+            continue
+        previous_score, previous_tier, tier = _score(records.oldest), _tier(records.oldest), _tier(latest)
+        if score == previous_score and tier == previous_tier:
+            continue
+        channels = latest.get("channels")
+        as_of = latest.get("as_of")
+        endpoint_ids = latest.get("endpoint_ids")
+        result.append(
+            ScoreChange(
+                user_key=user_key,
+                score=score,
+                previous_score=previous_score,
+                tier=tier,
+                previous_tier=previous_tier,
+                channels={
+                    str(name): value
+                    for name, value in (channels.items() if isinstance(channels, dict) else ())
+                    if isinstance(value, Decimal) and value.is_finite()
+                },
+                as_of=int(as_of) if isinstance(as_of, Decimal) and as_of.is_finite() else None,
+                endpoint_ids=tuple(sorted(item for item in endpoint_ids if isinstance(item, str)))
+                if isinstance(endpoint_ids, set)
+                else (),
+                sequence_numbers=records.sequence_numbers,
+            )
+        )
+    return result

@@ -1,0 +1,102 @@
+"""Settings of both functions, read from environment variables (names and defaults: docs/architecture.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from engagement_scoring.core.events import USER_KEY_MODES
+from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value the function cannot work with."""
+
+
+def _decimal(env: Mapping[str, str], name: str, default: str | None) -> Decimal | None:
+    text = env.get(name, "").strip() or default
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+    if not value.is_finite():
+        raise ConfigError(f"{name} must be finite")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    value = _decimal(env, name, default)
+    assert value is not None  # a default is given
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ScorerConfig:
+    rules_table: str
+    scores_table: str
+    processed_events_table: str
+    failure_queue_url: str
+    user_key_mode: str = "auto"
+    model: ScoringModel = field(default_factory=ScoringModel)
+    rules_cache_ttl_seconds: float = 60.0
+    dedupe_ttl_hours: float = 168.0
+    once_per_message_ttl_hours: float = 2160.0
+    metrics_namespace: str = "EngagementScoring"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
+        mode = env.get("USER_KEY_MODE", "").strip() or "auto"
+        if mode not in USER_KEY_MODES:
+            raise ConfigError(f"USER_KEY_MODE must be one of {', '.join(USER_KEY_MODES)}")
+        try:
+            tiers = parse_tiers(env.get("TIERS", "").strip() or "[]")
+            model = ScoringModel(
+                half_life_hours=_number(env, "DECAY_HALF_LIFE_HOURS", "0"),
+                floor=_decimal(env, "SCORE_FLOOR", None),
+                ceiling=_decimal(env, "SCORE_CEILING", None),
+                tiers=tiers,
+            )
+        except (InvalidTiers, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
+        return cls(
+            rules_table=env.get("RULES_TABLE", ""),
+            scores_table=env.get("SCORES_TABLE", ""),
+            processed_events_table=env.get("PROCESSED_EVENTS_TABLE", ""),
+            failure_queue_url=env.get("FAILURE_QUEUE_URL", ""),
+            user_key_mode=mode,
+            model=model,
+            rules_cache_ttl_seconds=float(_number(env, "RULES_CACHE_TTL_SECONDS", "60")),
+            dedupe_ttl_hours=float(_number(env, "DEDUPE_TTL_HOURS", "168")),
+            once_per_message_ttl_hours=float(_number(env, "ONCE_PER_MESSAGE_TTL_HOURS", "2160")),
+            metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EngagementScoring",
+            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    pinpoint_application_id: str = ""
+    pinpoint_score_metric: str = "EngagementScore"
+    pinpoint_tier_attribute: str = "EngagementTier"
+    event_bus_name: str = ""
+    event_source: str = "engagement.scoring"
+    metrics_namespace: str = "EngagementScoring"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SyncConfig:
+        return cls(
+            pinpoint_application_id=env.get("PINPOINT_APPLICATION_ID", "").strip(),
+            pinpoint_score_metric=env.get("PINPOINT_SCORE_METRIC", "").strip() or "EngagementScore",
+            pinpoint_tier_attribute=env.get("PINPOINT_TIER_ATTRIBUTE", "").strip() or "EngagementTier",
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
+            event_source=env.get("EVENT_SOURCE", "").strip() or "engagement.scoring",
+            metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EngagementScoring",
+            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        )

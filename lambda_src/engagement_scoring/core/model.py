@@ -1,0 +1,202 @@
+"""The score model: a decayed sum of points kept at `as_of`, clamped to floor/ceiling, banded into tiers.
+
+With events i of points p_i at event times t_i and as_of = max t_i:
+
+    raw = sum_i p_i * 2 ** (-(as_of - t_i) / H)        (H = half-life; H = 0 means no decay: plain sum)
+    score = clamp(raw, floor, ceiling)
+
+The state stores `raw` at `as_of`, so a new event at t is applied exactly whatever the arrival order:
+older than as_of it adds p * 2 ** (-(as_of - t) / H); newer, raw first decays by 2 ** (-(t - as_of) / H),
+then p is added and as_of moves to t. Clamping is a view of raw, so it does not depend on order either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Context, Decimal, InvalidOperation
+
+ZERO = Decimal(0)
+MS_PER_HOUR = 3_600_000
+# Stored precision of decayed numbers; without decay sums stay exact.
+DECAYED_QUANTUM = Decimal("0.000001")
+# DynamoDB numbers carry up to 38 significant digits.
+_ARITHMETIC = Context(prec=38)
+_QUANTIZE = Context(prec=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    min_score: Decimal
+
+
+class InvalidTiers(ValueError):
+    """The TIERS setting is not a list of {"name": str, "min_score": number}."""
+
+
+def parse_tiers(text: str) -> tuple[Tier, ...]:
+    """Tiers from the TIERS JSON (`[{"name": "cold", "min_score": 0}, ...]`), sorted by min_score."""
+    try:
+        value = json.loads(text or "[]", parse_float=Decimal, parse_int=Decimal)
+    except ValueError as exc:
+        raise InvalidTiers("TIERS is not JSON") from exc
+    if not isinstance(value, list):
+        raise InvalidTiers("TIERS must be a JSON list")
+    tiers = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise InvalidTiers("each tier must be an object")
+        name, min_score = entry.get("name"), entry.get("min_score")
+        if not isinstance(name, str) or not name or not isinstance(min_score, Decimal):
+            raise InvalidTiers("each tier needs a name and a numeric min_score")
+        tiers.append(Tier(name, min_score))
+    if len({tier.name for tier in tiers}) != len(tiers):
+        raise InvalidTiers("tier names must be unique")
+    return tuple(sorted(tiers, key=lambda tier: tier.min_score))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringModel:
+    """How raw points become a score: decay half-life (hours, 0 = none), floor, ceiling and tiers."""
+
+    half_life_hours: Decimal = ZERO
+    floor: Decimal | None = None
+    ceiling: Decimal | None = None
+    tiers: tuple[Tier, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.half_life_hours < 0:
+            raise ValueError("the half-life must not be negative")
+        if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
+            raise ValueError("the floor must not exceed the ceiling")
+
+    @property
+    def decays(self) -> bool:
+        return self.half_life_hours > 0
+
+    @property
+    def half_life_ms(self) -> float:
+        return float(self.half_life_hours) * MS_PER_HOUR
+
+    def clamp(self, raw: Decimal) -> Decimal:
+        if self.floor is not None and raw < self.floor:
+            return self.floor
+        if self.ceiling is not None and raw > self.ceiling:
+            return self.ceiling
+        return raw
+
+    def tier_for(self, score: Decimal) -> str | None:
+        """The tier with the highest min_score <= score; the lowest tier below all; None without tiers."""
+        if not self.tiers:
+            return None
+        chosen = self.tiers[0]
+        for tier in self.tiers:
+            if tier.min_score <= score:
+                chosen = tier
+            else:
+                break
+        return chosen.name
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One counted event as the model sees it."""
+
+    points: Decimal
+    timestamp_ms: int
+    channel: str
+    endpoint_id: str | None = None
+
+
+MAX_ENDPOINT_IDS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class UserState:
+    """A user's stored score state; version 0 means the user item does not exist yet."""
+
+    raw: Decimal = ZERO
+    as_of: int | None = None
+    channels: Mapping[str, Decimal] = field(default_factory=dict)
+    events_applied: int = 0
+    endpoint_ids: tuple[str, ...] = ()
+    version: int = 0
+
+
+def decay_factor(elapsed_ms: int, half_life_ms: float) -> float:
+    """2 ** (-elapsed / H): the share of a score left after `elapsed_ms`."""
+    return 2.0 ** (-elapsed_ms / half_life_ms)
+
+
+def _quantized(value: float) -> Decimal:
+    try:
+        return Decimal(repr(value)).quantize(DECAYED_QUANTUM, context=_QUANTIZE)
+    except InvalidOperation:  # too large for the quantum: keep what the float holds
+        return Decimal(repr(value))
+
+
+def _decayed_sums(
+    state: UserState, contributions: Sequence[Contribution], as_of: int, half_life_ms: float
+) -> tuple[Decimal, dict[str, Decimal]]:
+    carry = decay_factor(as_of - state.as_of, half_life_ms) if state.as_of is not None else 0.0
+    raw = float(state.raw) * carry
+    channels = {name: float(value) * carry for name, value in state.channels.items()}
+    for item in contributions:
+        share = float(item.points) * decay_factor(as_of - item.timestamp_ms, half_life_ms)
+        raw += share
+        channels[item.channel] = channels.get(item.channel, 0.0) + share
+    return _quantized(raw), {name: _quantized(value) for name, value in channels.items()}
+
+
+def _exact_sums(
+    state: UserState, contributions: Sequence[Contribution]
+) -> tuple[Decimal, dict[str, Decimal]]:
+    raw = state.raw
+    channels = dict(state.channels)
+    for item in contributions:
+        raw = _ARITHMETIC.add(raw, item.points)
+        channels[item.channel] = _ARITHMETIC.add(channels.get(item.channel, ZERO), item.points)
+    return raw, channels
+
+
+def merge_endpoint_ids(known: Sequence[str], seen: Iterable[str | None]) -> tuple[str, ...]:
+    """Known ids first, then new ones in order of appearance, at most MAX_ENDPOINT_IDS."""
+    merged = list(known[:MAX_ENDPOINT_IDS])
+    present = set(merged)
+    for endpoint_id in seen:
+        if len(merged) >= MAX_ENDPOINT_IDS:
+            break
+        if endpoint_id and endpoint_id not in present:
+            merged.append(endpoint_id)
+            present.add(endpoint_id)
+    return tuple(merged)
+
+
+def apply_contributions(
+    state: UserState, contributions: Sequence[Contribution], model: ScoringModel
+) -> UserState:
+    """The state after counting `contributions` (in any order) once each; the version moves by one."""
+    if not contributions:
+        return state
+    newest = max(item.timestamp_ms for item in contributions)
+    as_of = newest if state.as_of is None else max(state.as_of, newest)
+    if model.decays:
+        raw, channels = _decayed_sums(state, contributions, as_of, model.half_life_ms)
+    else:
+        raw, channels = _exact_sums(state, contributions)
+    return UserState(
+        raw=raw,
+        as_of=as_of,
+        channels=channels,
+        events_applied=state.events_applied + len(contributions),
+        endpoint_ids=merge_endpoint_ids(state.endpoint_ids, (item.endpoint_id for item in contributions)),
+        version=state.version + 1,
+    )
+
+
+def score_view(state: UserState, model: ScoringModel) -> tuple[Decimal, str | None]:
+    """The score users see (raw clamped to floor/ceiling) and its tier."""
+    score = model.clamp(state.raw)
+    return score, model.tier_for(score)

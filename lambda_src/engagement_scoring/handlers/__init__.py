@@ -1,0 +1,1 @@
+"""Lambda entry points: `scorer.handler` (Kinesis) and `score_sync.handler` (DynamoDB stream)."""

@@ -1,0 +1,26 @@
+"""Kinesis-triggered scorer: `engagement_scoring.handlers.scorer.handler`.
+
+The runtime (configuration, boto3 clients, rules cache) is created on the first invocation and kept
+for the life of the execution environment. The handler never raises: if anything unexpected escapes,
+the whole batch is reported in batchItemFailures so Lambda retries it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engagement_scoring.observability import JsonLog
+from engagement_scoring.pipeline.scorer import ScorerRuntime, process_batch, sequence_numbers
+
+_runtime: ScorerRuntime | None = None
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    global _runtime
+    try:
+        if _runtime is None:
+            _runtime = ScorerRuntime.from_environment()
+        return process_batch(event, _runtime, context)
+    except Exception as exc:
+        JsonLog("scorer").emit("ERROR", "batch failed", error=type(exc).__name__)
+        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sequence_numbers(event)]}

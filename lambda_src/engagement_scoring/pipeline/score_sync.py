@@ -1,0 +1,123 @@
+"""A DynamoDB stream batch of user scores in, one output per changed user to Pinpoint and EventBridge."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engagement_scoring.aws.sinks import EventBridgeSink, PinpointSink
+from engagement_scoring.core.changes import InvalidImage, StreamChange, coalesce, parse_stream_record
+from engagement_scoring.core.config import SyncConfig
+from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
+
+FUNCTION = "score_sync"
+
+
+class SyncRuntime:
+    def __init__(
+        self,
+        config: SyncConfig,
+        pinpoint: Any = None,
+        events: Any = None,
+        calls: CallCounter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.calls = calls or CallCounter()
+        self.log = JsonLog(FUNCTION, config.log_level)
+        self.pinpoint = (
+            PinpointSink(
+                self.calls.attach(pinpoint),
+                config.pinpoint_application_id,
+                config.pinpoint_score_metric,
+                config.pinpoint_tier_attribute,
+                sleep,
+            )
+            if pinpoint is not None and config.pinpoint_application_id
+            else None
+        )
+        self.events = (
+            EventBridgeSink(self.calls.attach(events), config.event_bus_name, config.event_source, sleep)
+            if events is not None and config.event_bus_name
+            else None
+        )
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> SyncRuntime:
+        from engagement_scoring.aws.clients import make_client
+
+        config = SyncConfig.from_env(os.environ if env is None else env)
+        return cls(
+            config,
+            pinpoint=make_client("pinpoint") if config.pinpoint_application_id else None,
+            events=make_client("events") if config.event_bus_name else None,
+        )
+
+
+def sequence_numbers(event: Any) -> list[str]:
+    """Every SequenceNumber in a DynamoDB stream Lambda event."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    found = []
+    for record in records if isinstance(records, list) else ():
+        body = record.get("dynamodb") if isinstance(record, dict) else None
+        seq = body.get("SequenceNumber") if isinstance(body, dict) else None
+        if isinstance(seq, str) and seq:
+            found.append(seq)
+    return found
+
+
+def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
+    """Publish the batch's score changes; returns the partial batch response."""
+    runtime.calls.reset()
+    records = event.get("Records") if isinstance(event, dict) else None
+    records = records if isinstance(records, list) else []
+    parsed: list[StreamChange] = []
+    ignored = 0
+    for record in records:
+        try:
+            parsed.append(parse_stream_record(record))
+        except (InvalidImage, RecursionError):
+            ignored += 1
+    changes = coalesce(parsed)
+    failed_users: set[str] = set()
+    errors: list[str] = []
+    endpoints_updated = no_endpoint = published = 0
+    if runtime.pinpoint is not None:
+        result = runtime.pinpoint.update(changes)
+        failed_users |= result.failed_users
+        endpoints_updated, no_endpoint = result.delivered, result.skipped_no_endpoint
+        errors += result.errors
+    if runtime.events is not None:
+        result = runtime.events.publish(changes)
+        failed_users |= result.failed_users
+        published = result.delivered
+        errors += result.errors
+    failures: dict[str, None] = {}
+    for change in changes:
+        if change.user_key in failed_users:
+            failures.update((seq, None) for seq in change.sequence_numbers)
+    runtime.log.emit(
+        "INFO",
+        "scores synced",
+        records=len(records),
+        users_changed=len(changes),
+        pinpoint_endpoints_updated=endpoints_updated,
+        events_published=published,
+        retryable_failures=len(failures),
+        no_endpoint=no_endpoint,
+        ignored_records=ignored,
+        aws_calls=runtime.calls.snapshot(),
+        errors=sorted(set(errors)),
+    )
+    totals = {
+        "UsersChanged": len(changes),
+        "PinpointEndpointsUpdated": endpoints_updated,
+        "EventsPublished": published,
+        "UsersWithoutEndpoint": no_endpoint,
+        "SinkCalls": runtime.calls.total,
+        "RetryableFailures": len(failures),
+    }
+    print_emf(emf_lines(runtime.config.metrics_namespace, FUNCTION, totals, {}))
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}

@@ -1,0 +1,362 @@
+"""A Kinesis batch in, each event counted exactly once into its user's score (design: docs/scoring.md).
+
+decode + normalize every record -> classify (rules, in-batch duplicates) -> rounds of:
+read ledger keys -> select new events -> read user items -> compute new states -> TransactWriteItems
+(user update conditioned on `version` + one conditional ledger put per key). Users whose transaction
+was cancelled are re-read and retried in the next round; users still failing after the last round,
+or when the invocation runs short of time, come back in batchItemFailures.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engagement_scoring.aws.errors import backoff_delay, describe
+from engagement_scoring.aws.failure_queue import RejectedRecord, send_rejected
+from engagement_scoring.aws.score_store import CONFLICT, OK, RETRY, ScoreStore
+from engagement_scoring.core.aggregation import (
+    DUPLICATE,
+    FAILED,
+    ONCE_PER_MESSAGE,
+    PENDING,
+    SCORED,
+    Candidate,
+    UserWrite,
+    classify,
+    ledger_keys,
+    pack_transactions,
+    plan_user_writes,
+    select_new,
+)
+from engagement_scoring.core.config import ScorerConfig
+from engagement_scoring.core.events import NormalizedEvent, RecordRejected, SkippedRecord
+from engagement_scoring.core.keys import content_key
+from engagement_scoring.core.model import UserState
+from engagement_scoring.core.rules import Rule, rules_from_items
+from engagement_scoring.formats import normalize
+from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
+
+FUNCTION = "scorer"
+MAX_RECORD_BYTES = 1024 * 1024
+_MAX_BASE64_CHARS = 4 * ((MAX_RECORD_BYTES + 2) // 3)
+MAX_ROUNDS = 5
+# Stop starting new write rounds when less than this is left of the invocation.
+TIME_RESERVE_MS = 3000
+MAX_LOGGED_REJECTIONS = 50
+
+
+@dataclass(slots=True)
+class BatchStats:
+    records: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    in_batch_duplicates: int = 0
+    users_updated: int = 0
+    transaction_retries: int = 0
+    internal_errors: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+class ScorerRuntime:
+    """What the scorer keeps between invocations: configuration, clients, rules cache, call counter."""
+
+    def __init__(
+        self,
+        config: ScorerConfig,
+        dynamodb: Any,
+        sqs: Any,
+        calls: CallCounter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.calls = calls or CallCounter()
+        self.dynamodb = self.calls.attach(dynamodb)
+        self.sqs = self.calls.attach(sqs)
+        self.store = ScoreStore(
+            self.dynamodb, config.rules_table, config.scores_table, config.processed_events_table, sleep
+        )
+        self.sleep = sleep
+        self.clock = clock
+        self.log = JsonLog(FUNCTION, config.log_level)
+        self._rules: dict[str, Rule] | None = None
+        self._rules_loaded_at = 0.0
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ScorerRuntime:
+        from engagement_scoring.aws.clients import make_client
+
+        config = ScorerConfig.from_env(os.environ if env is None else env)
+        return cls(config, make_client("dynamodb"), make_client("sqs"))
+
+    def rules(self) -> dict[str, Rule]:
+        """The rules, re-read with one Scan at most every RULES_CACHE_TTL_SECONDS; stale rules beat none."""
+        now = self.clock()
+        if self._rules is not None and now - self._rules_loaded_at < self.config.rules_cache_ttl_seconds:
+            return self._rules
+        try:
+            rules, problems = rules_from_items(self.store.scan_rules())
+        except Exception as exc:
+            if self._rules is None:
+                raise
+            self.log.emit("WARNING", "rules reload failed, using cached rules", error=describe(exc))
+            return self._rules
+        if problems:
+            self.log.emit("WARNING", "invalid rules skipped", problems=problems[:20])
+        self._rules, self._rules_loaded_at = rules, now
+        return rules
+
+
+def decode_record(data: Any, user_key_mode: str) -> NormalizedEvent | SkippedRecord:
+    """Kinesis `data` (base64) -> one normalized event; raises RecordRejected with the reason."""
+    if not isinstance(data, str) or not data:
+        raise RecordRejected("missing_data")
+    if len(data) > _MAX_BASE64_CHARS:
+        raise RecordRejected("oversized")
+    try:
+        raw = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RecordRejected("not_base64") from exc
+    if len(raw) > MAX_RECORD_BYTES:
+        raise RecordRejected("oversized")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordRejected("not_utf8") from exc
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise RecordRejected("not_json") from exc
+    return normalize(value, content_key(raw), user_key_mode)
+
+
+def _kinesis_fields(record: Any) -> tuple[str | None, str | None, Any]:
+    """(sequence number, shard id, data) of a Lambda Kinesis record, None where absent."""
+    if not isinstance(record, dict):
+        return None, None, None
+    kinesis = record.get("kinesis")
+    kinesis = kinesis if isinstance(kinesis, dict) else {}
+    sequence_number = kinesis.get("sequenceNumber")
+    event_id = record.get("eventID")
+    shard_id = event_id.partition(":")[0] if isinstance(event_id, str) and event_id else None
+    return (
+        sequence_number if isinstance(sequence_number, str) and sequence_number else None,
+        shard_id,
+        kinesis.get("data"),
+    )
+
+
+def sequence_numbers(event: Any) -> list[str]:
+    """Every sequence number in a Kinesis Lambda event (for reporting a whole batch as failed)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return []
+    return [seq for seq in (_kinesis_fields(record)[0] for record in records) if seq is not None]
+
+
+def _remaining_ms(context: Any) -> Callable[[], int] | None:
+    method = getattr(context, "get_remaining_time_in_millis", None)
+    return method if callable(method) else None
+
+
+def _score_events(
+    normalized: list[tuple[str | None, NormalizedEvent]],
+    rules: Mapping[str, Rule],
+    runtime: ScorerRuntime,
+    stats: BatchStats,
+    context: Any,
+) -> list[Candidate]:
+    """Count the events of the batch; returns all candidates with their final status."""
+    config, store = runtime.config, runtime.store
+    classified = classify(normalized, rules)
+    stats.skipped.update(classified.skipped)
+    stats.in_batch_duplicates += classified.in_batch_duplicates
+    by_user: dict[str, list[Candidate]] = {}
+    for candidate in classified.candidates:
+        by_user.setdefault(candidate.event.user_key, []).append(candidate)
+    pending = list(by_user)
+    given_up: set[str] = set()
+    updated: set[str] = set()
+    remaining = _remaining_ms(context)
+    dedupe_ttl_s = int(config.dedupe_ttl_hours * 3600)
+    once_ttl_s = int(config.once_per_message_ttl_hours * 3600)
+
+    for round_number in range(MAX_ROUNDS):
+        if round_number:
+            if remaining is not None and remaining() < TIME_RESERVE_MS:
+                break
+            runtime.sleep(backoff_delay(round_number))
+        retry: set[str] = set()
+        try:
+            applied, unchecked = store.find_applied(ledger_keys(c for u in pending for c in by_user[u]))
+            accepted: dict[str, list[Candidate]] = {}
+            for user_key in pending:
+                candidates = by_user[user_key]
+                if unchecked and any(key in unchecked for key in ledger_keys(candidates)):
+                    retry.add(user_key)
+                    continue
+                new = select_new(candidates, applied)
+                if new:
+                    accepted[user_key] = new
+            states, unread = store.load_users(list(accepted))
+        except Exception as exc:
+            stats.errors[describe(exc)] += 1
+            pending = [user_key for user_key in pending if user_key not in given_up]
+            continue
+        retry |= unread
+        plans: list[list[UserWrite]] = []
+        for user_key, new in accepted.items():
+            if user_key in unread:
+                continue
+            try:
+                plans.append(plan_user_writes(user_key, states.get(user_key, UserState()), new, config.model))
+            except Exception as exc:  # a bug for one user must not fail the others
+                stats.internal_errors += 1
+                stats.errors[type(exc).__name__] += 1
+                given_up.add(user_key)
+        blocked: set[str] = set()
+        now_ms = int(runtime.clock() * 1000)
+        for transaction in pack_transactions(plans):
+            writes = [write for write in transaction if write.user_key not in blocked]
+            if not writes:
+                continue
+            users = {write.user_key for write in writes}
+            try:
+                actions = store.transaction_actions(writes, config.model, now_ms, dedupe_ttl_s, once_ttl_s)
+                outcome = store.commit(actions)
+            except Exception as exc:
+                stats.internal_errors += 1
+                stats.errors[type(exc).__name__] += 1
+                blocked |= users
+                given_up |= users
+                continue
+            if outcome.status == OK:
+                for write in writes:
+                    for candidate in write.candidates:
+                        candidate.status = SCORED
+                updated |= users
+                continue
+            stats.errors[outcome.detail] += 1
+            blocked |= users
+            if outcome.status in (CONFLICT, RETRY):
+                stats.transaction_retries += 1
+                retry |= users
+            else:
+                given_up |= users
+        pending = [user_key for user_key in pending if user_key in retry and user_key not in given_up]
+        if not pending:
+            break
+
+    for user_key in set(pending) | given_up:
+        for candidate in by_user[user_key]:
+            if candidate.status == PENDING:
+                candidate.status = FAILED
+    stats.users_updated = len(updated)
+    return classified.candidates
+
+
+def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> dict[str, Any]:
+    """Score one Kinesis batch; returns the partial batch response."""
+    runtime.calls.reset()
+    stats = BatchStats()
+    records = event.get("Records") if isinstance(event, dict) else None
+    records = records if isinstance(records, list) else []
+    stats.records = len(records)
+    failures: dict[str, None] = {}
+    normalized: list[tuple[str | None, NormalizedEvent]] = []
+    rejected: list[RejectedRecord] = []
+    mode = runtime.config.user_key_mode
+
+    for record in records:
+        sequence_number, shard_id, data = _kinesis_fields(record)
+        try:
+            result = decode_record(data, mode)
+        except RecordRejected as rejection:
+            stats.rejected[rejection.reason] += 1
+            rejected.append(
+                RejectedRecord(
+                    rejection.reason, shard_id, sequence_number, data if isinstance(data, str) else ""
+                )
+            )
+            continue
+        except Exception as exc:  # a bug in a normalizer: retry the record, then the on-failure queue
+            stats.internal_errors += 1
+            stats.errors[type(exc).__name__] += 1
+            if sequence_number is not None:
+                failures[sequence_number] = None
+            continue
+        if isinstance(result, SkippedRecord):
+            stats.skipped[result.reason] += 1
+        else:
+            normalized.append((sequence_number, result))
+
+    candidates: list[Candidate] = []
+    if normalized:
+        try:
+            rules = runtime.rules()
+        except Exception as exc:
+            stats.errors[describe(exc)] += 1
+            failures.update((seq, None) for seq, _ in normalized if seq is not None)
+        else:
+            candidates = _score_events(normalized, rules, runtime, stats, context)
+    for candidate in candidates:
+        if candidate.status == FAILED:
+            failures.update((seq, None) for seq in candidate.sequence_numbers)
+
+    undelivered = send_rejected(runtime.sqs, runtime.config.failure_queue_url, rejected, runtime.sleep)
+    for record in undelivered:
+        stats.errors["failure_queue_unavailable"] += 1
+        if record.sequence_number is not None:
+            failures[record.sequence_number] = None
+
+    statuses = Counter(candidate.status for candidate in candidates)
+    duplicates = stats.in_batch_duplicates + statuses[DUPLICATE]
+    summary = {
+        "records": stats.records,
+        "scored": statuses[SCORED],
+        "duplicates_suppressed": duplicates,
+        "once_per_message_suppressed": statuses[ONCE_PER_MESSAGE],
+        "skipped": dict(stats.skipped),
+        "rejected": dict(stats.rejected),
+        "users_updated": stats.users_updated,
+        "retryable_failures": len(failures),
+    }
+    runtime.log.emit(
+        "INFO",
+        "batch scored",
+        **summary,
+        aws_calls=runtime.calls.snapshot(),
+        transaction_retries=stats.transaction_retries,
+        internal_errors=stats.internal_errors,
+        errors=dict(stats.errors),
+        rejected_records=[
+            {"reason": r.reason, "shard_id": r.shard_id, "sequence_number": r.sequence_number}
+            for r in rejected[:MAX_LOGGED_REJECTIONS]
+        ],
+    )
+    totals: dict[str, int] = {
+        "EventsScored": statuses[SCORED],
+        "EventsSkipped": sum(stats.skipped.values()),
+        "DuplicatesSuppressed": duplicates,
+        "OncePerMessageSuppressed": statuses[ONCE_PER_MESSAGE],
+        "RecordsRejected": sum(stats.rejected.values()),
+        "UsersUpdated": stats.users_updated,
+        "SinkCalls": runtime.calls.total,
+        "RetryableFailures": len(failures),
+    }
+    print_emf(
+        emf_lines(
+            runtime.config.metrics_namespace,
+            FUNCTION,
+            totals,
+            {"EventsSkipped": stats.skipped, "RecordsRejected": stats.rejected},
+        )
+    )
+    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}
