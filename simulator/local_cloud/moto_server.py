@@ -108,9 +108,11 @@ def main() -> None:
 
     server = ThreadedMotoServer(ip_address=HOST, port=args.port, verbose=False)
     server.start()
+    parent = os.getppid()
     try:
-        while True:
-            time.sleep(3600)
+        # Exit with the parent even when it dies without stopping us (SIGKILL): no orphaned listener.
+        while os.getppid() == parent:
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
