@@ -1,0 +1,132 @@
+variable "aws_endpoint_url" {
+  description = "Endpoint of the AWS emulator every service is routed to, e.g. http://127.0.0.1:5000."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+/?$", var.aws_endpoint_url))
+    error_message = "aws_endpoint_url must be an http(s) URL without a path, e.g. http://127.0.0.1:5000."
+  }
+}
+
+variable "aws_region" {
+  description = "Region the emulator serves."
+  type        = string
+  default     = "us-east-1"
+  nullable    = false
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "engagement-local"
+  nullable    = false
+}
+
+variable "score_rules" {
+  description = "Scoring rules (see the module's score_rules); null keeps the module's default table."
+  type = list(object({
+    event_type       = string
+    points           = number
+    channel          = optional(string)
+    once_per_message = optional(bool, false)
+  }))
+  default = null
+}
+
+variable "tiers" {
+  description = "Score tiers (see the module's tiers); null keeps the module's default cold/warm/hot."
+  type = list(object({
+    name      = string
+    min_score = number
+  }))
+  default = null
+}
+
+variable "user_key_mode" {
+  description = "auto, endpoint_id or user_id (see the module)."
+  type        = string
+  default     = "auto"
+  nullable    = false
+}
+
+variable "decay_half_life_hours" {
+  description = "Half-life of score decay in hours; 0 turns decay off."
+  type        = number
+  default     = 0
+  nullable    = false
+}
+
+variable "score_floor" {
+  description = "Lowest visible score; null = unbounded."
+  type        = number
+  default     = null
+}
+
+variable "score_ceiling" {
+  description = "Highest visible score; null = unbounded."
+  type        = number
+  default     = null
+}
+
+variable "scorer_batch_size" {
+  description = "Largest number of Kinesis records per scorer invocation."
+  type        = number
+  default     = 500
+  nullable    = false
+}
+
+variable "score_sync_batch_size" {
+  description = "Largest number of score changes per score sync invocation."
+  type        = number
+  default     = 100
+  nullable    = false
+}
+
+variable "parallelization_factor" {
+  description = "Concurrent batches per shard, for both event source mappings."
+  type        = number
+  default     = 1
+  nullable    = false
+}
+
+variable "starting_position" {
+  description = "Starting position of both event source mappings; TRIM_HORIZON so the simulator's local runner sees every record it produced."
+  type        = string
+  default     = "TRIM_HORIZON"
+  nullable    = false
+}
+
+variable "pinpoint_application_id" {
+  description = "Pinpoint application id, created beforehand with boto3 (aws_pinpoint_app cannot be applied against moto); null = no Pinpoint wiring."
+  type        = string
+  default     = null
+}
+
+variable "create_pinpoint_event_stream" {
+  description = "With pinpoint_application_id set: create the application's event stream into the Kinesis stream."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "create_event_bus" {
+  description = "Create an EventBridge bus for the score sync, with an observer rule that copies its events into an SQS queue the simulator reads."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of both functions."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+}
+
+variable "tags" {
+  description = "Tags added to every taggable resource. Empty by default: moto 5.2 drops the tags of CreateStream, so any tag makes every re-plan on moto show a tag update of the Kinesis stream."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,175 @@
+# Two functions from one zip: the scorer (Kinesis trigger) and the score sync (DynamoDB stream trigger).
+# Environment variables follow docs/architecture.md; optional values are left out when unset, and the
+# handlers read a missing variable as its documented default.
+
+locals {
+  scorer_environment = merge(
+    {
+      RULES_TABLE                = aws_dynamodb_table.score_rules.name
+      SCORES_TABLE               = aws_dynamodb_table.user_scores.name
+      PROCESSED_EVENTS_TABLE     = aws_dynamodb_table.processed_events.name
+      FAILURE_QUEUE_URL          = aws_sqs_queue.this.url
+      USER_KEY_MODE              = var.user_key_mode
+      DECAY_HALF_LIFE_HOURS      = tostring(var.decay_half_life_hours)
+      TIERS                      = jsonencode(var.tiers)
+      RULES_CACHE_TTL_SECONDS    = tostring(var.rules_cache_ttl_seconds)
+      DEDUPE_TTL_HOURS           = tostring(var.dedupe_ttl_hours)
+      ONCE_PER_MESSAGE_TTL_HOURS = tostring(var.once_per_message_ttl_hours)
+      METRICS_NAMESPACE          = var.metrics_namespace
+      LOG_LEVEL                  = var.log_level
+    },
+    var.score_floor == null ? {} : { SCORE_FLOOR = tostring(var.score_floor) },
+    var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },
+  )
+
+  score_sync_environment = merge(
+    {
+      FAILURE_QUEUE_URL       = aws_sqs_queue.this.url
+      USER_KEY_MODE           = var.user_key_mode
+      PINPOINT_SCORE_METRIC   = var.pinpoint_score_metric
+      PINPOINT_TIER_ATTRIBUTE = var.pinpoint_tier_attribute
+      EVENT_SOURCE            = var.event_source
+      METRICS_NAMESPACE       = var.metrics_namespace
+      LOG_LEVEL               = var.log_level
+    },
+    local.pinpoint_enabled ? { PINPOINT_APPLICATION_ID = var.pinpoint_application_id } : {},
+    local.event_bus_enabled ? { EVENT_BUS_NAME = var.event_bus_arn } : {},
+  )
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Log groups, created before the functions so that Lambda never creates them without retention
+# ---------------------------------------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "scorer" {
+  name              = local.log_group_names.scorer
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "score_sync" {
+  name              = local.log_group_names.score_sync
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Functions
+# ---------------------------------------------------------------------------------------------------------------------
+
+resource "aws_lambda_function" "scorer" {
+  function_name                  = local.names.scorer
+  description                    = "Engagement scoring: scores Kinesis events into ${local.names.user_scores_table}"
+  role                           = aws_iam_role.scorer.arn
+  filename                       = data.archive_file.this.output_path
+  source_code_hash               = data.archive_file.this.output_base64sha256
+  handler                        = "engagement_scoring.handlers.scorer.handler"
+  runtime                        = var.lambda_runtime
+  architectures                  = [var.lambda_architecture]
+  memory_size                    = var.scorer_memory_size
+  timeout                        = var.scorer_timeout
+  reserved_concurrent_executions = var.scorer_reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = local.scorer_environment
+  }
+
+  tracing_config {
+    mode = var.lambda_tracing_mode
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.scorer, aws_iam_role_policy.scorer]
+
+  lifecycle {
+    # Cross-input rules (variable validations may only see their own variable on Terraform < 1.9).
+    precondition {
+      condition     = var.score_floor == null || var.score_ceiling == null || try(var.score_floor < var.score_ceiling, false)
+      error_message = "score_floor must be lower than score_ceiling."
+    }
+    precondition {
+      condition     = var.dedupe_ttl_hours >= var.stream_retention_hours
+      error_message = "dedupe_ttl_hours must be >= stream_retention_hours: a record re-read near the end of the stream's retention would otherwise be counted twice."
+    }
+  }
+}
+
+resource "aws_lambda_function" "score_sync" {
+  function_name                  = local.names.score_sync
+  description                    = "Engagement scoring: syncs score changes to Pinpoint and EventBridge"
+  role                           = aws_iam_role.score_sync.arn
+  filename                       = data.archive_file.this.output_path
+  source_code_hash               = data.archive_file.this.output_base64sha256
+  handler                        = "engagement_scoring.handlers.score_sync.handler"
+  runtime                        = var.lambda_runtime
+  architectures                  = [var.lambda_architecture]
+  memory_size                    = var.score_sync_memory_size
+  timeout                        = var.score_sync_timeout
+  reserved_concurrent_executions = var.score_sync_reserved_concurrency
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = local.score_sync_environment
+  }
+
+  tracing_config {
+    mode = var.lambda_tracing_mode
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_cloudwatch_log_group.score_sync, aws_iam_role_policy.score_sync]
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Event source mappings: partial batch responses, bisect on error, bounded retries, failures to SQS
+# ---------------------------------------------------------------------------------------------------------------------
+
+resource "aws_lambda_event_source_mapping" "scorer" {
+  function_name                      = aws_lambda_function.scorer.arn
+  event_source_arn                   = local.ingest_stream_arn
+  starting_position                  = var.scorer_starting_position
+  batch_size                         = var.scorer_batch_size
+  maximum_batching_window_in_seconds = var.scorer_maximum_batching_window_seconds
+  parallelization_factor             = var.scorer_parallelization_factor
+  maximum_retry_attempts             = var.scorer_maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.scorer_maximum_record_age_seconds
+  bisect_batch_on_function_error     = true
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.this.arn
+    }
+  }
+
+  # Lambda checks at creation that the role can read the stream.
+  depends_on = [aws_iam_role_policy.scorer]
+}
+
+resource "aws_lambda_event_source_mapping" "score_sync" {
+  function_name                      = aws_lambda_function.score_sync.arn
+  event_source_arn                   = aws_dynamodb_table.user_scores.stream_arn
+  starting_position                  = var.score_sync_starting_position
+  batch_size                         = var.score_sync_batch_size
+  maximum_batching_window_in_seconds = var.score_sync_maximum_batching_window_seconds
+  parallelization_factor             = var.score_sync_parallelization_factor
+  maximum_retry_attempts             = var.score_sync_maximum_retry_attempts
+  maximum_record_age_in_seconds      = var.score_sync_maximum_record_age_seconds
+  bisect_batch_on_function_error     = true
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.this.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.score_sync]
+}

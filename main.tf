@@ -1,0 +1,66 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  names = {
+    stream                 = "${var.name_prefix}-events"
+    score_rules_table      = "${var.name_prefix}-score-rules"
+    user_scores_table      = "${var.name_prefix}-user-scores"
+    processed_events_table = "${var.name_prefix}-processed-events"
+    scorer                 = "${var.name_prefix}-scorer"
+    score_sync             = "${var.name_prefix}-score-sync"
+    failure_queue          = "${var.name_prefix}-failures"
+    pinpoint_stream_role   = "${var.name_prefix}-pinpoint-stream"
+  }
+
+  # ARNs are built from names (not read from resources) so that the IAM policies are known at plan
+  # time: reviewers and the plan tests see every statement before anything exists.
+  arn_prefix = {
+    dynamodb = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}"
+    logs     = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
+  }
+
+  create_stream = var.existing_kinesis_stream_arn == null
+  # Policies use this ARN built from the name; wiring (mappings, Pinpoint) uses ingest_stream_arn,
+  # read from the resource, so that it waits for the stream to exist.
+  stream_arn        = coalesce(var.existing_kinesis_stream_arn, "arn:${local.partition}:kinesis:${local.region}:${local.account_id}:stream/${local.names.stream}")
+  stream_name       = element(split("/", local.stream_arn), 1)
+  ingest_stream_arn = local.create_stream ? aws_kinesis_stream.this[0].arn : var.existing_kinesis_stream_arn
+  # The key that encrypts the ingest stream, when readers and writers need permission to use it.
+  stream_kms_key_arn = local.create_stream ? var.kms_key_arn : var.existing_kinesis_stream_kms_key_arn
+
+  table_arns = {
+    score_rules      = "${local.arn_prefix.dynamodb}:table/${local.names.score_rules_table}"
+    user_scores      = "${local.arn_prefix.dynamodb}:table/${local.names.user_scores_table}"
+    processed_events = "${local.arn_prefix.dynamodb}:table/${local.names.processed_events_table}"
+  }
+  failure_queue_arn = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.names.failure_queue}"
+  log_group_names = {
+    scorer     = "/aws/lambda/${local.names.scorer}"
+    score_sync = "/aws/lambda/${local.names.score_sync}"
+  }
+
+  pinpoint_enabled             = var.pinpoint_application_id != null
+  create_pinpoint_event_stream = local.pinpoint_enabled && var.create_pinpoint_event_stream
+  pinpoint_application_arn     = local.pinpoint_enabled ? "arn:${local.partition}:mobiletargeting:${local.region}:${local.account_id}:apps/${var.pinpoint_application_id}" : null
+  event_bus_enabled            = var.event_bus_arn != null
+  score_rules_by_event_type    = { for rule in var.score_rules : rule.event_type => rule }
+  scorer_kms_key_arns          = distinct(compact([var.kms_key_arn, local.stream_kms_key_arn]))
+}
+
+# One zip of lambda_src/ serves both functions; the handler string selects the entry point.
+data "archive_file" "this" {
+  type        = "zip"
+  source_dir  = "${path.module}/lambda_src"
+  output_path = "${path.module}/build/lambda/${var.name_prefix}-engagement-scoring.zip"
+  excludes    = ["**/__pycache__", "**/*.pyc", "__pycache__", "*.pyc"]
+  # Fixed file modes make the zip, and so source_code_hash, the same on every machine.
+  output_file_mode = "0644"
+}

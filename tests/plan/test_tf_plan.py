@@ -1,0 +1,729 @@
+"""Plan-level tests of the module (tftest), for several input combinations.
+
+The wrapper root in fixtures/wrapper calls the module with fake credentials; the one API call a plan
+makes (sts:GetCallerIdentity, for ARNs) goes to the session's embedded moto server. IAM policies are
+built from resource names, so they are complete in the plan and are checked here statement by statement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tftest
+
+from simulator.local_cloud.moto_server import EmbeddedMoto
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = "module.engagement_scoring."
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "eu-west-1"  # the wrapper's provider region
+SKIP_IN_COPY = shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "build")
+
+pytestmark = pytest.mark.plan
+
+# The original Pinpoint engagement scoring solution's rules (docs: ../shared/docs/domain.md), the
+# module's default, written out here independently of variables.tf.
+ORIGINAL_RULES = {
+    "_email.click": 50,
+    "_email.open": 10,
+    "_email.delivered": 2,
+    "_email.hardbounce": -1000,
+    "_email.complaint": -1000,
+    "_email.unsubscribe": -500,
+    "_SMS.SUCCESS": 2,
+    "_SMS.OPTOUT": -500,
+    "_campaign.send": 2,
+    "_campaign.opened_notification": 50,
+    "_campaign.received_foreground": 2,
+    "_campaign.received_background": 2,
+    "_session.start": 2,
+    "_userauth.sign_up": 50,
+    "_monetization.purchase": 100,
+}
+
+KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+STREAM_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/99999999-12ab-34cd-56ef-1234567890ab"
+EVENT_BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/scores"
+PINPOINT_APP = "0123456789abcdef0123456789abcdef"
+EXISTING_STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/external-events"
+
+MINIMAL = {"name_prefix": "mini"}
+FULL = {
+    "name_prefix": "full",
+    "tags": {"team": "growth", "cost-center": "42"},
+    "kms_key_arn": KMS_KEY,
+    "stream_mode": "PROVISIONED",
+    "stream_shard_count": 4,
+    "stream_retention_hours": 48,
+    "pinpoint_application_id": PINPOINT_APP,
+    "event_bus_arn": EVENT_BUS,
+    "decay_half_life_hours": 720,
+    "score_floor": -100,
+    "score_ceiling": 1000,
+    "tiers": [{"name": "cold", "min_score": 0}, {"name": "hot", "min_score": 100}],
+    "score_rules": [
+        {"event_type": "_email.open", "points": 10, "once_per_message": True},
+        {"event_type": "_email.click", "points": 50, "channel": "email"},
+        {"event_type": "webinar_attended", "points": 75.5, "channel": "custom", "once_per_message": True},
+        {"event_type": "_email.complaint", "points": -1000},
+    ],
+    "lambda_tracing_mode": "Active",
+    "lambda_runtime": "python3.13",
+    "scorer_reserved_concurrency": 20,
+    "score_sync_reserved_concurrency": 5,
+    "log_retention_days": 365,
+    "scorer_batch_size": 1000,
+    "scorer_maximum_batching_window_seconds": 3,
+    "scorer_parallelization_factor": 4,
+    "scorer_starting_position": "TRIM_HORIZON",
+    "scorer_maximum_retry_attempts": 3,
+    "scorer_maximum_record_age_seconds": 3600,
+    "score_sync_batch_size": 50,
+    "score_sync_maximum_retry_attempts": 7,
+}
+EXISTING = {
+    "name_prefix": "byo",
+    "existing_kinesis_stream_arn": EXISTING_STREAM,
+    "existing_kinesis_stream_kms_key_arn": STREAM_KEY,
+    "pinpoint_application_id": PINPOINT_APP,
+}
+
+# The only "*" resources the module may grant, each with the reason it cannot be narrower.
+ALLOWED_WILDCARD_RESOURCES = {
+    frozenset(
+        {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    ): "X-Ray has no resource-level permissions",
+}
+
+
+class Plan:
+    """One planned module: resources by address (module prefix stripped) with their planned values."""
+
+    def __init__(self, raw: tftest.TerraformPlanOutput) -> None:
+        self.raw = raw
+        self.changes = {
+            address.removeprefix(MODULE): change["change"]
+            for address, change in raw.resource_changes.items()
+            if address.startswith(MODULE)
+        }
+
+    def after(self, address: str) -> dict[str, Any]:
+        return dict(self.changes[address]["after"])
+
+    def unknown(self, address: str) -> dict[str, Any]:
+        return dict(self.changes[address]["after_unknown"])
+
+    def count(self, resource_type: str) -> int:
+        return sum(1 for address in self.changes if address.startswith(resource_type + "."))
+
+    def types(self) -> Counter[str]:
+        return Counter(address.split(".")[0] for address in self.changes)
+
+    def policy(self, address: str, attribute: str = "policy") -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.after(address)[attribute])
+        return document
+
+    def statements(self, address: str, attribute: str = "policy") -> dict[str, dict[str, Any]]:
+        """Statements by Sid, with Action and Resource as sorted lists (rendering order is not meaningful)."""
+        return {s["Sid"]: normalised(s) for s in self.policy(address, attribute)["Statement"]}
+
+    def configured(self, resource: str) -> dict[str, Any]:
+        """The configuration of a module resource: its expressions (with references) and depends_on."""
+        module = self.raw.configuration["root_module"]["module_calls"]["engagement_scoring"]["module"]
+        for candidate in module["resources"]:
+            if candidate["address"] == resource:
+                return dict(candidate)
+        raise KeyError(resource)
+
+
+@dataclass(frozen=True)
+class PlanFailure:
+    """A plan that failed, with Terraform's stderr (box drawing and line wrapping removed)."""
+
+    output: str
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def normalised(stmt: dict[str, Any]) -> dict[str, Any]:
+    return {**stmt, "Action": sorted(as_list(stmt["Action"])), "Resource": sorted(as_list(stmt["Resource"]))}
+
+
+def statement(actions: list[str], resources: list[str], sid: str) -> dict[str, Any]:
+    """An Allow statement in the form Plan.statements returns."""
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(resources)}
+
+
+@pytest.fixture(scope="module")
+def wrapper(
+    module_copy: Path, tmp_path_factory: pytest.TempPathFactory, terraform_binary: str, tf_env: dict[str, str]
+) -> Iterator[tftest.TerraformTest]:
+    copy = tmp_path_factory.mktemp("plan") / "module"
+    shutil.copytree(module_copy, copy, ignore=SKIP_IN_COPY)
+    shutil.copytree(ROOT / "tests/plan/fixtures", copy / "tests/plan/fixtures", ignore=SKIP_IN_COPY)
+    test = tftest.TerraformTest(
+        str(copy / "tests/plan/fixtures/wrapper"), binary=terraform_binary, env=tf_env
+    )
+    test.setup(cleanup_on_exit=True)
+    yield test
+
+
+# Inputs that must make the plan fail, with the message each must fail with: one rule checked through a
+# module call (test_tf_variables.py covers every rule), and the cross-input preconditions.
+FAILING: dict[str, tuple[dict[str, Any], str]] = {
+    "validation via module call": (
+        {"scorer_batch_size": 0},
+        "scorer_batch_size must be a whole number from 1 to 10000",
+    ),
+    "floor not below ceiling": (
+        {"score_floor": 100, "score_ceiling": 100},
+        "score_floor must be lower than score_ceiling",
+    ),
+    "dedupe shorter than retention": (
+        {"stream_retention_hours": 200, "dedupe_ttl_hours": 168},
+        "dedupe_ttl_hours must be >= stream_retention_hours",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def plans(wrapper: tftest.TerraformTest, moto_server: EmbeddedMoto) -> dict[str, Plan | PlanFailure | None]:
+    """Every plan of this file, run side by side (a plan is mostly single-threaded provider start-up).
+
+    Values are a Plan, a PlanFailure, or None for a plan without output that succeeded. Concurrent
+    plans are safe here: there is no state (so no lock is needed) and each name_prefix has its own zip.
+    """
+
+    def plan(inputs: dict[str, Any], output: bool) -> Plan | PlanFailure | None:
+        tf_vars = {"aws_endpoint_url": moto_server.endpoint_url, "inputs": inputs}
+        try:
+            if output:
+                return Plan(wrapper.plan(output=True, tf_vars=tf_vars, lock=False))
+            wrapper.plan(tf_vars=tf_vars, lock=False)
+            return None
+        except tftest.TerraformTestError as error:
+            stderr = error.args[-1]  # TerraformTestError(message, stderr)
+            return PlanFailure(re.sub(r"\s+", " ", re.sub(r"[│╷╵├─]", " ", stderr)))
+
+    jobs: dict[str, tuple[dict[str, Any], bool]] = {
+        "minimal": (MINIMAL, True),
+        "full": (FULL, True),
+        "existing": (EXISTING, True),
+    }
+    for index, (case, (inputs, _)) in enumerate(FAILING.items()):
+        jobs[case] = ({"name_prefix": f"bad{index}", **inputs}, False)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        futures = {name: pool.submit(plan, inputs, output) for name, (inputs, output) in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def planned(plans: dict[str, Plan | PlanFailure | None], name: str) -> Plan:
+    result = plans[name]
+    if not isinstance(result, Plan):
+        pytest.fail(f"plan {name} failed: {result}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def minimal(plans: dict[str, Plan | PlanFailure | None]) -> Plan:
+    return planned(plans, "minimal")
+
+
+@pytest.fixture(scope="module")
+def full(plans: dict[str, Plan | PlanFailure | None]) -> Plan:
+    return planned(plans, "full")
+
+
+@pytest.fixture(scope="module")
+def existing(plans: dict[str, Plan | PlanFailure | None]) -> Plan:
+    return planned(plans, "existing")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The wrapper itself
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_wrapper_forwards_every_module_variable() -> None:
+    declared = set(re.findall(r'^variable "([^"]+)"', (ROOT / "variables.tf").read_text(), re.M))
+    wrapper_tf = (ROOT / "tests/plan/fixtures/wrapper/main.tf").read_text()
+    forwarded = set(re.findall(r"^\s+(\w+)\s+=\s+(?:try\()?var\.inputs\.(\w+)", wrapper_tf, re.M))
+    assert {name for name, source in forwarded if name == source} == declared
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Minimal: name_prefix only
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
+    assert all(change["actions"] == ["create"] for change in minimal.changes.values())
+    assert minimal.types() == Counter(
+        {
+            "aws_kinesis_stream": 1,
+            "aws_dynamodb_table": 3,
+            "aws_dynamodb_table_item": 15,
+            "aws_lambda_function": 2,
+            "aws_lambda_event_source_mapping": 2,
+            "aws_cloudwatch_log_group": 2,
+            "aws_iam_role": 2,
+            "aws_iam_role_policy": 2,
+            "aws_sqs_queue": 1,
+        }
+    )
+
+
+def test_minimal_stream_is_on_demand_and_encrypted_with_the_aws_managed_key(minimal: Plan) -> None:
+    stream = minimal.after("aws_kinesis_stream.this[0]")
+    assert stream["name"] == "mini-events"
+    assert stream["stream_mode_details"] == [{"stream_mode": "ON_DEMAND"}]
+    assert stream["shard_count"] is None
+    assert stream["retention_period"] == 24
+    assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", "alias/aws/kinesis")
+
+
+def test_tables_follow_the_contract(minimal: Plan) -> None:
+    rules = minimal.after("aws_dynamodb_table.score_rules")
+    scores = minimal.after("aws_dynamodb_table.user_scores")
+    ledger = minimal.after("aws_dynamodb_table.processed_events")
+
+    assert (rules["name"], rules["hash_key"], rules["attribute"]) == (
+        "mini-score-rules",
+        "event_type",
+        [{"name": "event_type", "type": "S"}],
+    )
+    assert (scores["name"], scores["hash_key"], scores["attribute"]) == (
+        "mini-user-scores",
+        "user_key",
+        [{"name": "user_key", "type": "S"}],
+    )
+    assert (scores["stream_enabled"], scores["stream_view_type"]) == (True, "NEW_AND_OLD_IMAGES")
+    assert (ledger["name"], ledger["hash_key"]) == ("mini-processed-events", "event_key")
+    assert ledger["ttl"] == [{"attribute_name": "expires_at", "enabled": True}]
+    for name, table in (("score_rules", rules), ("user_scores", scores), ("processed_events", ledger)):
+        assert table["billing_mode"] == "PAY_PER_REQUEST"
+        assert table["point_in_time_recovery"][0]["enabled"] is True
+        assert table["range_key"] is None
+        # No customer key: no server_side_encryption block, so DynamoDB uses its AWS owned key.
+        assert "server_side_encryption" not in table
+        assert minimal.unknown(f"aws_dynamodb_table.{name}")["server_side_encryption"] is True
+    assert rules["stream_enabled"] is not True and ledger["stream_enabled"] is not True
+
+
+def test_default_rules_are_the_original_solutions_table(minimal: Plan) -> None:
+    items = {
+        address: json.loads(minimal.after(address)["item"])
+        for address in minimal.changes
+        if address.startswith("aws_dynamodb_table_item.")
+    }
+    seeded = {item["event_type"]["S"]: item for item in items.values()}
+    assert {event_type: float(item["points"]["N"]) for event_type, item in seeded.items()} == ORIGINAL_RULES
+    # Minimal items: the key and the points, nothing that is not set.
+    assert all(set(item) == {"event_type", "points"} for item in seeded.values())
+    assert all(
+        address == f'aws_dynamodb_table_item.score_rule["{item["event_type"]["S"]}"]'
+        for address, item in items.items()
+    )
+    assert {minimal.after(address)["hash_key"] for address in items} == {"event_type"}
+
+
+def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan) -> None:
+    scorer = minimal.after("aws_lambda_event_source_mapping.scorer")
+    sync = minimal.after("aws_lambda_event_source_mapping.score_sync")
+    for mapping in (scorer, sync):
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+        assert mapping["bisect_batch_on_function_error"] is True
+        assert mapping["starting_position"] == "LATEST"
+        assert mapping["parallelization_factor"] == 1
+        assert mapping["maximum_retry_attempts"] == 10
+        assert mapping["maximum_record_age_in_seconds"] == 21600
+        assert mapping["enabled"] is True
+    assert (scorer["batch_size"], scorer["maximum_batching_window_in_seconds"]) == (500, 1)
+    assert (sync["batch_size"], sync["maximum_batching_window_in_seconds"]) == (100, 5)
+
+
+def test_event_source_mappings_wire_sources_functions_and_the_failure_queue(minimal: Plan) -> None:
+    for name in ("scorer", "score_sync"):
+        expressions = minimal.configured(f"aws_lambda_event_source_mapping.{name}")["expressions"]
+        destination = expressions["destination_config"][0]["on_failure"][0]["destination_arn"]
+        assert "aws_sqs_queue.this.arn" in destination["references"]
+        assert f"aws_lambda_function.{name}.arn" in expressions["function_name"]["references"]
+    scorer_source = minimal.configured("aws_lambda_event_source_mapping.scorer")["expressions"][
+        "event_source_arn"
+    ]
+    sync_source = minimal.configured("aws_lambda_event_source_mapping.score_sync")["expressions"][
+        "event_source_arn"
+    ]
+    assert scorer_source["references"] == ["local.ingest_stream_arn"]
+    assert "aws_dynamodb_table.user_scores.stream_arn" in sync_source["references"]
+    # The created stream's ARN is only known after apply: the mapping reads it from the resource.
+    assert minimal.unknown("aws_lambda_event_source_mapping.scorer")["event_source_arn"] is True
+
+
+def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> None:
+    scorer = minimal.after("aws_lambda_function.scorer")
+    sync = minimal.after("aws_lambda_function.score_sync")
+    assert (scorer["function_name"], scorer["handler"]) == (
+        "mini-scorer",
+        "engagement_scoring.handlers.scorer.handler",
+    )
+    assert (sync["function_name"], sync["handler"]) == (
+        "mini-score-sync",
+        "engagement_scoring.handlers.score_sync.handler",
+    )
+    for function in (scorer, sync):
+        assert function["runtime"] == "python3.12"
+        assert function["architectures"] == ["arm64"]
+        assert function["tracing_config"] == [{"mode": "PassThrough"}]
+        assert function["reserved_concurrent_executions"] == -1
+        assert function["kms_key_arn"] is None
+        assert function["filename"].endswith("build/lambda/mini-engagement-scoring.zip")
+    assert scorer["source_code_hash"] == sync["source_code_hash"]
+    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", scorer["source_code_hash"])
+    assert (scorer["memory_size"], scorer["timeout"], sync["memory_size"], sync["timeout"]) == (
+        512,
+        60,
+        256,
+        60,
+    )
+    # The environment holds resource attributes (table names, queue URL): its values are checked after apply.
+    assert minimal.unknown("aws_lambda_function.scorer")["environment"] == [{"variables": True}]
+
+
+def test_log_groups_exist_before_the_functions(minimal: Plan) -> None:
+    for name in ("scorer", "score_sync"):
+        group = minimal.after(f"aws_cloudwatch_log_group.{name}")
+        assert group["name"] == f"/aws/lambda/mini-{name.replace('_', '-')}"
+        assert group["retention_in_days"] == 30
+        assert group["kms_key_id"] is None
+        depends_on = minimal.configured(f"aws_lambda_function.{name}")["depends_on"]
+        assert f"aws_cloudwatch_log_group.{name}" in depends_on
+
+
+def test_failure_queue_uses_sqs_managed_encryption(minimal: Plan) -> None:
+    queue = minimal.after("aws_sqs_queue.this")
+    assert queue["name"] == "mini-failures"
+    assert queue["sqs_managed_sse_enabled"] is True
+    assert queue["kms_master_key_id"] is None
+    assert queue["message_retention_seconds"] == 1209600
+
+
+def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) -> None:
+    arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+    assert minimal.statements("aws_iam_role_policy.scorer") == {
+        "ReadIngestStream": statement(
+            [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ],
+            [arn.format("kinesis", "stream/mini-events")],
+            "ReadIngestStream",
+        ),
+        "ReadScoreRules": statement(
+            ["dynamodb:Scan"], [arn.format("dynamodb", "table/mini-score-rules")], "ReadScoreRules"
+        ),
+        "WriteScoresAndLedger": statement(
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+            [
+                arn.format("dynamodb", "table/mini-user-scores"),
+                arn.format("dynamodb", "table/mini-processed-events"),
+            ],
+            "WriteScoresAndLedger",
+        ),
+        "SendFailures": statement(["sqs:SendMessage"], [arn.format("sqs", "mini-failures")], "SendFailures"),
+        "WriteLogs": statement(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [arn.format("logs", "log-group:/aws/lambda/mini-scorer:*")],
+            "WriteLogs",
+        ),
+    }
+    assert minimal.statements("aws_iam_role_policy.score_sync") == {
+        "ReadScoreChanges": statement(
+            [
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+                "dynamodb:ListStreams",
+            ],
+            [arn.format("dynamodb", "table/mini-user-scores/stream/*")],
+            "ReadScoreChanges",
+        ),
+        "SendFailures": statement(["sqs:SendMessage"], [arn.format("sqs", "mini-failures")], "SendFailures"),
+        "WriteLogs": statement(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [arn.format("logs", "log-group:/aws/lambda/mini-score-sync:*")],
+            "WriteLogs",
+        ),
+    }
+    for role in ("scorer", "score_sync"):
+        trust = minimal.policy(f"aws_iam_role.{role}", "assume_role_policy")
+        assert [(s["Principal"], s["Action"]) for s in trust["Statement"]] == [
+            ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+        ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every combination: no wildcard actions, no "*" resources beyond the documented exceptions
+# ---------------------------------------------------------------------------------------------------------
+
+
+PREFIXES = {
+    "minimal": MINIMAL["name_prefix"],
+    "full": FULL["name_prefix"],
+    "existing": EXISTING["name_prefix"],
+}
+# ARNs the inputs name: the module may grant on them as they are.
+GIVEN_ARNS = {
+    KMS_KEY,
+    STREAM_KEY,
+    EVENT_BUS,
+    EXISTING_STREAM,
+    f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}",
+}
+
+
+@pytest.mark.parametrize("combination", PREFIXES)
+def test_policies_have_no_wildcards(combination: str, request: pytest.FixtureRequest) -> None:
+    plan: Plan = request.getfixturevalue(combination)
+    prefix = PREFIXES[combination]
+    policies = [address for address in plan.changes if address.startswith("aws_iam_role_policy.")]
+    assert len(policies) >= 2
+    for address in policies:
+        for stmt in plan.policy(address)["Statement"]:
+            actions = as_list(stmt["Action"])
+            resources = as_list(stmt["Resource"])
+            assert stmt["Effect"] == "Allow" and "NotAction" not in stmt and "NotResource" not in stmt
+            assert all("*" not in action for action in actions), (address, stmt)
+            if "*" in resources:
+                assert frozenset(actions) in ALLOWED_WILDCARD_RESOURCES, (address, stmt)
+                assert resources == ["*"]
+                continue
+            for resource in resources:
+                # At most one trailing pattern below a named resource: its log streams, table streams,
+                # or an application's endpoints; the named resource is this deployment's or an input.
+                named = re.sub(r"[/:]\*$", "", resource)
+                assert "*" not in named, (address, resource)
+                assert named in GIVEN_ARNS or re.fullmatch(
+                    rf"arn:aws:[a-z0-9-]+:{REGION}:{ACCOUNT}:[a-z-]*[:/]?(/aws/lambda/)?{prefix}-[a-z-]+(/stream)?",
+                    named,
+                ), (address, resource)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Full: customer key, provisioned stream, Pinpoint, EventBridge, decay, floor and ceiling
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
+    assert full.types() - Counter({"aws_dynamodb_table_item": 4}) == Counter(
+        {
+            "aws_kinesis_stream": 1,
+            "aws_dynamodb_table": 3,
+            "aws_lambda_function": 2,
+            "aws_lambda_event_source_mapping": 2,
+            "aws_cloudwatch_log_group": 2,
+            "aws_iam_role": 3,
+            "aws_iam_role_policy": 3,
+            "aws_sqs_queue": 1,
+            "aws_pinpoint_event_stream": 1,
+        }
+    )
+    assert full.after("aws_pinpoint_event_stream.this[0]")["application_id"] == PINPOINT_APP
+    role = full.after("aws_iam_role.pinpoint_stream[0]")
+    assert role["name"] == "full-pinpoint-stream"
+    trust = full.policy("aws_iam_role.pinpoint_stream[0]", "assume_role_policy")["Statement"]
+    trust[0]["Condition"]["ArnLike"]["aws:SourceArn"].sort()
+    app_arn = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}"
+    assert trust == [
+        {
+            "Sid": "PinpointAssumeRole",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"Service": "pinpoint.amazonaws.com"},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                "ArnLike": {"aws:SourceArn": [app_arn, f"{app_arn}/*"]},
+            },
+        }
+    ]
+    assert full.statements("aws_iam_role_policy.pinpoint_stream[0]") == {
+        "PutEvents": statement(
+            ["kinesis:DescribeStream", "kinesis:PutRecord", "kinesis:PutRecords"],
+            [f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/full-events"],
+            "PutEvents",
+        ),
+        "UseStreamKey": statement(["kms:GenerateDataKey"], [KMS_KEY], "UseStreamKey"),
+    }
+
+
+def test_full_encrypts_everything_with_the_customer_key(full: Plan) -> None:
+    stream = full.after("aws_kinesis_stream.this[0]")
+    assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", KMS_KEY)
+    for table in ("score_rules", "user_scores", "processed_events"):
+        assert full.after(f"aws_dynamodb_table.{table}")["server_side_encryption"] == [
+            {"enabled": True, "kms_key_arn": KMS_KEY}
+        ]
+    queue = full.after("aws_sqs_queue.this")
+    assert queue["kms_master_key_id"] == KMS_KEY
+    # SQS managed SSE is left unset with a customer key (the two exclude each other): only AWS decides it.
+    assert "sqs_managed_sse_enabled" not in queue
+    for name in ("scorer", "score_sync"):
+        assert full.after(f"aws_cloudwatch_log_group.{name}")["kms_key_id"] == KMS_KEY
+        assert full.after(f"aws_lambda_function.{name}")["kms_key_arn"] == KMS_KEY
+        assert full.statements(f"aws_iam_role_policy.{name}")["UseCustomerKey"] == statement(
+            ["kms:Decrypt", "kms:GenerateDataKey"], [KMS_KEY], "UseCustomerKey"
+        )
+
+
+def test_full_stream_is_provisioned(full: Plan) -> None:
+    stream = full.after("aws_kinesis_stream.this[0]")
+    assert stream["stream_mode_details"] == [{"stream_mode": "PROVISIONED"}]
+    assert (stream["shard_count"], stream["retention_period"]) == (4, 48)
+
+
+def test_full_rule_items_carry_only_the_attributes_that_are_set(full: Plan) -> None:
+    items = {
+        json.loads(change["after"]["item"])["event_type"]["S"]: json.loads(change["after"]["item"])
+        for address, change in full.changes.items()
+        if address.startswith("aws_dynamodb_table_item.")
+    }
+    assert items == {
+        "_email.open": {
+            "event_type": {"S": "_email.open"},
+            "points": {"N": "10"},
+            "once_per_message": {"BOOL": True},
+        },
+        "_email.click": {
+            "event_type": {"S": "_email.click"},
+            "points": {"N": "50"},
+            "channel": {"S": "email"},
+        },
+        "webinar_attended": {
+            "event_type": {"S": "webinar_attended"},
+            "points": {"N": "75.5"},
+            "channel": {"S": "custom"},
+            "once_per_message": {"BOOL": True},
+        },
+        "_email.complaint": {"event_type": {"S": "_email.complaint"}, "points": {"N": "-1000"}},
+    }
+
+
+def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
+    scorer_esm = full.after("aws_lambda_event_source_mapping.scorer")
+    assert {
+        key: scorer_esm[key]
+        for key in (
+            "batch_size",
+            "maximum_batching_window_in_seconds",
+            "parallelization_factor",
+            "starting_position",
+            "maximum_retry_attempts",
+            "maximum_record_age_in_seconds",
+        )
+    } == {
+        "batch_size": 1000,
+        "maximum_batching_window_in_seconds": 3,
+        "parallelization_factor": 4,
+        "starting_position": "TRIM_HORIZON",
+        "maximum_retry_attempts": 3,
+        "maximum_record_age_in_seconds": 3600,
+    }
+    sync_esm = full.after("aws_lambda_event_source_mapping.score_sync")
+    assert (sync_esm["batch_size"], sync_esm["maximum_retry_attempts"]) == (50, 7)
+    scorer = full.after("aws_lambda_function.scorer")
+    sync = full.after("aws_lambda_function.score_sync")
+    assert (scorer["reserved_concurrent_executions"], sync["reserved_concurrent_executions"]) == (20, 5)
+    for function in (scorer, sync):
+        assert function["tracing_config"] == [{"mode": "Active"}]
+        assert function["runtime"] == "python3.13"
+    assert full.after("aws_cloudwatch_log_group.scorer")["retention_in_days"] == 365
+
+
+def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan) -> None:
+    statements = full.statements("aws_iam_role_policy.score_sync")
+    app_arn = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}"
+    assert statements["UpdatePinpointEndpoints"] == statement(
+        [
+            "mobiletargeting:GetUserEndpoints",
+            "mobiletargeting:UpdateEndpoint",
+            "mobiletargeting:UpdateEndpointsBatch",
+        ],
+        [app_arn, f"{app_arn}/*"],
+        "UpdatePinpointEndpoints",
+    )
+    assert statements["PublishScoreEvents"] == statement(
+        ["events:PutEvents"], [EVENT_BUS], "PublishScoreEvents"
+    )
+    for role in ("scorer", "score_sync"):
+        assert full.statements(f"aws_iam_role_policy.{role}")["WriteTraces"] == {
+            "Sid": "WriteTraces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            "Resource": ["*"],
+        }
+
+
+def test_full_tags_every_taggable_resource(full: Plan) -> None:
+    taggable = {address for address, change in full.changes.items() if "tags" in change["after"]}
+    # Event source mapping tags arrived late in AWS provider 5.x; the module supports aws >= 5.0.
+    mappings = {"aws_lambda_event_source_mapping.scorer", "aws_lambda_event_source_mapping.score_sync"}
+    assert mappings <= taggable
+    tagged = taggable - mappings
+    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue
+    assert len(tagged) == 12, sorted(tagged)
+    for address in tagged:
+        assert full.after(address)["tags"] == FULL["tags"], address
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Existing stream: nothing created for ingest, everything pointed at the given ARN
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_existing_stream_is_used_not_created(existing: Plan) -> None:
+    assert existing.count("aws_kinesis_stream") == 0
+    assert existing.after("aws_lambda_event_source_mapping.scorer")["event_source_arn"] == EXISTING_STREAM
+    assert existing.after("aws_pinpoint_event_stream.this[0]")["destination_stream_arn"] == EXISTING_STREAM
+    scorer = existing.statements("aws_iam_role_policy.scorer")
+    assert scorer["ReadIngestStream"]["Resource"] == [EXISTING_STREAM]
+    # The stream's own key is granted; the module's stores still use AWS owned/managed keys.
+    assert scorer["UseCustomerKey"]["Resource"] == [STREAM_KEY]
+    assert "UseCustomerKey" not in existing.statements("aws_iam_role_policy.score_sync")
+    pinpoint = existing.statements("aws_iam_role_policy.pinpoint_stream[0]")
+    assert pinpoint["PutEvents"]["Resource"] == [EXISTING_STREAM]
+    assert pinpoint["UseStreamKey"]["Resource"] == [STREAM_KEY]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bad input through a module call, and the cross-input rules
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", FAILING)
+def test_plan_fails_with_the_intended_message(plans: dict[str, Plan | PlanFailure | None], case: str) -> None:
+    failure = plans[case]
+    message = FAILING[case][1]
+    assert isinstance(failure, PlanFailure), f"the plan of {case!r} did not fail"
+    assert message in failure.output, failure.output
+    assert failure.output.count("Error: ") == 1, failure.output
