@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _load_provider() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("archive_standin", ROOT / "tools/archive_standin/provider.py")
+    spec = importlib.util.spec_from_file_location(
+        "archive_standin", ROOT / "tools/archive_standin/provider.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

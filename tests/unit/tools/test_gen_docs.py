@@ -47,7 +47,7 @@ def test_render_strips_hcl2_quoting(tmp_path: Path) -> None:
     )
     tables = gen_docs.render(tmp_path)
     assert (
-        '| `tiers` | Score bands | `list(object({name = string, min_score = number}))` | '
+        "| `tiers` | Score bands | `list(object({name = string, min_score = number}))` | "
         '`[{"name": "cold", "min_score": 0}]` | no |' in tables
     )
     assert "| `name_prefix` | Prefix | `string` | n/a | yes |" in tables

@@ -18,7 +18,9 @@ def build_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return build
 
 
-def test_online_writes_nothing_and_keeps_the_users_config(build_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_online_writes_nothing_and_keeps_the_users_config(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ENGAGEMENT_TF_OFFLINE", "0")
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/home/someone/.terraformrc")
     assert tf_toolchain.cli_config_file() == "/home/someone/.terraformrc"
@@ -31,10 +33,14 @@ def test_offline_writes_a_mirror_config_inside_the_build_dir(
 ) -> None:
     # given a machine without registry access, with an aws provider in a filesystem mirror
     mirror = tmp_path / "mirror"
-    binary = mirror / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64/terraform-provider-aws_v5.100.0_x5"
+    binary = (
+        mirror / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64/terraform-provider-aws_v5.100.0_x5"
+    )
     binary.parent.mkdir(parents=True)
     binary.write_text("")
-    monkeypatch.setattr(tf_toolchain, "AWS_MIRROR_GLOBS", [str(mirror / "registry.terraform.io/hashicorp/aws/*/*/*")])
+    monkeypatch.setattr(
+        tf_toolchain, "AWS_MIRROR_GLOBS", [str(mirror / "registry.terraform.io/hashicorp/aws/*/*/*")]
+    )
     monkeypatch.setenv("ENGAGEMENT_TF_OFFLINE", "1")
     # when the project asks for its CLI config
     path = Path(tf_toolchain.cli_config_file())
@@ -49,7 +55,9 @@ def test_offline_writes_a_mirror_config_inside_the_build_dir(
     assert "tools/archive_standin/provider.py" in launcher.read_text()
 
 
-def test_offline_without_any_aws_mirror_fails_clearly(build_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_without_any_aws_mirror_fails_clearly(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tf_toolchain, "AWS_MIRROR_GLOBS", [])
     monkeypatch.setenv("ENGAGEMENT_TF_OFFLINE", "1")
     with pytest.raises(SystemExit, match="no local mirror of hashicorp/aws"):
