@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def create_tables(dynamodb: Any, definition_table: str, score_table: str) -> Non
     )
 
 
-def seed_definitions(dynamodb: Any, definition_table: str, app_id: str, points: dict[str, int]) -> None:
+def seed_definitions(dynamodb: Any, definition_table: str, app_id: str, points: Mapping[str, int]) -> None:
     for event_type, offset in points.items():
         dynamodb.put_item(
             TableName=definition_table,

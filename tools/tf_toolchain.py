@@ -44,7 +44,8 @@ def registry_reachable(timeout: float = 3.0) -> bool:
 def find_mirror(provider: str) -> Path | None:
     """Return the filesystem-mirror root that holds registry.terraform.io/hashicorp/<provider>."""
     for pattern in AWS_MIRROR_GLOBS:
-        for hit in sorted(glob.glob(pattern.replace("/aws/", f"/{provider}/").replace("-aws", f"-{provider}"))):
+        provider_pattern = pattern.replace("/aws/", f"/{provider}/").replace("-aws", f"-{provider}")
+        for hit in sorted(glob.glob(provider_pattern)):
             # <root>/registry.terraform.io/hashicorp/<p>/<version>/<os_arch>/<binary>
             return Path(hit).parents[5]
     return None
@@ -57,9 +58,9 @@ def write_archive_standin() -> Path:
     target.mkdir(parents=True, exist_ok=True)
     launcher = target / f"terraform-provider-archive_v{STANDIN_VERSION}"
     # HOME points into build/: the tf framework caches its TLS certificate under ~/.cache.
+    provider_script = ROOT / "tools/archive_standin/provider.py"
     launcher.write_text(
-        "#!/bin/sh\n"
-        f'HOME="{BUILD / "home"}" exec "{sys.executable}" "{ROOT / "tools/archive_standin/provider.py"}" "$@"\n'
+        f'#!/bin/sh\nHOME="{BUILD / "home"}" exec "{sys.executable}" "{provider_script}" "$@"\n'
     )
     launcher.chmod(0o755)
     return plugins

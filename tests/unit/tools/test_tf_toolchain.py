@@ -44,7 +44,7 @@ def test_offline_writes_a_mirror_config_inside_the_build_dir(
     monkeypatch.setenv("ENGAGEMENT_TF_OFFLINE", "1")
     # when the project asks for its CLI config
     path = Path(tf_toolchain.cli_config_file())
-    # then the config lives in the project's build dir and installs aws from the mirror, archive from the stand-in
+    # then the config lives in the build dir: aws from the mirror, archive from the stand-in
     assert path == build_dir / "cli.tfrc"
     text = path.read_text()
     assert f'path    = "{mirror}"' in text
