@@ -131,8 +131,12 @@ class EmbeddedDeployment(Deployment):
         run_dir: Path | None = None,
         runner_settings: RunnerSettings | None = None,
         example: str = "examples/local",
+        *,
+        moto_factory: Callable[[], EmbeddedMoto] = EmbeddedMoto,
     ) -> None:
+        """`moto_factory` makes the (not yet started) moto server, e.g. moto_atomic.AtomicEmbeddedMoto."""
         super().__init__(log)
+        self.moto_factory = moto_factory
         self.tf_vars = dict(tf_vars)
         self.region = str(self.tf_vars.get("aws_region", DEFAULT_REGION))
         self.run_dir = run_dir or new_run_dir()
@@ -147,7 +151,7 @@ class EmbeddedDeployment(Deployment):
 
     def start(self) -> None:
         started = time.monotonic()
-        self.moto = EmbeddedMoto().start()
+        self.moto = self.moto_factory().start()
         self.pinpoint = PinpointStandIn().start()
         self.timings["moto_s"] = time.monotonic() - started
         self.log(

@@ -123,6 +123,13 @@ class RunnerSettings:
     retry_backoff_max_s: float = 1.0
     discovery_interval_s: float = 2.0  # shard discovery (resharding)
     max_concurrency_per_function: int = 2  # worker processes per function; mind the 2-core machines
+    # Test hooks (tests/reliability), off by default:
+    # AWS_ENDPOINT_URL given to the functions, e.g. a fault-injecting proxy in front of the emulator
+    # (simulator/local_cloud/fault_proxy.py); None = the emulator itself. The runner's own calls never use it.
+    function_endpoint_url: str | None = None
+    # Each batch is first invoked this many extra times, their results ignored, as when Lambda re-delivers
+    # a batch whose response it lost: every batch reaches the function 1 + duplicate_deliveries times.
+    duplicate_deliveries: int = 0
 
 
 class _Lane:
@@ -315,6 +322,9 @@ class ShardConsumer:
             records = self._discard_expired(records, attempts)
             if not records:
                 continue
+            for _ in range(runner.settings.duplicate_deliveries):
+                runner.invoke(mapping.function_arn, invocation_event(records))
+                runner.stats.count("duplicate_deliveries")
             invocation = runner.invoke(mapping.function_arn, invocation_event(records))
             failed_from, partial = self._failed_from(invocation, records)
             if failed_from is None:
@@ -562,7 +572,7 @@ class LocalLambdaRunner:
             self._pools[arn] = FunctionPool(
                 spec=spec,
                 region=self.region,
-                endpoint_url=self.endpoint_url,
+                endpoint_url=self.settings.function_endpoint_url or self.endpoint_url,
                 pinpoint_endpoint_url=self.pinpoint_endpoint_url,
                 work_dir=new_work_dir(spec.name),
                 max_concurrency=max(1, min(self.settings.max_concurrency_per_function, lanes[arn])),
@@ -642,9 +652,10 @@ class LocalLambdaRunner:
     def consumers(self) -> list[ShardConsumer]:
         return [consumer for poller in self._pollers for consumer in poller.all_consumers()]
 
-    def worker_pids(self) -> list[int]:
-        """Process ids of the live worker processes (for shutdown checks)."""
-        return [pid for pool in self._pools.values() for pid in pool.pids()]
+    def worker_pids(self, function_name: str | None = None) -> list[int]:
+        """Process ids of the live worker processes (of one function, or all): shutdown and crash tests."""
+        pools = [p for p in self._pools.values() if function_name in (None, p.spec.name)]
+        return [pid for pool in pools for pid in pool.pids()]
 
     def threads(self) -> list[threading.Thread]:
         """Every thread the runner started (for shutdown checks)."""

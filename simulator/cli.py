@@ -1,0 +1,452 @@
+"""`python -m simulator`: simulate Pinpoint engagement events, run them through a deployment, verify.
+
+    python -m simulator run [--target auto|embedded|localstack|aws] [--users N] [--events N]
+                            [--seed N] [--rate R] [--duplicate-rate F] [--malformed-rate F]
+                            [--events-file FILE.jsonl] [--json] [--report-dir DIR] [--timeout S]
+                            [--decay-half-life-hours H] [--score-floor X] [--score-ceiling X]
+                            [--tiers JSON] [--user-key-mode MODE] [--score-rules FILE.json]
+                            [--tf-var NAME=JSON ...] [--funnel NAME=RATE ...]
+    python -m simulator generate --output FILE.jsonl [--users N] [--events N] [--seed N] ...
+    python -m simulator deploy [--target ...] [module settings]
+
+`run` opens the deployment (simulator/targets.py: the embedded local cloud, LocalStack or AWS),
+reads the rules (Scan of the rules table) and the settings (the scorer's environment), generates
+the workload, sends it, waits until the pipeline is drained, reads every user's score, compares
+with the oracle and the sinks (see simulator/verify.py), prints a one-screen summary on stderr,
+writes `report.json` and `scores_by_tier.png` under --report-dir, and exits 1 on any mismatch
+(2 on an error). With --json, stdout carries exactly one JSON object:
+`{"users": {"<user key>": {"score": n, "tier": s|null}}, "events_sent": n, "mismatches": n, ...}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from simulator.funnels import FunnelRates
+from simulator.injection import DUPLICATE, MALFORMED, StreamRecord
+from simulator.oracle import Expectation, Rule, Settings
+from simulator.producer import KinesisProducer, ProducerError, ProducerStats
+from simulator.readback import function_environment, output, read_rules, read_scores
+from simulator.replay import read_events_file, write_events_file
+from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
+from simulator.verify import SinkCheck, check_eventbridge, check_pinpoint, compare_scores
+from simulator.workload import DEFAULT_PERIOD_END_MS, Workload, WorkloadConfig, generate
+
+TARGETS = ("auto", "embedded", "localstack", "aws")
+DEFAULT_REPORT_DIR = Path("build/simulate")
+MAX_REPORTED_MISMATCHES = 200
+
+
+# ---- arguments ----------------------------------------------------------------------------------
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _period_end(text: str) -> int:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _add_workload_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workload")
+    group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
+    group.add_argument(
+        "--events", type=int, default=20000, help="distinct events to generate (default 20000)"
+    )
+    group.add_argument("--seed", type=int, default=1, help="the same seed gives the same records (default 1)")
+    group.add_argument(
+        "--duplicate-rate", type=_rate, default=0.02, help="re-sent duplicates per event (default 0.02)"
+    )
+    group.add_argument(
+        "--malformed-rate", type=_rate, default=0.005, help="malformed records per event (default 0.005)"
+    )
+    group.add_argument("--period-days", type=_positive_int, default=30, help="simulated period (default 30)")
+    group.add_argument(
+        "--period-end",
+        type=_period_end,
+        default=DEFAULT_PERIOD_END_MS,
+        help="end of the simulated period, ISO 8601 (default 2025-11-01T00:00Z, fixed for reproducibility)",
+    )
+    group.add_argument(
+        "--funnel",
+        action="append",
+        default=[],
+        metavar="NAME=RATE",
+        help=f"override a funnel rate; names: {', '.join(FunnelRates.names())}",
+    )
+
+
+def _add_module_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("module settings (Terraform variables of examples/local)")
+    group.add_argument("--target", choices=TARGETS, default="auto", help="where to run (default auto)")
+    group.add_argument("--decay-half-life-hours", type=float, help="score decay half-life; 0 = no decay")
+    group.add_argument("--score-floor", type=float, help="lowest score users see")
+    group.add_argument("--score-ceiling", type=float, help="highest score users see")
+    group.add_argument("--tiers", help='JSON list, e.g. \'[{"name": "cold", "min_score": 0}]\'')
+    group.add_argument("--user-key-mode", choices=("auto", "endpoint_id", "user_id"))
+    group.add_argument("--score-rules", type=Path, help="JSON file with the score_rules list")
+    group.add_argument(
+        "--tf-var", action="append", default=[], metavar="NAME=JSON", help="any other variable"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="simulate, send, wait, verify, report")
+    _add_module_options(run)
+    _add_workload_options(run)
+    run.add_argument("--rate", type=float, help="limit to this many records per second")
+    run.add_argument(
+        "--events-file", type=Path, help="replay this JSONL file instead of generating (no oracle)"
+    )
+    run.add_argument("--json", action="store_true", help="print only the final state as JSON on stdout")
+    run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="default build/simulate")
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to drain")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen = sub.add_parser("generate", help="write the generated records to a JSONL file (no AWS)")
+    _add_workload_options(gen)
+    gen.add_argument("--output", type=Path, required=True, help="JSONL file to write")
+    gen.add_argument("--app-id", help="Pinpoint application id the records carry (default: from the seed)")
+    deploy = sub.add_parser("deploy", help="apply the module to the target and print its outputs")
+    _add_module_options(deploy)
+    return parser
+
+
+def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
+    tf_vars: dict[str, Any] = {}
+    if args.decay_half_life_hours is not None:
+        tf_vars["decay_half_life_hours"] = args.decay_half_life_hours
+    if args.score_floor is not None:
+        tf_vars["score_floor"] = args.score_floor
+    if args.score_ceiling is not None:
+        tf_vars["score_ceiling"] = args.score_ceiling
+    if args.tiers is not None:
+        tf_vars["tiers"] = json.loads(args.tiers)
+    if args.user_key_mode is not None:
+        tf_vars["user_key_mode"] = args.user_key_mode
+    if args.score_rules is not None:
+        tf_vars["score_rules"] = json.loads(args.score_rules.read_text())
+    for assignment in args.tf_var:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--tf-var needs NAME=JSON, got {assignment!r}")
+        try:
+            tf_vars[name] = json.loads(value)
+        except ValueError:
+            tf_vars[name] = value  # a bare string
+    return tf_vars
+
+
+def workload_config(args: argparse.Namespace, app_id: str | None = None) -> WorkloadConfig:
+    overrides: dict[str, float] = {}
+    for assignment in args.funnel:
+        name, sep, value = assignment.partition("=")
+        if not sep or name not in FunnelRates.names():
+            raise ValueError(f"--funnel needs NAME=RATE with NAME one of {', '.join(FunnelRates.names())}")
+        overrides[name] = _rate(value)
+    return WorkloadConfig(
+        users=args.users,
+        events=args.events,
+        seed=args.seed,
+        duplicate_rate=args.duplicate_rate,
+        malformed_rate=args.malformed_rate,
+        period_days=args.period_days,
+        period_end_ms=args.period_end,
+        rates=dataclasses.replace(FunnelRates(), **overrides),
+        app_id=app_id,
+    )
+
+
+# ---- targets ------------------------------------------------------------------------------------
+
+
+def resolve_target(target: str) -> str:
+    """auto: LocalStack when a healthy one answers on localhost:4566, else the embedded cloud."""
+    from simulator import targets
+
+    return str(targets.resolve_target(target))
+
+
+def open_deployment(target: str, tf_vars: dict[str, Any], log: Callable[[str], None]) -> Any:
+    """The deployment context manager of simulator/targets.py (imported late: it starts clouds)."""
+    from simulator import targets
+
+    return targets.open_deployment(target, tf_vars=tf_vars, log=log)
+
+
+# ---- commands -----------------------------------------------------------------------------------
+
+
+def command_generate(args: argparse.Namespace, console: Console) -> int:
+    started = time.monotonic()
+    workload = generate(workload_config(args, app_id=args.app_id))
+    write_events_file(args.output, workload.records)
+    kinds = Counter(r.kind for r in workload.records)
+    elapsed = time.monotonic() - started
+    console.print(
+        f"wrote {len(workload.records)} records ({kinds['event']} events, {kinds[DUPLICATE]} duplicates, "
+        f"{kinds[MALFORMED]} malformed) for {len(workload.population.users)} users to {args.output} "
+        f"in {elapsed:.2f}s",
+        markup=False,
+    )
+    return 0
+
+
+def command_deploy(args: argparse.Namespace, console: Console) -> int:
+    """Apply the module and leave it running (LocalStack or AWS; the embedded cloud dies with the process)."""
+    from simulator import targets
+
+    target = resolve_target(args.target)
+    factories = {"localstack": targets.LocalStackDeployment, "aws": targets.AwsDeployment}
+    if target not in factories:
+        console.print(
+            "error: deploy needs a cloud that outlives this process: --target localstack or aws "
+            "(the embedded cloud is started by `run`)",
+            markup=False,
+        )
+        return 2
+    deployment = factories[target](tf_vars_from(args), _logger(console))
+    deployment.start()
+    console.print(f"{target}: deployed; outputs:", markup=False)
+    console.print_json(json.dumps(deployment.outputs, default=str))
+    return 0
+
+
+def _logger(console: Console) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        console.print(message, markup=False, highlight=False)
+
+    return log
+
+
+@dataclasses.dataclass(slots=True)
+class RunResult:
+    records: list[StreamRecord]
+    producer: ProducerStats
+    items: dict[str, dict[str, Any]]
+    pipeline: dict[str, Any] | None
+    workload: Workload | None = None
+    rules: dict[str, Rule] | None = None
+    settings: Settings | None = None
+    expectation: Expectation | None = None
+    pinpoint: SinkCheck | None = None
+    eventbridge: SinkCheck | None = None
+    pinpoint_reason: str = ""
+    eventbridge_reason: str = ""
+
+
+def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
+    """The part of `run` inside an open deployment."""
+    outputs = deployment.outputs
+    kinesis, dynamodb = deployment.client("kinesis"), deployment.client("dynamodb")
+    workload = rules = settings = None
+    if args.events_file is not None:
+        records = read_events_file(args.events_file)
+    else:
+        lambda_client = deployment.client("lambda")
+        rules = read_rules(dynamodb, output(outputs, "score_rules_table_name"))
+        settings = Settings.from_environment(
+            function_environment(lambda_client, output(outputs, "scorer_function_name"))
+        )
+        workload = generate(workload_config(args, app_id=outputs.get("pinpoint_application_id") or None))
+        records = workload.records
+    producer = KinesisProducer(
+        kinesis,
+        output(outputs, "stream_name"),
+        rate=args.rate,
+        console=console,
+        progress=not args.no_progress,
+    )
+    stats = producer.send([(r.partition_key, r.data) for r in records])
+    console.print(f"sent {stats.records_sent} records; waiting for the pipeline to drain ...", markup=False)
+    deployment.wait_until_drained(timeout_s=args.timeout)
+    items = read_scores(dynamodb, output(outputs, "user_scores_table_name"))
+    result = RunResult(records, stats, items, deployment.pipeline_stats(), workload, rules, settings)
+    if workload is not None and rules is not None and settings is not None:
+        result.expectation = expectation = _expect(workload, rules, settings)
+        sync_env = function_environment(
+            deployment.client("lambda"), output(outputs, "score_sync_function_name")
+        )
+        owners = {e.endpoint_id: u.user_key for u in workload.population.users for e in u.endpoints}
+        if not sync_env.get("PINPOINT_APPLICATION_ID"):
+            result.pinpoint_reason = "Pinpoint sink off"
+        elif (endpoints := deployment.pinpoint_endpoints()) is None:
+            result.pinpoint_reason = "endpoints not observable on this target"
+        else:
+            result.pinpoint = check_pinpoint(
+                expectation,
+                endpoints,
+                settings,
+                owners,
+                metric=sync_env.get("PINPOINT_SCORE_METRIC") or "EngagementScore",
+                attribute=sync_env.get("PINPOINT_TIER_ATTRIBUTE") or "EngagementTier",
+            )
+        if not sync_env.get("EVENT_BUS_NAME"):
+            result.eventbridge_reason = "EventBridge sink off"
+        elif (events := deployment.eventbridge_events()) is None:
+            result.eventbridge_reason = "events not observable on this target"
+        else:
+            result.eventbridge = check_eventbridge(expectation, events, settings)
+    return result
+
+
+def _expect(workload: Workload, rules: dict[str, Rule], settings: Settings) -> Expectation:
+    from simulator.oracle import expect
+
+    return expect((r.data for r in workload.records), rules, settings)
+
+
+def build_report(
+    args: argparse.Namespace, target: str, result: RunResult, wall_time_s: float
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    users = user_states(result.items)
+    tier_order = (
+        [t.name for t in sorted(result.settings.tiers, key=lambda t: t.min_score)] if result.settings else []
+    )
+    kinds = Counter(r.kind for r in result.records)
+    malformed_kinds = Counter(r.malformed_kind for r in result.records if r.kind == MALFORMED)
+    verification: dict[str, Any] = {"oracle": result.expectation is not None, "mismatches": 0}
+    if result.expectation is not None and result.settings is not None:
+        details = compare_scores(result.expectation, result.items, result.settings)
+        score_mismatches = len({m.user_key for m in details})
+        pinpoint = result.pinpoint.mismatches if result.pinpoint else 0
+        eventbridge = result.eventbridge.mismatches if result.eventbridge else 0
+        verification.update(
+            mismatches=score_mismatches + pinpoint + eventbridge,
+            score_mismatches=score_mismatches,
+            pinpoint_mismatches=pinpoint,
+            eventbridge_mismatches=eventbridge,
+            details=[m.to_json() for m in details[:MAX_REPORTED_MISMATCHES]],
+            pinpoint=result.pinpoint.to_json()
+            if result.pinpoint
+            else {"checked": False, "reason": result.pinpoint_reason},
+            eventbridge=(
+                result.eventbridge.to_json()
+                if result.eventbridge
+                else {"checked": False, "reason": result.eventbridge_reason}
+            ),
+        )
+    oracle = None
+    if result.expectation is not None:
+        e = result.expectation
+        oracle = {
+            "users": len(e.users),
+            "counted": e.counted,
+            "duplicates": e.duplicates,
+            "once_per_message_suppressed": e.once_per_message_suppressed,
+            "skipped": e.skipped,
+            "rejected": e.rejected,
+        }
+    report: dict[str, Any] = {
+        "run": {
+            "target": target,
+            "events_file": str(args.events_file) if args.events_file else None,
+            "seed": None if args.events_file else args.seed,
+            "users": None if args.events_file else args.users,
+            "events": None if args.events_file else args.events,
+            "duplicate_rate": args.duplicate_rate,
+            "malformed_rate": args.malformed_rate,
+            "rate_limit": args.rate,
+            "wall_time_s": round(wall_time_s, 2),
+        },
+        "settings": result.settings.to_json() if result.settings else None,
+        "rules": (
+            [dataclasses.asdict(r) | {"points": float(r.points)} for r in result.rules.values()]
+            if result.rules
+            else None
+        ),
+        "stream": {
+            "records": len(result.records),
+            "events": kinds["event"],
+            "duplicates": kinds[DUPLICATE],
+            "malformed": kinds[MALFORMED],
+            "malformed_kinds": dict(sorted(malformed_kinds.items())),
+        },
+        "producer": result.producer.to_json(),
+        "pipeline": result.pipeline,
+        "oracle": oracle,
+        "users": {"count": len(users), "per_tier": tier_counts(users, tier_order), "top": top_users(users)},
+        "verification": verification,
+        "scores": users,
+    }
+    return report, users
+
+
+def command_run(args: argparse.Namespace, console: Console) -> int:
+    started = time.monotonic()
+    target = resolve_target(args.target)
+    console.print(f"target: {target}", markup=False)
+    with open_deployment(target, tf_vars_from(args), _logger(console)) as deployment:
+        result = execute_run(args, deployment, console)
+    report, users = build_report(args, target, result, time.monotonic() - started)
+    tier_order = list(report["users"]["per_tier"])
+    report["files"] = {
+        "report": str(args.report_dir / "report.json"),
+        "histogram": str(write_histogram(users, tier_order, args.report_dir)),
+    }
+    report["run"]["wall_time_s"] = round(time.monotonic() - started, 2)
+    write_report(report, args.report_dir)
+    print_summary(report, console)
+    mismatches = int(report["verification"]["mismatches"])
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "users": users,
+                    "events_sent": result.producer.records_sent,
+                    "mismatches": mismatches,
+                    "target": target,
+                    "events": report["stream"]["events"],
+                    "duplicates": report["stream"]["duplicates"],
+                    "malformed": report["stream"]["malformed"],
+                    "pipeline": result.pipeline,
+                    "report": report["files"]["report"],
+                }
+            )
+        )
+    return 1 if mismatches else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Piped or captured (CI, `make simulate ARGS=--json`), rich would wrap at 80 columns.
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 110)
+    commands = {"run": command_run, "generate": command_generate, "deploy": command_deploy}
+    try:
+        return commands[args.command](args, console)
+    except (ProducerError, TimeoutError, KeyError, ValueError, OSError) as error:
+        console.print(f"error: {type(error).__name__}: {error}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Compare what the pipeline produced with what the oracle expects.
+
+**user_scores** (always): every user the oracle expects must have an item, and no other item may
+exist. Per user, `score`, `raw_score`, every channel of `channels` (a missing channel counts as 0),
+`events_applied` and `as_of` must equal the oracle's; `tier` must too (absent when no tiers are
+configured). Numbers are compared exactly without decay; with decay within `DECAY_TOLERANCE`
+(absolute), and a tier difference is forgiven when the score lies within the tolerance of a tier
+boundary. Each mismatching user counts once in `mismatches`, whatever the number of fields.
+
+**Pinpoint endpoints** (when the score sync's `PINPOINT_APPLICATION_ID` is set and the target
+can show the endpoints): the endpoint ids of a user's *counted* campaign, journey and app events
+(with `USER_KEY_MODE=endpoint_id`: the user key itself) must exist with `Metrics.<metric>` equal
+to the user's score and, with tiers, `Attributes.<attribute>` = `[tier]`. Any other endpoint
+that carries the metric must belong to an expected user (the population knows every endpoint's
+owner) and carry that user's score. Each failing endpoint counts as one mismatch.
+
+**EventBridge** (when the score sync's `EVENT_BUS_NAME` is set and the target can show the
+events): every expected user whose final score is not 0 must have at least one
+`EngagementScoreChanged` event whose `detail.score` equals the final score (the last change
+that produced the final score published it; a score of 0 may never have been a *change*, so
+those users are not required). Each user without one counts as one mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from simulator.oracle import Expectation, Number, Settings
+
+DECAY_TOLERANCE = 1e-3
+SCORE_CHANGED = "EngagementScoreChanged"
+MAX_EXAMPLES = 20
+TIER_CHANGED = "EngagementTierChanged"
+
+
+@dataclass(slots=True)
+class Mismatch:
+    user_key: str
+    field: str
+    expected: Any
+    actual: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_key": self.user_key,
+            "field": self.field,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+
+@dataclass(slots=True)
+class SinkCheck:
+    checked: bool = False
+    expected: int = 0
+    ok: int = 0
+    missing: int = 0
+    wrong: int = 0
+    unexpected: int = 0
+    observed: int = 0
+    notes: dict[str, int] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)  # the first few failures
+
+    def fail(self, kind: str, **example: Any) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append({"problem": kind, **example})
+
+    @property
+    def mismatches(self) -> int:
+        return self.missing + self.wrong + self.unexpected
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "expected": self.expected,
+            "ok": self.ok,
+            "missing": self.missing,
+            "wrong": self.wrong,
+            "unexpected": self.unexpected,
+            "observed": self.observed,
+            **self.notes,
+            "examples": self.examples,
+        }
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB Decimals and sets as JSON-friendly values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def numbers_equal(expected: Number, actual: Any, decays: bool) -> bool:
+    if actual is None or isinstance(actual, bool):
+        return False
+    try:
+        if decays:
+            return abs(float(expected) - float(actual)) <= DECAY_TOLERANCE
+        return Decimal(str(expected)) == Decimal(str(actual))
+    except (ValueError, ArithmeticError):
+        return False
+
+
+def _near_boundary(score: Number, settings: Settings) -> bool:
+    return settings.decays and any(
+        abs(float(score) - float(t.min_score)) <= DECAY_TOLERANCE for t in settings.tiers
+    )
+
+
+def compare_scores(
+    expectation: Expectation, items: Mapping[str, Mapping[str, Any]], settings: Settings
+) -> list[Mismatch]:
+    """Field-level differences between the oracle and the user_scores items (deserialized)."""
+    out: list[Mismatch] = []
+    decays = settings.decays
+    for key, want in expectation.users.items():
+        item = items.get(key)
+        if item is None:
+            out.append(Mismatch(key, "item", "present", None))
+            continue
+        for name, expected in (("score", want.score), ("raw_score", want.raw_score)):
+            if not numbers_equal(expected, item.get(name), decays):
+                out.append(Mismatch(key, name, plain(expected), plain(item.get(name))))
+        channels = item.get("channels") if isinstance(item.get("channels"), Mapping) else {}
+        assert isinstance(channels, Mapping)
+        for channel in sorted(set(want.channels) | set(channels)):
+            expected_channel = want.channels.get(channel, Decimal(0))
+            if not numbers_equal(expected_channel, channels.get(channel, 0), decays):
+                out.append(
+                    Mismatch(
+                        key, f"channels.{channel}", plain(expected_channel), plain(channels.get(channel))
+                    )
+                )
+        if item.get("tier") != want.tier and not _near_boundary(want.score, settings):
+            out.append(Mismatch(key, "tier", want.tier, item.get("tier")))
+        for name, expected_int in (("events_applied", want.events_applied), ("as_of", want.as_of)):
+            if not numbers_equal(Decimal(expected_int), item.get(name), False):
+                out.append(Mismatch(key, name, expected_int, plain(item.get(name))))
+    for key in sorted(set(items) - set(expectation.users)):
+        out.append(Mismatch(key, "item", None, "present"))
+    return out
+
+
+def check_pinpoint(
+    expectation: Expectation,
+    endpoints: Mapping[str, Mapping[str, Any]],
+    settings: Settings,
+    endpoint_owner: Mapping[str, str],
+    metric: str = "EngagementScore",
+    attribute: str = "EngagementTier",
+) -> SinkCheck:
+    """Check the Pinpoint stand-in's endpoints; `endpoint_owner` maps endpoint id -> user key."""
+    check = SinkCheck(checked=True, observed=len(endpoints))
+    decays = settings.decays
+    required: dict[str, str] = {}
+    for key, want in expectation.users.items():
+        ids = {key} if settings.user_key_mode == "endpoint_id" else want.endpoint_ids
+        for endpoint_id in ids:
+            required[endpoint_id] = key
+
+    def example(endpoint_id: str, user_key: str, endpoint: Mapping[str, Any] | None) -> dict[str, Any]:
+        want = expectation.users[user_key]
+        return {
+            "endpoint_id": endpoint_id,
+            "user_key": user_key,
+            "expected_score": plain(want.score),
+            "expected_tier": want.tier,
+            "metric": plain((endpoint or {}).get("Metrics", {}).get(metric)),
+            "tier_attribute": (endpoint or {}).get("Attributes", {}).get(attribute),
+        }
+
+    def correct(endpoint: Mapping[str, Any], user_key: str) -> bool:
+        want = expectation.users[user_key]
+        metrics = endpoint.get("Metrics") or {}
+        if not numbers_equal(want.score, metrics.get(metric), decays):
+            return False
+        if want.tier is None or _near_boundary(want.score, settings):
+            return True
+        return (endpoint.get("Attributes") or {}).get(attribute) == [want.tier]
+
+    for endpoint_id, user_key in required.items():
+        check.expected += 1
+        endpoint = endpoints.get(endpoint_id)
+        if endpoint is None or metric not in (endpoint.get("Metrics") or {}):
+            check.fail("missing", **example(endpoint_id, user_key, endpoint))
+        elif correct(endpoint, user_key):
+            check.ok += 1
+        else:
+            check.fail("wrong", **example(endpoint_id, user_key, endpoint))
+    for endpoint_id, endpoint in endpoints.items():
+        if endpoint_id in required or metric not in (endpoint.get("Metrics") or {}):
+            continue
+        owner = endpoint_id if settings.user_key_mode == "endpoint_id" else endpoint_owner.get(endpoint_id)
+        if owner is None or owner not in expectation.users:
+            check.fail("unexpected", endpoint_id=endpoint_id, metric=plain(endpoint["Metrics"][metric]))
+        elif correct(endpoint, owner):
+            check.notes["extra_endpoints_ok"] = check.notes.get("extra_endpoints_ok", 0) + 1
+        else:
+            check.fail("wrong", **example(endpoint_id, owner, endpoint))
+    return check
+
+
+def _event_parts(event: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    detail_type = event.get("detail-type", event.get("DetailType"))
+    detail = event.get("detail", event.get("Detail"))
+    if isinstance(detail, str):
+        try:
+            detail = json.loads(detail)
+        except ValueError:
+            detail = None
+    return (detail_type if isinstance(detail_type, str) else None), (
+        detail if isinstance(detail, dict) else {}
+    )
+
+
+def check_eventbridge(
+    expectation: Expectation, events: Sequence[Mapping[str, Any]], settings: Settings
+) -> SinkCheck:
+    check = SinkCheck(checked=True, observed=len(events))
+    scores_seen: dict[str, list[Any]] = {}
+    tier_changes = 0
+    for event in events:
+        detail_type, detail = _event_parts(event)
+        if detail_type == TIER_CHANGED:
+            tier_changes += 1
+        if detail_type == SCORE_CHANGED and isinstance(detail.get("user_key"), str):
+            scores_seen.setdefault(detail["user_key"], []).append(detail.get("score"))
+    check.notes["score_changed_events"] = sum(len(v) for v in scores_seen.values())
+    check.notes["tier_changed_events"] = tier_changes
+    for key, want in expectation.users.items():
+        if numbers_equal(want.score, 0, False):
+            continue
+        check.expected += 1
+        seen = scores_seen.get(key)
+        if not seen:
+            check.fail("missing", user_key=key, expected_score=plain(want.score))
+        elif any(numbers_equal(want.score, s, settings.decays) for s in seen):
+            check.ok += 1
+        else:
+            check.fail("wrong", user_key=key, expected_score=plain(want.score), published=seen[-5:])
+    check.notes["users_with_events_not_expected"] = len(set(scores_seen) - set(expectation.users))
+    return check

@@ -1,0 +1,233 @@
+"""`python -m simulator`: generate, run (against a fake deployment over moto), --json, replay, report."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simulator_support import FakeDeployment
+
+from simulator.cli import build_parser, main, tf_vars_from
+from simulator.population import PopulationConfig, build_population
+from simulator.replay import read_events_file
+from simulator.workload import WorkloadConfig, generate
+
+EMAIL_PATTERN = re.compile(rb"[\w.+-]+@[\w-]+\.[\w.]+")
+PHONE_PATTERN = re.compile(rb"\+\d{9,}")
+SYNC_ON = {"PINPOINT_APPLICATION_ID": "app-under-test", "EVENT_BUS_NAME": "scores"}
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
+    code = main(["run", "--no-progress", "--json", *args])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out), captured.err
+
+
+# ---- generate ------------------------------------------------------------------------------------
+
+
+def test_generate_writes_one_record_per_line_and_replays_byte_for_byte(tmp_path: Path) -> None:
+    output = tmp_path / "events.jsonl"
+    args = [
+        "--users",
+        "100",
+        "--events",
+        "1500",
+        "--seed",
+        "3",
+        "--duplicate-rate",
+        "0.05",
+        "--malformed-rate",
+        "0.03",
+    ]
+    assert main(["generate", "--output", str(output), *args]) == 0
+    expected = generate(
+        WorkloadConfig(users=100, events=1500, seed=3, duplicate_rate=0.05, malformed_rate=0.03)
+    ).records
+    replayed = read_events_file(output)
+    assert [r.data for r in replayed] == [r.data for r in expected]
+    assert len(output.read_bytes().split(b"\n")) == len(expected) + 1  # one line each, final line break
+    valid = [(r, e) for r, e in zip(replayed, expected, strict=True) if e.kind != "malformed"]
+    assert all(r.partition_key == e.partition_key for r, e in valid)
+    again = tmp_path / "again.jsonl"
+    assert main(["generate", "--output", str(again), *args]) == 0
+    assert again.read_bytes() == output.read_bytes()
+
+
+def test_funnel_overrides_and_bad_options_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "x.jsonl"
+    assert main(["generate", "--output", str(output), "--events", "10", "--funnel", "email_open=0.9"]) == 0
+    assert main(["generate", "--output", str(output), "--funnel", "no_such_rate=0.1"]) == 2
+    assert "no_such_rate" not in capsys.readouterr().out
+
+
+def test_module_options_become_terraform_variables(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text('[{"event_type": "_email.open", "points": 5}]')
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--decay-half-life-hours",
+            "72",
+            "--score-floor",
+            "0",
+            "--tiers",
+            '[{"name": "a", "min_score": 0}]',
+            "--user-key-mode",
+            "user_id",
+            "--score-rules",
+            str(rules),
+            "--tf-var",
+            "scorer_batch_size=50",
+            "--tf-var",
+            "name_prefix=sim",
+        ]
+    )
+    assert tf_vars_from(args) == {
+        "decay_half_life_hours": 72.0,
+        "score_floor": 0.0,
+        "tiers": [{"name": "a", "min_score": 0}],
+        "user_key_mode": "user_id",
+        "score_rules": [{"event_type": "_email.open", "points": 5}],
+        "scorer_batch_size": 50,
+        "name_prefix": "sim",
+    }
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+
+def test_run_json_prints_only_the_final_state_and_verifies_everything(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    deployment = fake_deployment(sync_env=SYNC_ON)
+    code, result, stderr = run_json(
+        capsys,
+        *("--users", "150", "--events", "2000", "--seed", "5", "--duplicate-rate", "0.05"),
+        *("--malformed-rate", "0.02", "--report-dir", str(tmp_path / "report")),
+    )
+    assert code == 0
+    assert result["mismatches"] == 0
+    assert result["events_sent"] == 2000 + 100 + 40
+    assert result["users"] and set(result) >= {"users", "events_sent", "mismatches"}
+    for key, state in result["users"].items():
+        assert set(state) == {"score", "tier"}
+        assert isinstance(state["score"], int | float) and state["tier"] in ("cold", "warm", "hot")
+        assert isinstance(key, str)
+    assert len(deployment.sent) == 2140
+    assert "mismatches against the oracle: 0" in stderr
+    assert "pinpoint: " in stderr and "0 missing, 0 wrong, 0 unexpected" in stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["verification"]["pinpoint"]["expected"] > 100
+    assert (
+        report["verification"]["eventbridge"]["ok"] == report["verification"]["eventbridge"]["expected"] > 100
+    )
+    assert report["users"]["count"] == len(result["users"])
+    assert sum(report["users"]["per_tier"].values()) == len(result["users"])
+    assert len(report["users"]["top"]) == 10
+    assert (tmp_path / "report" / "scores_by_tier.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_run_exits_non_zero_when_the_engine_counts_duplicates(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake_deployment(bug="count_duplicates")
+    code, result, stderr = run_json(
+        capsys,
+        *("--users", "100", "--events", "1000", "--duplicate-rate", "0.1", "--report-dir", str(tmp_path)),
+    )
+    assert code == 1
+    assert result["mismatches"] > 0
+    assert re.search(r"mismatches against the oracle: [1-9]", stderr)
+    details = json.loads((tmp_path / "report.json").read_text())["verification"]["details"]
+    assert {d["field"] for d in details} >= {"score", "events_applied"}
+
+
+def test_a_wrong_pinpoint_metric_is_a_mismatch(
+    fake_deployment: Callable[..., FakeDeployment],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = fake_deployment(sync_env=SYNC_ON)
+    drain = deployment.wait_until_drained
+
+    def drain_then_corrupt(timeout_s: float) -> None:
+        drain(timeout_s)
+        first = sorted(deployment.endpoints)[0]
+        deployment.endpoints[first]["Metrics"]["EngagementScore"] += 1
+
+    monkeypatch.setattr(deployment, "wait_until_drained", drain_then_corrupt)
+    code, result, _ = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (1, 1)
+    assert json.loads((tmp_path / "report.json").read_text())["verification"]["pinpoint"]["wrong"] == 1
+
+
+def test_sinks_that_are_switched_off_are_not_checked(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake_deployment(sync_env={})
+    code, result, stderr = run_json(capsys, "--users", "50", "--events", "300", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (0, 0)
+    assert "pinpoint: not checked (Pinpoint sink off)" in stderr
+
+
+def test_decay_settings_from_the_scorer_are_applied_by_the_oracle(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    env = {"DECAY_HALF_LIFE_HOURS": "48", "SCORE_FLOOR": "0", "SCORE_CEILING": "300", "TIERS": "[]"}
+    fake_deployment(scorer_env=env)
+    code, result, _ = run_json(capsys, "--users", "100", "--events", "1500", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (0, 0)
+    scores = [u["score"] for u in result["users"].values()]
+    assert all(0 <= s <= 300 for s in scores) and any(isinstance(s, float) and s != int(s) for s in scores)
+    assert all(u["tier"] is None for u in result["users"].values())
+
+
+def test_events_file_replay_sends_every_line_as_it_is(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    deployment = fake_deployment()
+    good = [r.data for r in generate(WorkloadConfig(users=20, events=200, seed=2)).records]
+    lines = [
+        *good[:100],
+        b"not json",
+        b"",
+        b'{"event_type": "_email.open", "event_ti',
+        b"[1, 2]",
+        *good[100:],
+    ]
+    events_file = tmp_path / "recorded.jsonl"
+    events_file.write_bytes(b"\n".join(lines) + b"\n")
+    code, result, _ = run_json(capsys, "--events-file", str(events_file), "--report-dir", str(tmp_path / "r"))
+    assert code == 0
+    assert result["mismatches"] == 0
+    assert result["events_sent"] == len(lines)
+    assert sorted(d for _, _, d in deployment.sent) == sorted(lines)
+    assert result["users"]  # the final state comes from the scores table
+
+
+# ---- no personal data in outputs -----------------------------------------------------------------
+
+
+def test_no_address_phone_or_name_reaches_stdout_stderr_or_the_report(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fake_deployment(sync_env=SYNC_ON)
+    code = main(["run", "--users", "120", "--events", "1500", "--seed", "9", "--report-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0
+    outputs = [captured.out.encode(), captured.err.encode(), (tmp_path / "report.json").read_bytes()]
+    population = build_population(PopulationConfig(users=120), 9)
+    secrets = [e.address.encode() for u in population.users for e in u.endpoints]
+    secrets += [u.last_name.encode() for u in population.users if len(u.last_name) > 5]
+    for text in outputs:
+        assert not EMAIL_PATTERN.search(text)
+        assert not PHONE_PATTERN.search(text)
+        assert not any(secret in text for secret in secrets)

@@ -1,0 +1,210 @@
+"""The report files and the comparison rules of simulator/verify.py."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from matplotlib.image import imread
+from rich.console import Console
+
+from simulator.oracle import Expectation, ExpectedUser, Settings, Tier
+from simulator.report import print_summary, tier_counts, top_users, write_histogram, write_report
+from simulator.verify import check_eventbridge, check_pinpoint, compare_scores
+
+TIERS = (Tier("cold", Decimal(0)), Tier("warm", Decimal(50)), Tier("hot", Decimal(150)))
+
+
+def expected_user(
+    key: str, score: Any, tier: str | None = "warm", endpoints: set[str] | None = None
+) -> ExpectedUser:
+    return ExpectedUser(key, score, score, {"email": score}, tier, 3, 1000, endpoints or set())
+
+
+def item(score: Any, tier: str | None = "warm", **changes: Any) -> dict[str, Any]:
+    out = {
+        "score": Decimal(str(score)),
+        "raw_score": Decimal(str(score)),
+        "channels": {"email": Decimal(str(score))},
+        "events_applied": Decimal(3),
+        "as_of": Decimal(1000),
+        "tier": tier,
+    }
+    out.update(changes)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+# ---- comparison ----------------------------------------------------------------------------------
+
+
+def test_scores_are_compared_exactly_without_decay_and_every_field_counts() -> None:
+    expectation = Expectation(
+        {"u1": expected_user("u1", Decimal(62)), "u2": expected_user("u2", Decimal(70))}
+    )
+    items = {
+        "u1": item(62),
+        "u2": item(70, events_applied=Decimal(4), channels={"email": Decimal(60), "sms": Decimal(10)}),
+        "u3": item(5, "cold"),
+    }
+    mismatches = compare_scores(expectation, items, Settings(tiers=TIERS))
+    fields = {(m.user_key, m.field) for m in mismatches}
+    assert fields == {
+        ("u2", "events_applied"),
+        ("u2", "channels.email"),
+        ("u2", "channels.sms"),
+        ("u3", "item"),
+    }
+    assert compare_scores(expectation, {"u1": item(62.0001)}, Settings(tiers=TIERS))[0].field == "score"
+
+
+def test_with_decay_small_differences_and_tiers_at_a_boundary_are_tolerated() -> None:
+    settings = Settings(decay_half_life_hours=24, tiers=TIERS)
+    expectation = Expectation(
+        {"u1": expected_user("u1", 50.0002, "warm"), "u2": expected_user("u2", 80.0, "warm")}
+    )
+    items = {"u1": item(49.9997, "cold"), "u2": item(80.0004)}
+    assert compare_scores(expectation, items, settings) == []
+    items["u2"] = item(80.01)
+    assert [m.field for m in compare_scores(expectation, items, settings)] == [
+        "score",
+        "raw_score",
+        "channels.email",
+    ]
+
+
+def test_a_missing_tier_is_a_mismatch_when_tiers_are_configured() -> None:
+    expectation = Expectation({"u1": expected_user("u1", Decimal(10), "cold")})
+    assert [m.field for m in compare_scores(expectation, {"u1": item(10, None)}, Settings(tiers=TIERS))] == [
+        "tier"
+    ]
+
+
+def test_pinpoint_check_requires_the_users_endpoints_and_accepts_other_endpoints_of_known_users() -> None:
+    expectation = Expectation(
+        {
+            "u1": expected_user("u1", Decimal(62), "warm", {"e1", "e2"}),
+            "u2": expected_user("u2", Decimal(5), "cold", {"e3"}),
+        }
+    )
+    endpoints: dict[str, dict[str, Any]] = {
+        "e1": {"Metrics": {"EngagementScore": 62.0}, "Attributes": {"EngagementTier": ["warm"]}},
+        "e2": {"Metrics": {"EngagementScore": 61.0}, "Attributes": {"EngagementTier": ["warm"]}},  # wrong
+        # e3 missing
+        "e4": {
+            "Metrics": {"EngagementScore": 62.0},
+            "Attributes": {"EngagementTier": ["warm"]},
+        },  # u1's, fine
+        "e5": {"Metrics": {"EngagementScore": 1.0}},  # nobody's
+        "e6": {"Metrics": {}},  # never scored: ignored
+    }
+    owners = {"e1": "u1", "e2": "u1", "e3": "u2", "e4": "u1"}
+    check = check_pinpoint(expectation, endpoints, Settings(tiers=TIERS), owners)
+    assert (check.expected, check.ok, check.missing, check.wrong, check.unexpected) == (3, 1, 1, 1, 1)
+    assert check.mismatches == 3
+    assert check.notes == {"extra_endpoints_ok": 1}
+
+
+def test_eventbridge_check_needs_an_event_with_the_final_score_for_every_non_zero_user() -> None:
+    expectation = Expectation(
+        {
+            "u1": expected_user("u1", Decimal(62)),
+            "u2": expected_user("u2", Decimal(10)),
+            "u3": expected_user("u3", Decimal(7)),
+            "u0": expected_user("u0", Decimal(0)),
+        }
+    )
+    events: list[dict[str, Any]] = [
+        {"detail-type": "EngagementScoreChanged", "detail": {"user_key": "u1", "score": 12}},
+        {"detail-type": "EngagementScoreChanged", "detail": {"user_key": "u1", "score": 62}},
+        {"DetailType": "EngagementScoreChanged", "Detail": json.dumps({"user_key": "u2", "score": 9})},
+        {"detail-type": "EngagementTierChanged", "detail": {"user_key": "u1", "score": 62}},
+    ]
+    check = check_eventbridge(expectation, events, Settings())
+    assert (check.expected, check.ok, check.wrong, check.missing) == (3, 1, 1, 1)
+    assert check.notes["tier_changed_events"] == 1
+
+
+# ---- report files and summary --------------------------------------------------------------------
+
+
+def users() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        f"user-{i:03d}": {"score": i * 7 - 100, "tier": None} for i in range(60)
+    }
+    for state in out.values():
+        state["tier"] = "hot" if state["score"] >= 150 else "warm" if state["score"] >= 50 else "cold"
+    return out
+
+
+def test_histogram_is_a_valid_png_and_the_report_valid_json(tmp_path: Path) -> None:
+    png = write_histogram(users(), ["cold", "warm", "hot"], tmp_path / "r")
+    image = imread(str(png))
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    empty = write_histogram({}, [], tmp_path / "empty")
+    assert empty.read_bytes().startswith(b"\x89PNG")
+    path = write_report({"a": 1, "when": Decimal("1.5")}, tmp_path / "r")
+    assert json.loads(path.read_text()) == {"a": 1, "when": "1.5"}
+
+
+def test_tier_counts_follow_the_tier_order_and_top_users_the_score() -> None:
+    states = users()
+    assert list(tier_counts(states, ["cold", "warm", "hot"])) == ["cold", "warm", "hot"]
+    assert sum(tier_counts(states, ["cold", "warm", "hot"]).values()) == 60
+    top = top_users(states)
+    assert [u["user_key"] for u in top[:2]] == ["user-059", "user-058"] and len(top) == 10
+
+
+def test_summary_fits_one_screen_and_names_the_key_numbers() -> None:
+    states = users()
+    report = {
+        "run": {"target": "embedded", "wall_time_s": 12.5},
+        "stream": {
+            "records": 110,
+            "events": 100,
+            "duplicates": 5,
+            "malformed": 5,
+            "malformed_kinds": {"empty": 5},
+        },
+        "producer": {"elapsed_s": 1.0, "records_per_s": 110.0, "put_records_calls": 1, "entries_retried": 0},
+        "pipeline": {
+            "scorer": {
+                "records": 110,
+                "batches": 2,
+                "scored": 60,
+                "duplicates_suppressed": 5,
+                "rejected": {"x": 5},
+            },
+            "score_sync": {"users_changed": 60, "pinpoint_endpoints_updated": 80, "events_published": 70},
+        },
+        "oracle": {"counted": 60, "users": 60, "once_per_message_suppressed": 0},
+        "users": {"count": 60, "per_tier": tier_counts(states, ["cold"]), "top": top_users(states)},
+        "verification": {
+            "oracle": True,
+            "mismatches": 0,
+            "score_mismatches": 0,
+            "pinpoint_mismatches": 0,
+            "eventbridge_mismatches": 0,
+            "details": [],
+            "pinpoint": {"checked": False, "reason": "Pinpoint sink off"},
+            "eventbridge": {
+                "checked": True,
+                "expected": 60,
+                "ok": 60,
+                "missing": 0,
+                "wrong": 0,
+                "unexpected": 0,
+            }
+            | {"observed": 70},
+        },
+        "files": {"report": "r.json", "histogram": "h.png"},
+    }
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=110))
+    text = out.getvalue()
+    assert len(text.splitlines()) <= 40
+    for needle in ("sent 110 records", "scored 60", "duplicates suppressed 5", "rejected: x 5", "user-059"):
+        assert needle in text
+    assert "mismatches against the oracle: 0" in text and "wall time 12.5s" in text
