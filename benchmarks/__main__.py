@@ -1,0 +1,116 @@
+"""`python -m benchmarks [--only B1,B2,...] [--quick]` (`make bench`): run, write, summarize, judge.
+
+Writes benchmarks/results.json and the results section of docs/benchmarks.md with the figures of
+this run only (benchmarks left out with --only are null and marked "not run"), prints a one-screen
+summary, and exits 1 when a benchmark that ran missed its target (2 on a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import machine_info
+
+ALL = ("B1", "B2", "B3", "B4", "B5")
+QUICK_USERS, QUICK_EVENTS = 300, 3000
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated subset of " + ",".join(ALL))
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1 and B5) and fewer "
+        "repetitions: a smoke run, not the standard figures",
+    )
+    args = parser.parse_args(argv)
+    selected = [name.strip().upper() for name in (args.only or ",".join(ALL)).split(",") if name.strip()]
+    unknown = sorted(set(selected) - set(ALL))
+    if unknown or not selected:
+        parser.error(f"--only takes a comma-separated subset of {','.join(ALL)}; got {args.only!r}")
+    args.selected = [name for name in ALL if name in selected]
+    return args
+
+
+def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    for name in selected:
+        log(f"{name} ...")
+        started = time.perf_counter()
+        if name == "B1":
+            from benchmarks import b1_api_calls
+
+            if quick:
+                details[name] = b1_api_calls.run(QUICK_USERS, QUICK_EVENTS, log=log)
+            else:
+                details[name] = b1_api_calls.run(log=log)
+        elif name == "B2":
+            from benchmarks import b2_cpu
+
+            details[name] = b2_cpu.run(repetitions=3 if quick else b2_cpu.REPETITIONS, log=log)
+        elif name == "B3":
+            from benchmarks import b3_generation
+
+            details[name] = b3_generation.run(repetitions=3 if quick else b3_generation.REPETITIONS, log=log)
+        elif name == "B4":
+            from benchmarks import b4_import
+
+            details[name] = b4_import.run(runs=3 if quick else b4_import.RUNS, log=log)
+        elif name == "B5":
+            from benchmarks import b5_simulate
+
+            extra = ["--users", str(QUICK_USERS), "--events", str(QUICK_EVENTS)] if quick else []
+            details[name] = b5_simulate.run(extra, log=log)
+        durations[name] = round(time.perf_counter() - started, 1)
+    b1, b2, b3, b4, b5 = (details.get(name) for name in ALL)
+    return {
+        "api_calls_per_1000_events": {
+            run: (b1[run]["calls_per_1000_events"] if b1 else None)
+            for run in ("ours_batch100", "ours_batch1000", "original_batch100")
+        },
+        "cpu_us_per_event": {"ours": b2["ours"] if b2 else None, "floor": b2["floor"] if b2 else None},
+        "simulator_events_per_s": b3["events_per_s"] if b3 else None,
+        "import_ms": {
+            "scorer": b4["scorer"] if b4 else None,
+            "score_sync": b4["score_sync"] if b4 else None,
+        },
+        "simulate_wall_s": b5["wall_s"] if b5 else None,
+        "simulate_peak_mb": b5["peak_mb"] if b5 else None,
+        "ratios": {
+            "original_to_ours_calls_batch100": b1["ratio_original_to_ours_batch100"] if b1 else None,
+            "cpu_ours_to_floor": round(b2["ours"] / b2["floor"], 2) if b2 else None,
+        },
+        "quick": quick,
+        "benchmarks_run": selected,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "benchmark_seconds": durations,
+        "details": details,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from benchmarks import report
+
+    results = run_benchmarks(args.selected, args.quick)
+    rows, missed = report.evaluate(results)
+    results["targets_missed"] = missed
+    report.write(results, rows, missed)
+    print(report.summary(results, rows, missed))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""B2: scorer CPU per event with AWS stubbed in-process, beside the parsing floor measured in the same run.
+
+Ours: `pipeline.scorer.process_batch` (the body of `scorer.handler`: decode, parse, normalize, classify,
+ledger and user reads, score, plan, build the transactions, the batch log line and EMF) over the
+standard workload in Lambda Kinesis events, with an in-memory DynamoDB fake that answers Scan,
+BatchGetItem and TransactWriteItems from dicts (users and ledger keys persist across batches, so later
+batches read existing users as on AWS). The fake's own time is measured and subtracted; the log
+lines go to a discarding stream. A fresh fake and runtime per repetition (otherwise every event
+would be a duplicate the second time).
+
+Floor: `json.loads(base64.b64decode(data))` of the same records, nothing else.
+
+Both are timed with `time.perf_counter_ns` in alternating repetitions; the figures are the medians
+(minima reported beside them).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import cProfile
+import gc
+import io
+import json
+import pstats
+import re
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from engagement_scoring.core.config import ScorerConfig
+from engagement_scoring.core.keys import content_key
+from engagement_scoring.core.rules import ORIGINAL_POINTS
+from engagement_scoring.pipeline.scorer import ScorerRuntime, decode_record, process_batch
+
+from benchmarks.b1_api_calls import DEFAULT_TIERS
+from benchmarks.common import ROOT, kinesis_events, standard_workload
+
+BATCH_SIZES = (100, 500)
+HEADLINE_BATCH_SIZE = 500  # the module's default scorer_batch_size (variables.tf)
+REPETITIONS = 7
+PROFILE = ROOT / "build" / "bench" / "b2_profile.txt"
+_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)")
+
+
+class _Events:
+    def register_first(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    register = register_first
+
+
+class _Meta:
+    events = _Events()
+
+
+class FakeDynamoDB:
+    """Answers the scorer's DynamoDB calls from memory, instantly; `stub_ns` is the time spent in here."""
+
+    meta = _Meta()
+
+    def __init__(self, rules_table: str, scores_table: str, ledger_table: str) -> None:
+        self.rules_table, self.scores_table, self.ledger_table = rules_table, scores_table, ledger_table
+        self.rules = [
+            {"event_type": {"S": event_type}, "points": {"N": str(points)}}
+            for event_type, points in ORIGINAL_POINTS.items()
+        ]
+        self.users: dict[str, dict[str, Any]] = {}
+        self.ledger: set[str] = set()
+        self.stub_ns = 0
+        self.calls = 0
+
+    def scan(self, **request: Any) -> dict[str, Any]:
+        started = time.perf_counter_ns()
+        self.calls += 1
+        response = {"Items": list(self.rules)}
+        self.stub_ns += time.perf_counter_ns() - started
+        return response
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter_ns()
+        self.calls += 1
+        responses: dict[str, list[dict[str, Any]]] = {}
+        for table, request in RequestItems.items():
+            found: list[dict[str, Any]] = responses.setdefault(table, [])
+            for key in request["Keys"]:
+                if table == self.ledger_table:
+                    event_key = key["event_key"]["S"]
+                    if event_key in self.ledger:
+                        found.append({"event_key": {"S": event_key}})
+                else:
+                    item = self.users.get(key["user_key"]["S"])
+                    if item is not None:
+                        found.append(item)
+        self.stub_ns += time.perf_counter_ns() - started
+        return {"Responses": responses, "UnprocessedKeys": {}}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter_ns()
+        self.calls += 1
+        for action in TransactItems:
+            if "Put" in action:
+                self.ledger.add(action["Put"]["Item"]["event_key"]["S"])
+                continue
+            update = action["Update"]
+            names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+            set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
+            item = {"user_key": update["Key"]["user_key"]}
+            for name, value in _ASSIGNMENT.findall(set_clause):
+                item[names[name]] = values[value]
+            self.users[update["Key"]["user_key"]["S"]] = item
+        self.stub_ns += time.perf_counter_ns() - started
+        return {}
+
+
+class FakeSQS:
+    meta = _Meta()
+
+    def send_message_batch(self, **request: Any) -> dict[str, Any]:
+        return {"Successful": [{"Id": entry["Id"]} for entry in request["Entries"]], "Failed": []}
+
+
+class _Discard(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def _runtime() -> tuple[ScorerRuntime, FakeDynamoDB]:
+    config = ScorerConfig.from_env(
+        {
+            "RULES_TABLE": "rules",
+            "SCORES_TABLE": "scores",
+            "PROCESSED_EVENTS_TABLE": "ledger",
+            "FAILURE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/failures",
+            "TIERS": json.dumps(DEFAULT_TIERS),
+        }
+    )
+    fake = FakeDynamoDB("rules", "scores", "ledger")
+    return ScorerRuntime(config, fake, FakeSQS(), sleep=lambda _: None), fake
+
+
+def time_ours(events: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
+    """Nanoseconds in process_batch over all events, minus the fake's own time; and what it did."""
+    runtime, fake = _runtime()
+    sink = _Discard()
+    scored = failed = 0
+    gc.collect()
+    with redirect_stdout(sink):
+        started = time.perf_counter_ns()
+        for event in events:
+            response = process_batch(event, runtime)
+            failed += len(response["batchItemFailures"])
+        elapsed = time.perf_counter_ns() - started
+    scored = sum(int(item.get("events_applied", {}).get("N", "0")) for item in fake.users.values())
+    return elapsed - fake.stub_ns, {
+        "stub_ns": fake.stub_ns,
+        "events_applied": scored,
+        "failed_records": failed,
+        "fake_calls": fake.calls,
+    }
+
+
+def time_floor(events: list[dict[str, Any]]) -> int:
+    """Nanoseconds for base64 decode + json.loads of every record, nothing else."""
+    b64decode, loads = base64.b64decode, json.loads
+    gc.collect()
+    started = time.perf_counter_ns()
+    for event in events:
+        for record in event["Records"]:
+            loads(b64decode(record["kinesis"]["data"]))
+    return time.perf_counter_ns() - started
+
+
+def time_stages(events: list[dict[str, Any]]) -> dict[str, int]:
+    """Nanoseconds of the per-record path's stages, cumulatively (each includes the previous ones):
+    the engine's parsing (strict base64, UTF-8, json.loads), + the content key, + normalize (the whole
+    `decode_record`). The rest of process_batch is per-batch work (classify, reads, score, writes, logs)."""
+    datas = [record["kinesis"]["data"] for event in events for record in event["Records"]]
+    a2b, loads = binascii.a2b_base64, json.loads
+    gc.collect()
+    started = time.perf_counter_ns()
+    for data in datas:
+        loads(a2b(data, strict_mode=True).decode("utf-8"))
+    parsed = time.perf_counter_ns() - started
+    gc.collect()
+    started = time.perf_counter_ns()
+    for data in datas:
+        raw = a2b(data, strict_mode=True)
+        loads(raw.decode("utf-8"))
+        content_key(raw)
+    keyed = time.perf_counter_ns() - started
+    gc.collect()
+    started = time.perf_counter_ns()
+    for data in datas:
+        decode_record(data, "auto")
+    decoded = time.perf_counter_ns() - started
+    return {"parse": parsed, "parse_and_content_key": keyed, "decode_record": decoded}
+
+
+def _per_event_us(ns: int, events: int) -> float:
+    return ns / 1000.0 / events
+
+
+def profile_ours(events: list[dict[str, Any]], top: int = 25) -> str:
+    """cProfile of one pass (tottime order): where the per-record time goes."""
+    runtime, _ = _runtime()
+    profiler = cProfile.Profile()
+    with redirect_stdout(_Discard()):
+        profiler.enable()
+        for event in events:
+            process_batch(event, runtime)
+        profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(top)
+    return text.getvalue()
+
+
+def _measure(events: list[dict[str, Any]], n: int, repetitions: int) -> dict[str, Any]:
+    """Alternating repetitions of ours and the floor; medians and minima in microseconds per record."""
+    ours_ns: list[int] = []
+    floor_ns: list[int] = []
+    details: dict[str, int] = {}
+    for _ in range(repetitions):
+        ns, details = time_ours(events)
+        ours_ns.append(ns)
+        floor_ns.append(time_floor(events))
+    ours_us = _per_event_us(int(statistics.median(ours_ns)), n)
+    floor_us = _per_event_us(int(statistics.median(floor_ns)), n)
+    return {
+        "ours_us_per_event_median": round(ours_us, 2),
+        "ours_us_per_event_min": round(_per_event_us(min(ours_ns), n), 2),
+        "floor_us_per_event_median": round(floor_us, 2),
+        "floor_us_per_event_min": round(_per_event_us(min(floor_ns), n), 2),
+        "ratio_median": round(ours_us / floor_us, 2),
+        "stub_us_per_event_excluded": round(_per_event_us(details["stub_ns"], n), 2),
+        "events_applied": details["events_applied"],
+        "failed_records": details["failed_records"],
+    }
+
+
+def _stages(events: list[dict[str, Any]], n: int, ours_us: float, repetitions: int) -> dict[str, float]:
+    samples = [time_stages(events) for _ in range(repetitions)]
+    parse, keyed, decoded = (
+        _per_event_us(int(statistics.median(sample[name] for sample in samples)), n)
+        for name in ("parse", "parse_and_content_key", "decode_record")
+    )
+    return {
+        "parse_strict_base64_utf8_json": round(parse, 2),
+        "content_key_blake2b": round(keyed - parse, 2),
+        "normalize": round(decoded - keyed, 2),
+        "per_batch_work_rest": round(ours_us - decoded, 2),
+    }
+
+
+def run(
+    repetitions: int = REPETITIONS, log: Callable[[str], None] = print, profile_path: Path | None = PROFILE
+) -> dict[str, Any]:
+    """B2 at each batch size; the harness's own objects (the 20,000 Lambda records, the workload) are
+    frozen out of the cyclic collector while timing, as a Lambda holds one batch, not the whole workload
+    (the figures without freezing are reported beside)."""
+    workload = standard_workload()
+    n = len(workload.records)
+    results: dict[str, Any] = {
+        "records": n,
+        "repetitions": repetitions,
+        "gc": "harness objects frozen (gc.freeze) while timing; collector on",
+        "by_batch_size": {},
+        "gc_not_frozen": {},
+    }
+    for batch_size in BATCH_SIZES:
+        events = kinesis_events(workload, batch_size)
+        time_ours(events)  # warm-up: imports, caches
+        time_floor(events)
+        gc.collect()
+        gc.freeze()
+        try:
+            entry = _measure(events, n, repetitions)
+            if batch_size == HEADLINE_BATCH_SIZE:
+                results["stages_us_per_event"] = _stages(
+                    events, n, entry["ours_us_per_event_median"], repetitions
+                )
+                if profile_path is not None:
+                    profile_path.parent.mkdir(parents=True, exist_ok=True)
+                    profile_path.write_text(profile_ours(events, top=40), encoding="utf-8")
+                    results["profile"] = str(profile_path.relative_to(ROOT))
+        finally:
+            gc.unfreeze()
+        results["by_batch_size"][str(batch_size)] = entry
+        unfrozen = _measure(events, n, max(3, repetitions // 2))
+        results["gc_not_frozen"][str(batch_size)] = {
+            key: unfrozen[key]
+            for key in ("ours_us_per_event_median", "floor_us_per_event_median", "ratio_median")
+        }
+        log(
+            f"  B2 batch {batch_size}: ours {entry['ours_us_per_event_median']:.1f} us/event, floor "
+            f"{entry['floor_us_per_event_median']:.1f} us/event ({entry['ratio_median']:.2f}x; without "
+            f"freezing the harness objects {unfrozen['ratio_median']:.2f}x)"
+        )
+    headline = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
+    results["headline_batch_size"] = HEADLINE_BATCH_SIZE
+    results["ours"] = headline["ours_us_per_event_median"]
+    results["floor"] = headline["floor_us_per_event_median"]
+    return results

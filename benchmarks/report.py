@@ -1,0 +1,271 @@
+"""results.json, the table in docs/benchmarks.md and the one-screen summary, from one run's figures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.common import ROOT, Target
+
+RESULTS = ROOT / "benchmarks" / "results.json"
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+TARGETS = {
+    "B1": Target("at least 10x fewer calls than the original at batch size 100", 10.0, at_most=False),
+    "B2": Target("at most 2x the parsing floor", 2.0, at_most=True),
+    "B3": Target("at least 50,000 events/s", 50_000.0, at_most=False),
+    "B4": Target("at most 100 ms per handler", 100.0, at_most=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    benchmark: str
+    metric: str
+    target: str
+    measured: str
+    ratio: str
+    verdict: str  # pass | FAIL | info | not run
+
+
+def _verdict(met: bool | None, ran: bool) -> str:
+    if not ran:
+        return "not run"
+    if met is None:
+        return "not measured"
+    return "pass" if met else "FAIL"
+
+
+def _fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def evaluate(results: dict[str, Any]) -> tuple[list[Row], list[str]]:
+    """Table rows and the list of missed targets (benchmarks that ran and missed)."""
+    details = results["details"]
+    rows: list[Row] = []
+    missed: list[str] = []
+    calls = results["api_calls_per_1000_events"]
+    ran = "B1" in details
+    ratio = details["B1"]["ratio_original_to_ours_batch100"] if ran else None
+    met = TARGETS["B1"].met(ratio)
+    rows += [
+        Row(
+            "B1",
+            "AWS calls per 1,000 events, ours, batch 100",
+            "≥ 10x fewer than the original",
+            _fmt(calls["ours_batch100"], 1),
+            f"{_fmt(ratio, 1)}x fewer" if ratio else "—",
+            _verdict(met, ran),
+        ),
+        Row(
+            "B1",
+            "AWS calls per 1,000 events, ours, batch 1,000",
+            "(information)",
+            _fmt(calls["ours_batch1000"], 1),
+            (
+                f"{calls['original_batch100'] / calls['ours_batch1000']:,.1f}x fewer"
+                if ran and calls["ours_batch1000"]
+                else "—"
+            ),
+            "info" if ran else "not run",
+        ),
+        Row(
+            "B1",
+            "AWS calls per 1,000 events, original algorithm, batch 100",
+            "(reference)",
+            _fmt(calls["original_batch100"], 1),
+            "1x" if ran else "—",
+            "info" if ran else "not run",
+        ),
+    ]
+    if met is False:
+        missed.append("B1")
+
+    cpu = results["cpu_us_per_event"]
+    ran = "B2" in details
+    ratio = cpu["ours"] / cpu["floor"] if ran and cpu["floor"] else None
+    met = TARGETS["B2"].met(ratio)
+    batch = details["B2"]["headline_batch_size"] if ran else None
+    rows += [
+        Row(
+            "B2",
+            f"scorer CPU per event, AWS stubbed (batch {batch})" if batch else "scorer CPU per event",
+            "≤ 2x the floor",
+            _fmt(cpu["ours"], 1, " µs"),
+            f"{_fmt(ratio, 2)}x the floor" if ratio else "—",
+            _verdict(met, ran),
+        ),
+        Row(
+            "B2",
+            "floor: base64 decode + json.loads of the same records",
+            "(reference)",
+            _fmt(cpu["floor"], 1, " µs"),
+            "1x" if ran else "—",
+            "info" if ran else "not run",
+        ),
+    ]
+    if met is False:
+        missed.append("B2")
+
+    rate = results["simulator_events_per_s"]
+    ran = "B3" in details
+    met = TARGETS["B3"].met(rate)
+    rows.append(
+        Row(
+            "B3",
+            "simulator generation, one core",
+            "≥ 50,000 events/s",
+            _fmt(rate, 0, " events/s"),
+            f"{rate / 50_000:.2f}x the target" if rate else "—",
+            _verdict(met, ran),
+        )
+    )
+    if met is False:
+        missed.append("B3")
+
+    ran = "B4" in details
+    for handler in ("scorer", "score_sync"):
+        value = results["import_ms"][handler]
+        met = TARGETS["B4"].met(value)
+        rows.append(
+            Row(
+                "B4",
+                f"import time, `handlers.{handler}`",
+                "≤ 100 ms",
+                _fmt(value, 1, " ms"),
+                f"{value / 100:.2f}x the limit" if value is not None else "—",
+                _verdict(met, ran),
+            )
+        )
+        if met is False and "B4" not in missed:
+            missed.append("B4")
+
+    ran = "B5" in details
+    verdict = "not run" if not ran else ("info" if results["simulate_wall_s"] is not None else "not measured")
+    rows += [
+        Row("B5", "`make simulate` default workload, wall time", "(reported)",
+            _fmt(results["simulate_wall_s"], 1, " s"), "—", verdict),
+        Row("B5", "`make simulate`, peak memory (process tree)", "(reported)",
+            _fmt(results["simulate_peak_mb"], 0, " MB"), "—", verdict),
+    ]  # fmt: skip
+    return rows, missed
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| | metric | target | measured | ratio | result |",
+        "| --- | --- | --- | ---: | ---: | --- |",
+    ]
+    lines += [
+        f"| {r.benchmark} | {r.metric} | {r.target} | {r.measured} | {r.ratio} | {r.verdict} |" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def _b1_breakdown(b1: dict[str, Any]) -> str:
+    runs = ("ours_batch100", "ours_batch1000", "original_batch100")
+    operations = sorted({op for run in runs for op in b1[run]["calls_by_operation"]})
+    lines = [
+        "| operation | " + " | ".join(runs) + " |",
+        "| --- |" + " ---: |" * len(runs),
+    ]
+    for op in operations:
+        lines.append(
+            f"| {op} | " + " | ".join(f"{b1[run]['calls_by_operation'].get(op, 0):,}" for run in runs) + " |"
+        )
+    lines.append("| **total** | " + " | ".join(f"**{b1[run]['total_calls']:,}**" for run in runs) + " |")
+    return "\n".join(lines)
+
+
+def results_section(results: dict[str, Any], rows: list[Row], missed: list[str]) -> str:
+    machine = results["machine"]
+    details = results["details"]
+    parts = [
+        START,
+        "",
+        f"Measured {results['measured_at']} on **{machine['cpu_model']}** ({machine['cpu_count']} CPUs), "
+        f"Python {machine['python']} ({machine['platform']}); "
+        f"benchmarks run: {', '.join(results['benchmarks_run'])}"
+        + (" (**--quick**: smaller workloads, not the standard figures)" if results["quick"] else "")
+        + ".",
+        "",
+        markdown_table(rows),
+        "",
+        f"Targets missed: {', '.join(missed) if missed else 'none'}.",
+    ]
+    if "B1" in details:
+        b1 = details["B1"]
+        w = b1["workload"]
+        parts += [
+            "",
+            f"B1 calls by operation ({w['users']:,} users, {w['events']:,} events, seed {w['seed']}):",
+            "",
+            _b1_breakdown(b1),
+        ]
+    if "B2" in details:
+        parts += ["", "B2 by scorer batch size (medians; µs per record):", ""]
+        parts += [
+            "| batch size | ours | floor | ratio | ours (min) | floor (min) |",
+            "| ---: |" + " ---: |" * 5,
+        ]
+        for size, b in details["B2"]["by_batch_size"].items():
+            parts.append(
+                f"| {size} | {b['ours_us_per_event_median']} | {b['floor_us_per_event_median']} | "
+                f"{b['ratio_median']}x | {b['ours_us_per_event_min']} | {b['floor_us_per_event_min']} |"
+            )
+        stages = details["B2"].get("stages_us_per_event")
+        if stages:
+            parts += [
+                "",
+                f"Where ours goes at batch size {details['B2']['headline_batch_size']} (µs per record): "
+                + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in stages.items())
+                + ".",
+            ]
+        unfrozen = details["B2"].get("gc_not_frozen", {})
+        if unfrozen:
+            parts += [
+                "",
+                "Without freezing the harness's objects out of the collector: "
+                + "; ".join(
+                    f"batch {size}: ours {b['ours_us_per_event_median']}, floor "
+                    f"{b['floor_us_per_event_median']} ({b['ratio_median']}x)"
+                    for size, b in unfrozen.items()
+                )
+                + ".",
+            ]
+    if "B5" in details and details["B5"].get("reason"):
+        parts += ["", f"B5 not measured: {details['B5']['reason']}."]
+    parts += ["", END]
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], rows: list[Row], missed: list[str]) -> None:
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    section = results_section(results, rows, missed)
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        before, _, rest = text.partition(START)
+        _, _, after = rest.partition(END)
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOCS.write_text(text, encoding="utf-8")
+
+
+def summary(results: dict[str, Any], rows: list[Row], missed: list[str]) -> str:
+    machine = results["machine"]
+    width = max(len(r.metric) for r in rows)
+    lines = [
+        f"benchmarks on {machine['cpu_model']} ({machine['cpu_count']} CPUs), Python {machine['python']}"
+        + ("  [--quick]" if results["quick"] else ""),
+    ]
+    for r in rows:
+        lines.append(f"  {r.benchmark}  {r.metric:<{width}}  {r.measured:>16}  {r.ratio:>20}  {r.verdict}")
+    lines.append(f"targets missed: {', '.join(missed) if missed else 'none'}")
+    lines.append(f"wrote {RESULTS.relative_to(ROOT)} and {DOCS.relative_to(ROOT)}")
+    return "\n".join(lines)
