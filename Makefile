@@ -51,7 +51,7 @@ fmt: venv ## Format Terraform and Python
 lint: venv ## ruff, mypy and terraform fmt -check
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy lambda_src simulator tools tests
+	$(VENV)/bin/mypy lambda_src simulator tools tests benchmarks
 	terraform fmt -check -recursive
 
 checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the module (offline)

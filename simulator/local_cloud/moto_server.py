@@ -104,6 +104,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     disable_lambda_stream_invocation()
+    # Stock moto loses concurrent DynamoDB updates and blinds open stream iterators when a transaction
+    # is cancelled (docs/reliability.md): every embedded server runs with the fix.
+    from simulator.local_cloud.moto_atomic import make_dynamodb_atomic
+
+    make_dynamodb_atomic()
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address=HOST, port=args.port, verbose=False)
