@@ -175,7 +175,7 @@ def parse(data: bytes, user_key_mode: str = "auto") -> ParsedEvent:
     """One record's meaning for scoring, or `Rejected(reason)`."""
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting exhausts the JSON parser's stack
         raise Rejected("invalid_json") from None
     if not isinstance(obj, dict):
         raise Rejected("not_an_object")

@@ -134,7 +134,7 @@ class EmbeddedDeployment(Deployment):
         *,
         moto_factory: Callable[[], EmbeddedMoto] = EmbeddedMoto,
     ) -> None:
-        """`moto_factory` makes the (not yet started) moto server, e.g. moto_atomic.AtomicEmbeddedMoto."""
+        """`moto_factory` makes the (not yet started) moto server, e.g. a subclass that starts differently."""
         super().__init__(log)
         self.moto_factory = moto_factory
         self.tf_vars = dict(tf_vars)

@@ -16,20 +16,14 @@ one lock (requests are serializable, as DynamoDB's transactions are with respect
 cancelled transaction is rolled back in place (the live table objects get the saved items back, their stream
 shards lose the records of the undone actions), so stream iterators stay valid.
 
-Run a moto server with the patch: `python -m simulator.local_cloud.moto_atomic --port N`, or
-`AtomicEmbeddedMoto()` in place of `EmbeddedMoto()`.
+Every embedded moto server runs with the patch: `moto_server.main()` applies it before it starts.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from typing import Any
 
-from simulator.local_cloud import moto_server
 from simulator.local_cloud.moto_server import EmbeddedMoto
 
 _LOCK = threading.RLock()
@@ -80,32 +74,6 @@ def make_dynamodb_atomic() -> None:
     _PATCHED = True
 
 
-class AtomicEmbeddedMoto(EmbeddedMoto):
-    """`EmbeddedMoto` whose server process runs with `make_dynamodb_atomic()` applied."""
-
-    def start(self) -> AtomicEmbeddedMoto:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "simulator.local_cloud.moto_atomic", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + self._timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"moto server exited with code {self._process.returncode}")
-            if self.healthy():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.endpoint_url} within {self._timeout}s")
-
-
-def main() -> None:
-    make_dynamodb_atomic()
-    moto_server.main()
-
-
-if __name__ == "__main__":
-    main()
+# Kept as a name for callers that want to say they rely on atomic transactions: since every embedded
+# server applies make_dynamodb_atomic(), it is the same class.
+AtomicEmbeddedMoto = EmbeddedMoto

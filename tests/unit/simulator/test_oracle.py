@@ -358,3 +358,11 @@ def test_scores_do_not_depend_on_arrival_order(
         )
         assert float(user.raw_score) == pytest.approx(direct, abs=1e-6)
         assert float(user.score) == pytest.approx(min(500, max(-200, direct)), abs=1e-6)
+
+
+def test_deeply_nested_json_is_rejected_not_raised() -> None:
+    # given a record nested deeper than the JSON parser's stack (the engine rejects it as not_json)
+    record = b"[" * 50000 + b"]" * 50000
+    # when parsed, then it is a rejected record, not a crash of the oracle
+    with pytest.raises(Rejected, match="invalid_json"):
+        parse(record)
