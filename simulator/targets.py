@@ -73,6 +73,8 @@ class Deployment:
         self.outputs: dict[str, Any] = {}
         self.region = DEFAULT_REGION
         self._observed_events: list[dict[str, Any]] = []
+        self._observer_lock = threading.Lock()
+        self._observer_sqs: Any = None
 
     def start(self) -> None:
         raise NotImplementedError
@@ -97,18 +99,23 @@ class Deployment:
         queue_url = self.outputs.get("observer_queue_url")
         if not queue_url:
             return None
-        sqs = self.client("sqs")
-        while True:
-            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
-            messages = received.get("Messages", [])
-            if not messages:
-                return list(self._observed_events)
-            for message in messages:
-                self._observed_events.append(json.loads(message["Body"]))
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
+        with self._observer_lock:
+            if self._observer_sqs is None:
+                self._observer_sqs = self.client("sqs")
+            sqs = self._observer_sqs
+            while True:
+                received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+                messages = received.get("Messages", [])
+                if not messages:
+                    return list(self._observed_events)
+                for message in messages:
+                    self._observed_events.append(json.loads(message["Body"]))
+                sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
 
 
 def _close_quietly(log: LogFn, label: str, action: Callable[[], None]) -> None:
@@ -148,6 +155,8 @@ class EmbeddedDeployment(Deployment):
         self.pinpoint_app_id: str | None = None
         self.timings: dict[str, float] = {}
         self._log_lock = threading.Lock()
+        self._observer_stop = threading.Event()
+        self._observer_thread: threading.Thread | None = None
 
     def start(self) -> None:
         started = time.monotonic()
@@ -193,6 +202,13 @@ class EmbeddedDeployment(Deployment):
             log_sink=self._write_function_logs,
             function_names=set(code_zips),
         ).start()
+        if self.outputs.get("observer_queue_url"):
+            # Read the observer queue as a consumer would, all along: moto's SQS scans every message of
+            # a queue on each send, so a queue left to fill up makes EventBridge's deliveries quadratic.
+            self._observer_thread = threading.Thread(
+                target=self._read_observer_queue, name="observer-queue", daemon=True
+            )
+            self._observer_thread.start()
         self.timings["startup_s"] = time.monotonic() - started
         self.log(f"embedded cloud: ready ({self.timings['startup_s']:.1f}s)")
 
@@ -203,7 +219,18 @@ class EmbeddedDeployment(Deployment):
             with (directory / f"{function_name}.log").open("a") as handle:
                 handle.write(logs if logs.endswith("\n") else logs + "\n")
 
+    def _read_observer_queue(self, interval_s: float = 0.5) -> None:
+        while not self._observer_stop.wait(interval_s):
+            try:
+                self.eventbridge_events()
+            except Exception as exc:  # a failing read is retried on the next tick and at verification
+                self.log(f"observer queue: read failed ({type(exc).__name__}); retrying")
+
     def close(self) -> None:
+        self._observer_stop.set()
+        if self._observer_thread is not None:
+            self._observer_thread.join(timeout=10)
+            self._observer_thread = None
         if self.runner is not None:
             _close_quietly(self.log, "the Lambda runner", self.runner.stop)
             self.runner = None

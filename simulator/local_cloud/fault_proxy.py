@@ -218,6 +218,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -269,6 +269,9 @@ class PinpointStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two send() calls: with Nagle's algorithm on, each response
+            # would wait for the client's delayed ACK (~40 ms a call on Linux).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from benchmarks import b1_api_calls
@@ -21,7 +20,6 @@ from benchmarks.common import (
     shard_of,
     standard_workload,
 )
-from benchmarks.local_speedups import fast_transactions
 from simulator.workload import Workload
 
 USERS, EVENTS = 300, 3000
@@ -116,31 +114,3 @@ def test_call_counter_counts_each_api_call_of_the_session_clients(dynamodb: Any)
     client.describe_table(TableName="t")
     dynamodb.get_item(TableName="t", Key={"k": {"S": "c"}})  # another session: not counted
     assert counter.by_operation() == {"dynamodb.DescribeTable": 1, "dynamodb.GetItem": 2}
-
-
-def test_fast_transactions_cancel_without_writing_and_commit_all(dynamodb: Any) -> None:
-    def put(key: str, condition: str | None = None) -> dict[str, Any]:
-        action: dict[str, Any] = {"TableName": "t", "Item": {"k": {"S": key}}}
-        if condition:
-            action["ConditionExpression"] = condition
-        return {"Put": action}
-
-    with fast_transactions():
-        dynamodb.transact_write_items(TransactItems=[put("a"), put("b", "attribute_not_exists(k)")])
-        with pytest.raises(ClientError) as raised:
-            dynamodb.transact_write_items(TransactItems=[put("c"), put("a", "attribute_not_exists(k)")])
-        assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
-        reasons = [reason["Code"] for reason in raised.value.response["CancellationReasons"]]
-        assert reasons == ["None", "ConditionalCheckFailed"]
-        update = {
-            "Update": {
-                "TableName": "t",
-                "Key": {"k": {"S": "b"}},
-                "UpdateExpression": "SET v = :v",
-                "ExpressionAttributeValues": {":v": {"N": "1"}},
-            }
-        }
-        dynamodb.transact_write_items(TransactItems=[update])
-    keys = {item["k"]["S"] for item in dynamodb.scan(TableName="t")["Items"]}
-    assert keys == {"a", "b"}
-    assert dynamodb.get_item(TableName="t", Key={"k": {"S": "b"}})["Item"]["v"] == {"N": "1"}
