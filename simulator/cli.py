@@ -75,7 +75,9 @@ def _period_end(text: str) -> int:
 def _add_workload_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workload")
     group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
-    group.add_argument("--events", type=int, default=20000, help="distinct events to generate (default 20000)")
+    group.add_argument(
+        "--events", type=int, default=20000, help="distinct events to generate (default 20000)"
+    )
     group.add_argument("--seed", type=int, default=1, help="the same seed gives the same records (default 1)")
     group.add_argument(
         "--duplicate-rate", type=_rate, default=0.02, help="re-sent duplicates per event (default 0.02)"
