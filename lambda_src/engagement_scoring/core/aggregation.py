@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 
 from engagement_scoring.core.events import NormalizedEvent
 from engagement_scoring.core.keys import once_per_message_key
-from engagement_scoring.core.model import Contribution, ScoringModel, UserState, apply_contributions
+from engagement_scoring.core.model import (
+    Contribution,
+    ScoringModel,
+    UserState,
+    add_exactly,
+    apply_contributions,
+)
 from engagement_scoring.core.rules import Rule
 
 PENDING = "pending"
@@ -53,11 +59,11 @@ def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mappin
     """Keep events that have a rule, once per content key (stream order), with all their sequence numbers."""
     by_content: dict[str, Candidate] = {}
     skipped: Counter[str] = Counter()
-    duplicates = 0
+    duplicates = no_rule = 0
     for sequence_number, event in events:
         rule = rules.get(event.event_type)
         if rule is None:
-            skipped["no_rule"] += 1
+            no_rule += 1
             continue
         candidate = by_content.get(event.content_key)
         if candidate is not None:
@@ -68,10 +74,12 @@ def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mappin
                 if rule.once_per_message and event.message_id is not None
                 else None
             )
-            candidate = Candidate(event, rule, once_key=once_key)
+            candidate = Candidate(event, rule, [], once_key)  # positional: cheaper, once per event
             by_content[event.content_key] = candidate
         if sequence_number is not None:
             candidate.sequence_numbers.append(sequence_number)
+    if no_rule:
+        skipped["no_rule"] = no_rule
     return Classified(list(by_content.values()), skipped, duplicates)
 
 
@@ -130,7 +138,7 @@ class UserWrite:
 
     @property
     def action_count(self) -> int:
-        return 1 + sum(candidate.key_count for candidate in self.candidates)
+        return 1 + len(self.candidates) + len(self.once_keys)  # the user update and every key count
 
 
 def contribution(candidate: Candidate) -> Contribution:
@@ -146,17 +154,37 @@ def plan_user_writes(
     max_actions: int = MAX_TRANSACTION_ACTIONS,
 ) -> list[UserWrite]:
     """The writes that count `accepted` for one user: one, or several in sequence when they do not fit."""
-    chunks: list[list[Candidate]] = []
-    actions = max_actions
-    for candidate in accepted:
-        if actions + candidate.key_count > max_actions:
-            chunks.append([])
-            actions = 1
-        chunks[-1].append(candidate)
-        actions += candidate.key_count
+    chunks: list[Sequence[Candidate]] = []
+    if accepted and 1 + 2 * len(accepted) <= max_actions:
+        # The common case: the update and up to two keys per candidate fit in one write.
+        chunks.append(accepted)
+    else:
+        actions = max_actions
+        for candidate in accepted:
+            if actions + candidate.key_count > max_actions:
+                current: list[Candidate] = []
+                chunks.append(current)
+                actions = 1
+            current.append(candidate)
+            actions += candidate.key_count
     writes = []
+    decays = model.decays
     for chunk in chunks:
-        new_state = apply_contributions(state, [contribution(candidate) for candidate in chunk], model)
+        if decays:
+            new_state = apply_contributions(state, [contribution(candidate) for candidate in chunk], model)
+        else:  # the same sums from plain tuples: no Contribution object per event (benchmark B2)
+            new_state = add_exactly(
+                state,
+                [
+                    (
+                        candidate.rule.points,
+                        candidate.event.timestamp_ms,
+                        candidate.rule.channel_for(candidate.event.channel),
+                        candidate.event.endpoint_id,
+                    )
+                    for candidate in chunk
+                ],
+            )
         writes.append(UserWrite(user_key, state.version, new_state, tuple(chunk)))
         state = new_state
     return writes
@@ -181,11 +209,12 @@ def pack_transactions(
         current: list[UserWrite] = []
         actions = 0
         for write in wave:
-            if current and actions + write.action_count > max_actions:
+            count = write.action_count
+            if current and actions + count > max_actions:
                 transactions.append(current)
                 current, actions = [], 0
             current.append(write)
-            actions += write.action_count
+            actions += count
         if current:
             transactions.append(current)
     return transactions

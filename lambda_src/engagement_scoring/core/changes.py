@@ -27,10 +27,13 @@ def attribute_value(value: Any) -> Any:
         if kind == "NULL":
             return None
         if kind == "M" and isinstance(content, dict):
-            return {str(name): attribute_value(item) for name, item in content.items()}
+            return _plain_map(content)
         if kind == "L" and isinstance(content, list):
             return [attribute_value(item) for item in content]
-        if kind == "SS" and isinstance(content, list) and all(isinstance(item, str) for item in content):
+        if kind == "SS" and isinstance(content, list):
+            for item in content:  # all(isinstance(item, str) ...) without a generator
+                if not isinstance(item, str):
+                    raise InvalidImage("unknown attribute type")
             return set(content)
         if kind == "NS" and isinstance(content, list) and all(isinstance(item, str) for item in content):
             return {Decimal(item) for item in content}
@@ -41,12 +44,33 @@ def attribute_value(value: Any) -> Any:
     raise InvalidImage("unknown attribute type")
 
 
+def _plain_map(attributes: dict[Any, Any]) -> dict[str, Any]:
+    """{str(name): attribute_value(value)} of a map's or an image's attributes."""
+    plain: dict[str, Any] = {}
+    for name, value in attributes.items():
+        # Strings and numbers, most of a user item, are decoded here as attribute_value would, without
+        # a call each: the scorer reads the item of every user it updates (benchmark B2).
+        if isinstance(value, dict) and len(value) == 1:
+            ((kind, content),) = value.items()
+            if kind == "N" and isinstance(content, str):
+                try:
+                    plain[str(name)] = Decimal(content)
+                except InvalidOperation as exc:
+                    raise InvalidImage("bad attribute value") from exc
+                continue
+            if kind == "S" and isinstance(content, str):
+                plain[str(name)] = content
+                continue
+        plain[str(name)] = attribute_value(value)
+    return plain
+
+
 def image(attributes: Any) -> dict[str, Any] | None:
     if attributes is None:
         return None
     if not isinstance(attributes, dict):
         raise InvalidImage("image is not a map")
-    return {str(name): attribute_value(value) for name, value in attributes.items()}
+    return _plain_map(attributes)
 
 
 @dataclass(frozen=True, slots=True)
