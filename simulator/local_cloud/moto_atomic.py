@@ -11,7 +11,7 @@ Three consequences that AWS never shows:
    before a concurrent transaction committed (that update is lost), and reads can see half-applied
    transactions (a ledger key whose transaction is then rolled back).
 3. The copy grows with the tables and their streams: at 20,000 events each scorer transaction copied the
-   whole ledger and scores tables; the scorer hit its 60 s timeout and moto grew to 17 GB (issue #4).
+   whole ledger and scores tables (issue #4 reports scorer timeouts and a 17 GB moto process).
 
 `make_dynamodb_atomic()` patches the moto process once, for good (every embedded server does it in
 `moto_server.main()`); `atomic_dynamodb()` does the same for the duration of a block (in-process moto,

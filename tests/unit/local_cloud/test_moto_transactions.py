@@ -128,7 +128,7 @@ def test_a_transaction_copies_no_table(
     clients: tuple[Any, Any, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stock moto deep-copies each touched table per transaction, a cost that grows with the table and
-    its stream (at 20,000 events the scorer hit its timeout, issue #4); only the touched items may be."""
+    its stream (the 20,000-event stall reported in issue #4); only the touched items may be."""
     from moto.dynamodb.models.table import Table
 
     dynamodb, _, _ = clients
