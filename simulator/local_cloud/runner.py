@@ -258,14 +258,20 @@ class ShardConsumer:
                 stop.wait(self.runner.settings.poll_interval_s)
 
     def _distribute(self, records: list[StreamRecord]) -> None:
+        # A page reaches each lane whole: appended one record at a time, a lane with no batching window
+        # could wake between two appends and invoke with part of a page Lambda would deliver at once.
         now = time.monotonic()
         count = len(self.lanes)
+        by_lane: dict[int, list[StreamRecord]] = {}
         for record in records:
-            lane = self.lanes[0 if count == 1 else zlib.crc32(record.partition_key.encode()) % count]
+            index = 0 if count == 1 else zlib.crc32(record.partition_key.encode()) % count
+            by_lane.setdefault(index, []).append(record)
+        for index, page in by_lane.items():
+            lane = self.lanes[index]
             with lane.condition:
                 if not lane.records:
                     lane.first_waiting_since = now
-                lane.records.append(record)
+                lane.records.extend(page)
                 lane.condition.notify()
 
     # delivering ---------------------------------------------------------------------------------------

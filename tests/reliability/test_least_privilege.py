@@ -235,7 +235,14 @@ def test_the_review_catches_what_it_is_meant_to_catch() -> None:
 def test_roles_trust_only_their_service_and_pinpoint_is_protected_from_confused_deputies(
     plans: dict[str, PlannedModule], case: str
 ) -> None:
-    for address, policy in plans[case].trust_policies().items():
+    trust_policies = plans[case].trust_policies()
+    assert len(trust_policies) >= 2  # the scorer's and the score sync's roles at least
+    # The Pinpoint event stream's role exists exactly when there is a Pinpoint application.
+    pinpoint_roles = [address for address in trust_policies if "pinpoint_stream" in address]
+    assert len(pinpoint_roles) == (1 if "pinpoint_application_id" in INPUTS[case] else 0), sorted(
+        trust_policies
+    )
+    for address, policy in trust_policies.items():
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow" and as_list(statement["Action"]) == ["sts:AssumeRole"]
             services = as_list(statement["Principal"]["Service"])
@@ -266,9 +273,11 @@ def test_every_store_is_encrypted_at_rest_with_the_customer_key_when_given(
         assert table["server_side_encryption"] == [{"enabled": True, "kms_key_arn": KMS_KEY}], address
     for queue in queues.values():
         assert queue["kms_master_key_id"] == KMS_KEY
-    for address, function in full.of_type("aws_lambda_function").items():
+    functions, log_groups = full.of_type("aws_lambda_function"), full.of_type("aws_cloudwatch_log_group")
+    assert len(functions) == 2 and len(log_groups) == 2
+    for address, function in functions.items():
         assert function["kms_key_arn"] == KMS_KEY, address  # environment variables
-    for address, group in full.of_type("aws_cloudwatch_log_group").items():
+    for address, group in log_groups.items():
         assert group["kms_key_id"] == KMS_KEY, address
 
 

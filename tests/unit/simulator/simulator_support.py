@@ -4,19 +4,24 @@ simulator <-> local cloud interface (docs/architecture.md).
 The fake deployment's "pipeline" is the oracle itself (an ideal engine), optionally with a
 planted bug, so the CLI's whole flow (read rules and settings, generate, produce into a real
 moto Kinesis stream, read the scores table back, compare, report) runs without lambda_src.
+`assert_deployment_contract` is what the CLI relies on from any deployment, with results worked out by
+hand; it runs on the fake (test_fake_deployment.py) and on the embedded cloud
+(tests/integration/test_embedded_deployment_contract.py), so the fake cannot drift from the real thing.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
 from simulator.oracle import Settings, expect
-from simulator.readback import read_rules
+from simulator.readback import function_environment, read_rules, read_scores
 
 _names = itertools.count()
 _serializer = TypeSerializer()
@@ -37,7 +42,7 @@ DEFAULT_RULES = {
     "_userauth.sign_up": 50,
     "_monetization.purchase": 100,
 }
-DEFAULT_TIERS = [
+DEFAULT_TIERS: list[dict[str, Any]] = [
     {"name": "cold", "min_score": 0},
     {"name": "warm", "min_score": 50},
     {"name": "hot", "min_score": 150},
@@ -169,3 +174,121 @@ class FakeDeployment:
 
     def eventbridge_events(self) -> list[dict[str, Any]] | None:
         return self.events
+
+
+# ---- the deployment contract, checked on the fake and on the embedded cloud ----------------------
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CONTRACT_SYNC_ENV = {"PINPOINT_APPLICATION_ID": "app-under-test", "EVENT_BUS_NAME": "scores"}
+
+
+def _custom(user_key: str, event_type: str, offset_ms: int) -> bytes:
+    record = {
+        "schema": "engagement.event/1",
+        "event_type": event_type,
+        "user_key": user_key,
+        "timestamp": 1_732_300_000_000 + offset_ms,
+    }
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _fixture(name: str) -> bytes:
+    """A Pinpoint fixture of tests/events on one line (a record of an events file)."""
+    return json.dumps(json.loads((EVENTS / "pinpoint" / name).read_text()), separators=(",", ":")).encode()
+
+
+_EMAIL_OPEN = _fixture("email_open.json")
+# Records in shapes the simulator generates (Pinpoint fixtures of tests/events, custom events), with a
+# duplicate, a record without a rule and one that is not JSON; (partition key, data).
+CONTRACT_RECORDS: list[tuple[str, bytes]] = [
+    ("contract-a", _custom("contract-a", "_email.open", 1)),
+    ("contract-a", _custom("contract-a", "_email.click", 2)),
+    ("contract-b", _custom("contract-b", "_email.hardbounce", 3)),
+    ("contract-c", _custom("contract-c", "_session.start", 4)),
+    ("contract-c", _custom("contract-c", "_monetization.purchase", 5)),
+    ("contract-c", _custom("contract-c", "_userauth.sign_up", 6)),
+    ("example-user-2", _fixture("app_monetization_purchase.json")),
+    ("example-user-2", _fixture("app_custom_event.json")),
+    ("recipient", _EMAIL_OPEN),
+    ("recipient", _EMAIL_OPEN),
+    ("garbage", b"not json"),
+]
+# What any deployment of the module with its default rules and tiers must end with, worked out by hand
+# from the original points: score, tier, channels, events counted.
+CONTRACT_USERS: dict[str, tuple[Decimal, str, dict[str, Decimal], int]] = {
+    # open 10 + click 50
+    "contract-a": (Decimal(60), "warm", {"email": Decimal(60)}, 2),
+    # hard bounce -1000 (below every tier: the lowest)
+    "contract-b": (Decimal(-1000), "cold", {"email": Decimal(-1000)}, 1),
+    # session 2 + purchase 100 + sign-up 50
+    "contract-c": (Decimal(152), "hot", {"in_app": Decimal(152)}, 3),
+    # purchase 100; purchase_completed has no rule
+    "example-user-2": (Decimal(100), "warm", {"in_app": Decimal(100)}, 1),
+    # one open, sent twice
+    "2d7cba1b-6b8e-4f2f-9c1a-7e4d8b0c5a11": (Decimal(10), "cold", {"email": Decimal(10)}, 1),
+}
+# The app event names its endpoint: the Pinpoint sink writes the user's score and tier there.
+CONTRACT_ENDPOINTS = {"example-app-endpoint-7": (100.0, ["warm"])}
+CONTRACT_OUTPUTS = (
+    "stream_name",
+    "score_rules_table_name",
+    "user_scores_table_name",
+    "scorer_function_name",
+    "score_sync_function_name",
+    "pinpoint_application_id",
+)
+
+
+def assert_deployment_contract(deployment: Any) -> None:
+    """What simulator/cli.py relies on, the same on every deployment: outputs, the scorer's settings and
+    rules, scores in the table after a drain, the batch statistics and both sinks' observations."""
+    outputs = deployment.outputs
+    assert all(isinstance(outputs.get(name), str) and outputs[name] for name in CONTRACT_OUTPUTS), outputs
+    kinesis, dynamodb = deployment.client("kinesis"), deployment.client("dynamodb")
+    lambda_client = deployment.client("lambda")
+    settings = Settings.from_environment(function_environment(lambda_client, outputs["scorer_function_name"]))
+    assert settings.to_json() == {
+        "user_key_mode": "auto",
+        "decay_half_life_hours": 0.0,
+        "score_floor": None,
+        "score_ceiling": None,
+        "tiers": [{"name": t["name"], "min_score": float(t["min_score"])} for t in DEFAULT_TIERS],
+    }
+    sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
+    assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env
+    rules = read_rules(dynamodb, outputs["score_rules_table_name"])
+    assert {name: int(rule.points) for name, rule in rules.items()} == DEFAULT_RULES
+
+    kinesis.put_records(
+        StreamName=outputs["stream_name"],
+        Records=[{"PartitionKey": key, "Data": data} for key, data in CONTRACT_RECORDS],
+    )
+    deployment.wait_until_drained(timeout_s=300)
+
+    items = read_scores(dynamodb, outputs["user_scores_table_name"])
+    observed = {
+        key: (item.get("score"), item.get("tier"), item.get("channels"), item.get("events_applied"))
+        for key, item in items.items()
+    }
+    assert observed == CONTRACT_USERS
+    assert all(items[key]["raw_score"] == CONTRACT_USERS[key][0] for key in items)
+    stats = deployment.pipeline_stats()
+    assert stats is not None and stats["scorer"]["records"] == len(CONTRACT_RECORDS), stats
+    endpoints = deployment.pinpoint_endpoints()
+    assert endpoints is not None
+    assert {
+        endpoint_id: (
+            endpoint["Metrics"].get("EngagementScore"),
+            endpoint["Attributes"].get("EngagementTier"),
+        )
+        for endpoint_id, endpoint in endpoints.items()
+        if "EngagementScore" in endpoint.get("Metrics", {})
+    } == CONTRACT_ENDPOINTS
+    published: dict[str, list[Any]] = {}
+    for event in deployment.eventbridge_events() or []:
+        if event["detail-type"] == "EngagementScoreChanged":
+            published.setdefault(event["detail"]["user_key"], []).append(event["detail"]["score"])
+    # every user's final score was published (the real sync also publishes the steps before it)
+    assert {key: scores[-1] for key, scores in published.items()} == {
+        key: float(score) for key, (score, _, _, _) in CONTRACT_USERS.items()
+    }
