@@ -23,12 +23,11 @@ import uuid
 import zlib
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-HOST = "127.0.0.1"
+from simulator.local_cloud.loopback import HttpRequest, HttpResponse, LoopbackServer
+
 MAX_BATCH_ITEMS = 100
 ERROR_TYPES = {
     400: "BadRequestException",
@@ -147,8 +146,10 @@ class EndpointStore:
             }
 
 
-class PinpointStandIn:
+class PinpointStandIn(LoopbackServer):
     """The HTTP server; a context manager. `endpoints()` and `calls` are for inspection."""
+
+    thread_name = "pinpoint-standin"
 
     def __init__(self, port: int = 0, faults: FaultInjection | None = None) -> None:
         self.store = EndpointStore()
@@ -157,17 +158,7 @@ class PinpointStandIn:
         self._faults = faults
         self._random = random.Random(faults.seed if faults else 0)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((HOST, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        super().__init__(port)
 
     def set_faults(self, faults: FaultInjection | None) -> None:
         with self._lock:
@@ -177,31 +168,6 @@ class PinpointStandIn:
     def endpoints(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
         """Every stored endpoint, by id (of one application, or of all)."""
         return self.store.snapshot(app_id)
-
-    def start(self) -> PinpointStandIn:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="pinpoint-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> PinpointStandIn:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # request handling ------------------------------------------------------------------------------------
     def _injected_fault(self, operation: str) -> int | None:
@@ -264,38 +230,13 @@ class PinpointStandIn:
             raise PinpointError(400, "Request body must be a JSON object")
         return parsed
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two send() calls: with Nagle's algorithm on, each response
-            # would wait for the client's delayed ACK (~40 ms a call on Linux).
-            disable_nagle_algorithm = True
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers: dict[str, str] = {}
-                try:
-                    status, payload = standin.handle(self.command, self.path, body)
-                except PinpointError as error:
-                    status = error.status
-                    payload = {"Message": error.message, "RequestID": str(uuid.uuid4())}
-                    headers["x-amzn-ErrorType"] = ERROR_TYPES.get(status, "BadRequestException")
-                encoded = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(encoded)))
-                self.send_header("x-amzn-RequestId", payload.get("RequestID", str(uuid.uuid4())))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(encoded)
-
-            do_GET = do_PUT = do_DELETE = do_POST = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None  # request lines would carry endpoint and user ids
-
-        return Handler
+    def respond(self, request: HttpRequest) -> HttpResponse:
+        headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
+        try:
+            status, payload = self.handle(request.method, request.path, request.body)
+        except PinpointError as error:
+            status = error.status
+            payload = {"Message": error.message, "RequestID": str(uuid.uuid4())}
+            headers.append(("x-amzn-ErrorType", ERROR_TYPES.get(status, "BadRequestException")))
+        headers.append(("x-amzn-RequestId", payload.get("RequestID", str(uuid.uuid4()))))
+        return HttpResponse(status, json.dumps(payload).encode(), headers)
