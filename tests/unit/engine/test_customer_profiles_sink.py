@@ -8,6 +8,7 @@ empty in every test here, so nothing the sink sends is malformed.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.validate import validate_parameters
 from engagement_scoring.aws.sinks import PROFILES_CONCURRENCY, profile_object_type
 from engagement_scoring.core.config import ConfigError, SyncConfig
 from engagement_scoring.handlers import score_sync as sync_handler
@@ -34,7 +36,8 @@ from engine_support import (
 )
 
 from simulator.local_cloud.customer_profiles_standin import CustomerProfilesStandIn
-from simulator.local_cloud.rest_json import ServiceError
+from simulator.local_cloud.rest_json import ServiceError, service_model, validate
+from simulator.local_cloud.terraform import ROOT
 
 DOMAIN = "engagement-test"
 TYPE = "EngagementScore"
@@ -424,3 +427,26 @@ def test_the_handler_syncs_scores_from_moto_into_the_stand_in_by_its_environment
         assert objects[user_key]["channels"] == {name: int(value) for name, value in item["channels"].items()}
     assert sorted(objects) == ["u-7", "u-8"] and {o["tier"] for o in objects.values()} == {"cold", "warm"}
     assert len(aws.queue_messages(aws.bus_queue_url)) == 4  # EventBridge still gets its events too
+
+
+def test_the_documented_segmentation_requests_fit_the_customer_profiles_model() -> None:
+    # given the JSON documents docs/scoring.md tells users to send
+    section = (ROOT / "docs" / "scoring.md").read_text().split("### Customer Profiles", 1)[1]
+    documents = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.DOTALL)]
+    operations = {"CalculatedAttributeName": "CreateCalculatedAttributeDefinition"}
+    operations["SegmentDefinitionName"] = "CreateSegmentDefinition"
+    model = service_model("customer-profiles")
+    # then each is a valid request of its operation, for botocore and for the stricter stand-in check
+    checked = []
+    for document in documents:
+        (operation,) = [name for key, name in operations.items() if key in document]
+        shape = model.operation_model(operation).input_shape
+        validate_parameters(document, shape)
+        errors: list[str] = []
+        validate(shape, document, operation, errors)
+        assert errors == []
+        checked.append(operation)
+    assert checked == ["CreateCalculatedAttributeDefinition", "CreateSegmentDefinition"]
+    # and the calculated attribute reads the NUMBER field the sink's object type defines
+    assert documents[0]["AttributeDetails"]["Expression"] == "{EngagementScore.score}"
+    assert profile_object_type()["Fields"]["score"]["ContentType"] == "NUMBER"
