@@ -6,10 +6,11 @@ The interface is the one docs/architecture.md fixes:
         deployment.client("kinesis").put_records(...)
         deployment.wait_until_drained(timeout_s=300)
         deployment.pipeline_stats(), deployment.pinpoint_endpoints(), deployment.eventbridge_events()
+        deployment.customer_profiles_objects()
 
-- "embedded": moto on 127.0.0.1 (own process), the Pinpoint stand-in, a Terraform apply of examples/local
-  onto moto, and the local Lambda runner that runs the deployed zip. Everything is stopped on exit,
-  on Ctrl-C and on SIGTERM.
+- "embedded": moto on 127.0.0.1 (own process), the Pinpoint and Customer Profiles stand-ins, a Terraform
+  apply of examples/local onto moto, and the local Lambda runner that runs the deployed zip. Everything is
+  stopped on exit, on Ctrl-C and on SIGTERM.
 - "localstack": a running LocalStack (detected on localhost:4566); examples/local is applied with tflocal
   with Pinpoint off; LocalStack runs the functions. Not runnable on CI (needs Docker).
 - "aws": real credentials from the environment; applies examples/complete (or ENGAGEMENT_AWS_ROOT) and
@@ -24,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -36,6 +38,7 @@ from typing import Any
 import boto3
 
 from simulator.local_cloud import localstack
+from simulator.local_cloud.customer_profiles_standin import CustomerProfilesStandIn
 from simulator.local_cloud.moto_server import EmbeddedMoto
 from simulator.local_cloud.pinpoint_standin import PinpointStandIn
 from simulator.local_cloud.runner import LocalLambdaRunner, RunnerSettings
@@ -54,6 +57,13 @@ TARGETS = ("auto", "embedded", "localstack", "aws")
 LogFn = Callable[[str], None]
 DEFAULT_REGION = "us-east-1"
 SIMULATE_BUILD = ROOT / "build" / "simulate"
+PROFILES_DOMAIN_VARIABLE = "customer_profiles_domain_name"
+
+
+def declares_variable(working_dir: Path, name: str) -> bool:
+    """Whether the root module in `working_dir` declares input `name` (passing an undeclared one warns)."""
+    pattern = re.compile(rf'^\s*variable\s+"{re.escape(name)}"', re.MULTILINE)
+    return any(pattern.search(path.read_text()) for path in working_dir.glob("*.tf"))
 
 
 def new_run_dir(base: Path = SIMULATE_BUILD) -> Path:
@@ -94,6 +104,10 @@ class Deployment:
     def pinpoint_endpoints(self) -> dict[str, dict[str, Any]] | None:
         return None
 
+    def customer_profiles_objects(self) -> dict[str, dict[str, Any]] | None:
+        """{user_key: object} the score sync put into Customer Profiles, or None where not observable."""
+        return None
+
     def eventbridge_events(self) -> list[dict[str, Any]] | None:
         """Every event the observer queue of examples/local received so far (cumulative), or None."""
         queue_url = self.outputs.get("observer_queue_url")
@@ -127,7 +141,8 @@ def _close_quietly(log: LogFn, label: str, action: Callable[[], None]) -> None:
 
 
 class EmbeddedDeployment(Deployment):
-    """moto + Pinpoint stand-in + Terraform apply of examples/local + the local Lambda runner."""
+    """moto + Pinpoint and Customer Profiles stand-ins + Terraform apply of examples/local + the local
+    Lambda runner."""
 
     name = "embedded"
 
@@ -151,6 +166,8 @@ class EmbeddedDeployment(Deployment):
         self.runner_settings = runner_settings
         self.moto: EmbeddedMoto | None = None
         self.pinpoint: PinpointStandIn | None = None
+        self.customer_profiles: CustomerProfilesStandIn | None = None
+        self._profiles_target: tuple[str, str] | None = None  # (domain, object type) the sync writes
         self.runner: LocalLambdaRunner | None = None
         self.pinpoint_app_id: str | None = None
         self.timings: dict[str, float] = {}
@@ -162,10 +179,12 @@ class EmbeddedDeployment(Deployment):
         started = time.monotonic()
         self.moto = self.moto_factory().start()
         self.pinpoint = PinpointStandIn().start()
+        self.customer_profiles = CustomerProfilesStandIn(region=self.region).start()
         self.timings["moto_s"] = time.monotonic() - started
         self.log(
-            f"embedded cloud: moto ({self.moto.endpoint_url}) and the Pinpoint stand-in "
-            f"({self.pinpoint.endpoint_url}) are up ({self.timings['moto_s']:.1f}s)"
+            f"embedded cloud: moto ({self.moto.endpoint_url}), the Pinpoint stand-in "
+            f"({self.pinpoint.endpoint_url}) and the Customer Profiles stand-in "
+            f"({self.customer_profiles.endpoint_url}) are up ({self.timings['moto_s']:.1f}s)"
         )
         if "pinpoint_application_id" not in self.tf_vars:
             app = self.client("pinpoint_apps").create_app(
@@ -176,6 +195,7 @@ class EmbeddedDeployment(Deployment):
 
         module_copy = copy_module(self.run_dir / "module")
         working_dir = module_copy / self.example
+        self._prepare_customer_profiles_domain(working_dir)
         variables = {**self.tf_vars, "aws_endpoint_url": self.moto.endpoint_url, "aws_region": self.region}
         terraform = TerraformRunner(working_dir, plugin_cache_env(terraform_env()), self.run_dir)
         applied = time.monotonic()
@@ -197,6 +217,7 @@ class EmbeddedDeployment(Deployment):
             code_zips,
             region=self.region,
             pinpoint_endpoint_url=self.pinpoint.endpoint_url,
+            customer_profiles_endpoint_url=self.customer_profiles.endpoint_url,
             settings=self.runner_settings,
             log=self.log,
             log_sink=self._write_function_logs,
@@ -237,6 +258,9 @@ class EmbeddedDeployment(Deployment):
         if self.pinpoint is not None:
             _close_quietly(self.log, "the Pinpoint stand-in", self.pinpoint.stop)
             self.pinpoint = None
+        if self.customer_profiles is not None:
+            _close_quietly(self.log, "the Customer Profiles stand-in", self.customer_profiles.stop)
+            self.customer_profiles = None
         if self.moto is not None:
             _close_quietly(self.log, "moto", self.moto.stop)
             self.moto = None
@@ -244,12 +268,15 @@ class EmbeddedDeployment(Deployment):
         shutil.rmtree(self.run_dir / "module" / self.example / ".terraform", ignore_errors=True)
 
     def client(self, service: str) -> Any:
-        """A boto3 client on moto; "pinpoint" goes to the stand-in (endpoint API), "pinpoint_apps" to moto."""
+        """A boto3 client on moto; "pinpoint" goes to the stand-in (endpoint API), "pinpoint_apps" to moto,
+        "customer-profiles" to its stand-in."""
         if self.moto is None:
             raise RuntimeError("the embedded cloud is not running")
         endpoint = self.moto.endpoint_url
         if service == "pinpoint" and self.pinpoint is not None:
             endpoint = self.pinpoint.endpoint_url
+        if service == "customer-profiles" and self.customer_profiles is not None:
+            endpoint = self.customer_profiles.endpoint_url
         return boto3.client(
             "pinpoint" if service == "pinpoint_apps" else service,
             endpoint_url=endpoint,
@@ -270,6 +297,46 @@ class EmbeddedDeployment(Deployment):
         if self.pinpoint is None or not self.pinpoint_app_id:
             return None
         return self.pinpoint.endpoints(self.pinpoint_app_id)
+
+    def _prepare_customer_profiles_domain(self, working_dir: Path) -> None:
+        """Create in the stand-in the domain the example passes to the module, when it declares the input.
+
+        The domain is created here rather than by Terraform: the provider would send CreateDomain to moto,
+        which has no Customer Profiles. An example without the input deploys no Customer Profiles sink.
+        """
+        assert self.customer_profiles is not None
+        if not declares_variable(working_dir, PROFILES_DOMAIN_VARIABLE):
+            return
+        domain = str(
+            self.tf_vars.setdefault(
+                PROFILES_DOMAIN_VARIABLE, f"{self.tf_vars.get('name_prefix', 'engagement-local')}-profiles"
+            )
+        )
+        if domain not in self.customer_profiles.domain_names():
+            self.client("customer-profiles").create_domain(DomainName=domain, DefaultExpirationDays=366)
+
+    def customer_profiles_objects(self) -> dict[str, dict[str, Any]] | None:
+        """The stand-in's objects of the domain and object type the deployed score sync writes to."""
+        if self.customer_profiles is None or not self.outputs.get("score_sync_function_name"):
+            return None
+        if self._profiles_target is None:
+            variables = (
+                self.client("lambda")
+                .get_function_configuration(FunctionName=str(self.outputs["score_sync_function_name"]))
+                .get("Environment", {})
+                .get("Variables", {})
+            )
+            domain = variables.get("CUSTOMER_PROFILES_DOMAIN", "")
+            if not domain:
+                return None
+            self._profiles_target = (
+                domain,
+                variables.get("CUSTOMER_PROFILES_OBJECT_TYPE") or "EngagementScore",
+            )
+        domain, object_type = self._profiles_target
+        if domain not in self.customer_profiles.domain_names():
+            return {}
+        return self.customer_profiles.objects(domain, object_type)
 
 
 class _QuietPipelineWatch:

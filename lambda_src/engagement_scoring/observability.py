@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -73,20 +74,25 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()  # the Customer Profiles sink calls from a few threads at once
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register_first("before-call.*.*", self._count)
         return client
 
     def _count(self, model: Any = None, **_: Any) -> None:
-        self.calls[getattr(model, "name", "unknown")] += 1
+        with self._lock:
+            self.calls[getattr(model, "name", "unknown")] += 1
 
     def reset(self) -> None:
-        self.calls.clear()
+        with self._lock:
+            self.calls.clear()
 
     def snapshot(self) -> dict[str, int]:
-        return dict(sorted(self.calls.items()))
+        with self._lock:
+            return dict(sorted(self.calls.items()))
 
     @property
     def total(self) -> int:
-        return sum(self.calls.values())
+        with self._lock:
+            return sum(self.calls.values())

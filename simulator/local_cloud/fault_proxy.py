@@ -31,11 +31,10 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
-HOST = "127.0.0.1"
+from simulator.local_cloud.loopback import HOST, HttpRequest, HttpResponse, LoopbackServer
+
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
@@ -103,8 +102,10 @@ def operation_of(headers: Any, path: str) -> str:
     return str(target) if target else urllib.parse.urlsplit(path).path
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """The proxy server; a context manager. `upstream` may be a callable, resolved at each request."""
+
+    thread_name = "fault-proxy"
 
     def __init__(self, upstream: str | Callable[[], str], *, seed: int = 0, port: int = 0) -> None:
         self._upstream = upstream
@@ -117,17 +118,7 @@ class FaultProxy:
         self.counters = ProxyCounters()
         self.on_request: Hook | None = None
         self.on_response: Hook | None = None
-        self._server = ThreadingHTTPServer((HOST, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        super().__init__(port)
 
     def upstream(self) -> str:
         return self._upstream() if callable(self._upstream) else self._upstream
@@ -148,28 +139,6 @@ class FaultProxy:
     def snapshot(self) -> ProxyCounters:
         with self._lock:
             return ProxyCounters(Counter(self.counters.calls), Counter(self.counters.faults))
-
-    def start(self) -> FaultProxy:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-proxy", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # request handling ------------------------------------------------------------------------------------
     def choose_fault(self, operation: str) -> Fault | None:
@@ -213,47 +182,25 @@ class FaultProxy:
         finally:
             connection.close()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                operation = operation_of(self.headers, self.path)
-                if proxy.on_request is not None:
-                    proxy.on_request(operation)
-                fault = proxy.choose_fault(operation)
-                if fault is None or fault.after_forward:
-                    try:
-                        status, headers, payload = proxy.forward(self.command, self.path, self.headers, body)
-                    except OSError:
-                        status, headers = 502, []
-                        payload = json.dumps({"__type": "BadGateway", "message": "upstream"}).encode()
-                    if proxy.on_response is not None:
-                        proxy.on_response(operation)
-                if fault is not None:
-                    status, payload = fault.status, fault.body(body)
-                    headers = [("Content-Type", "application/x-amz-json-1.0")]
-                    if not fault.failed_entries:
-                        headers.append(("x-amzn-ErrorType", fault.error_type.rsplit("#", 1)[-1]))
-                    headers.append(("x-amzn-RequestId", "injected-fault"))
-                try:
-                    self.send_response(status)
-                    for name, value in headers:
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    self.close_connection = True  # the caller is gone (e.g. a killed worker)
-
-            do_GET = do_PUT = do_DELETE = do_POST = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        return Handler
+    def respond(self, request: HttpRequest) -> HttpResponse:
+        operation = operation_of(request.headers, request.path)
+        if self.on_request is not None:
+            self.on_request(operation)
+        fault = self.choose_fault(operation)
+        if fault is None or fault.after_forward:
+            try:
+                status, headers, payload = self.forward(
+                    request.method, request.path, request.headers, request.body
+                )
+            except OSError:
+                status, headers = 502, []
+                payload = json.dumps({"__type": "BadGateway", "message": "upstream"}).encode()
+            if self.on_response is not None:
+                self.on_response(operation)
+        if fault is not None:
+            status, payload = fault.status, fault.body(request.body)
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
+            if not fault.failed_entries:
+                headers.append(("x-amzn-ErrorType", fault.error_type.rsplit("#", 1)[-1]))
+            headers.append(("x-amzn-RequestId", "injected-fault"))
+        return HttpResponse(status, payload, headers)

@@ -4,64 +4,34 @@ Serves, on 127.0.0.1, the REST operations the score-sync handler uses, as botoco
 sends them (rest-json): UpdateEndpointsBatch, UpdateEndpoint, GetEndpoint, GetUserEndpoints and
 DeleteEndpoint. Route a client to it with `endpoint_url=` or the SDK setting AWS_ENDPOINT_URL_PINPOINT.
 
-Updates merge like Pinpoint's: fields sent replace the stored ones, `Attributes`, `Metrics`,
-`User.UserAttributes`, `Demographic` and `Location` are merged key by key (an attribute sent with an
-empty list is removed), and a new endpoint gets an id-derived `CohortId`, `EndpointStatus` ACTIVE and
-`OptOut` NONE. Unlike Pinpoint, any application id is accepted (apps live in moto, not here).
-Optional fault injection answers a seeded fraction of calls with 429 or 500, for reliability tests.
+Every request is validated against botocore's `pinpoint` model first (rest_json.py) and refused with the
+model's error shapes, as the Customer Profiles stand-in does. Updates merge like Pinpoint's: fields sent
+replace the stored ones, `Attributes`, `Metrics`, `User.UserAttributes`, `Demographic` and `Location` are
+merged key by key (an attribute sent with an empty list is removed), and a new endpoint gets an
+id-derived `CohortId`, `EndpointStatus` ACTIVE and `OptOut` NONE. Unlike Pinpoint, any application id is
+accepted (apps live in moto, not here).
+Optional fault injection answers a seeded fraction of calls with 429 (TooManyRequestsException) or 500
+(InternalServerErrorException), for reliability tests.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
-import random
-import re
 import threading
 import uuid
 import zlib
 from collections import Counter
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
-from urllib.parse import unquote
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-HOST = "127.0.0.1"
+from simulator.local_cloud.rest_json import FaultInjection, Handler, RestJsonStandIn, ServiceError
+
+__all__ = ["EndpointStore", "FaultInjection", "PinpointStandIn"]
+
 MAX_BATCH_ITEMS = 100
-ERROR_TYPES = {
-    400: "BadRequestException",
-    404: "NotFoundException",
-    405: "MethodNotAllowedException",
-    429: "TooManyRequestsException",
-    500: "InternalServerErrorException",
-}
 MERGED_MAPS = ("Attributes", "Metrics", "Demographic", "Location")
-ROUTES = [
-    ("PUT", re.compile(r"^/v1/apps/(?P<app>[^/]+)/endpoints$"), "UpdateEndpointsBatch"),
-    ("PUT", re.compile(r"^/v1/apps/(?P<app>[^/]+)/endpoints/(?P<endpoint>[^/]+)$"), "UpdateEndpoint"),
-    ("GET", re.compile(r"^/v1/apps/(?P<app>[^/]+)/endpoints/(?P<endpoint>[^/]+)$"), "GetEndpoint"),
-    ("DELETE", re.compile(r"^/v1/apps/(?P<app>[^/]+)/endpoints/(?P<endpoint>[^/]+)$"), "DeleteEndpoint"),
-    ("GET", re.compile(r"^/v1/apps/(?P<app>[^/]+)/users/(?P<user>[^/]+)$"), "GetUserEndpoints"),
-]
-
-
-class PinpointError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class FaultInjection:
-    """Answer `rate` of the calls to `operations` (None = all) with a status drawn from `statuses`."""
-
-    rate: float
-    statuses: tuple[int, ...] = (429, 500)
-    seed: int = 0
-    operations: frozenset[str] | None = None
+NOT_FOUND = "NotFoundException"
 
 
 def _now_iso() -> str:
@@ -118,14 +88,14 @@ class EndpointStore:
         with self._lock:
             endpoint = self._apps.get(app_id, {}).get(endpoint_id)
             if endpoint is None:
-                raise PinpointError(404, "Resource not found")
+                raise ServiceError(NOT_FOUND, "Resource not found")
             return copy.deepcopy(endpoint)
 
     def delete(self, app_id: str, endpoint_id: str) -> dict[str, Any]:
         with self._lock:
             endpoint = self._apps.get(app_id, {}).pop(endpoint_id, None)
             if endpoint is None:
-                raise PinpointError(404, "Resource not found")
+                raise ServiceError(NOT_FOUND, "Resource not found")
             return endpoint
 
     def user_endpoints(self, app_id: str, user_id: str) -> list[dict[str, Any]]:
@@ -136,7 +106,7 @@ class EndpointStore:
                 if endpoint.get("User", {}).get("UserId") == user_id
             ]
         if not found:
-            raise PinpointError(404, "Resource not found")
+            raise ServiceError(NOT_FOUND, "Resource not found")
         return found
 
     def snapshot(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
@@ -147,155 +117,66 @@ class EndpointStore:
             }
 
 
-class PinpointStandIn:
+class PinpointStandIn(RestJsonStandIn):
     """The HTTP server; a context manager. `endpoints()` and `calls` are for inspection."""
+
+    service_name = "pinpoint"
+    thread_name = "pinpoint-standin"
+    internal_error = "InternalServerErrorException"
+    fault_errors: ClassVar[Mapping[int, str]] = {
+        429: "TooManyRequestsException",
+        500: "InternalServerErrorException",
+    }
 
     def __init__(self, port: int = 0, faults: FaultInjection | None = None) -> None:
         self.store = EndpointStore()
-        self.calls: Counter[str] = Counter()
-        self.faults_injected: Counter[str] = Counter()
-        self._faults = faults
-        self._random = random.Random(faults.seed if faults else 0)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((HOST, port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port, faults)
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def set_faults(self, faults: FaultInjection | None) -> None:
-        with self._lock:
-            self._faults = faults
-            self._random = random.Random(faults.seed if faults else 0)
+    def faults_injected(self) -> Counter[str]:
+        return self.faults.injected
 
     def endpoints(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
         """Every stored endpoint, by id (of one application, or of all)."""
         return self.store.snapshot(app_id)
 
-    def start(self) -> PinpointStandIn:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="pinpoint-standin",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> PinpointStandIn:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    # request handling ------------------------------------------------------------------------------------
-    def _injected_fault(self, operation: str) -> int | None:
-        with self._lock:
-            self.calls[operation] += 1
-            faults = self._faults
-            if faults is None or (faults.operations is not None and operation not in faults.operations):
-                return None
-            if self._random.random() >= faults.rate:
-                return None
-            status = self._random.choice(faults.statuses)
-            self.faults_injected[operation] += 1
-            return status
-
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Dispatch one request; returns (status, JSON body)."""
-        path = path.split("?", 1)[0]
-        for route_method, pattern, route_operation in ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                operation = route_operation
-                break
-        else:
-            raise PinpointError(404 if method in ("GET", "PUT", "DELETE") else 405, "Resource not found")
-        fault = self._injected_fault(operation)
-        if fault is not None:
-            raise PinpointError(fault, "Injected fault" if fault != 429 else "Too many requests")
-        app = unquote(match["app"])
-        request_id = str(uuid.uuid4())
-        accepted = {"Message": "Accepted", "RequestID": request_id}
-        if operation == "UpdateEndpointsBatch":
-            items = self._json(body).get("Item")
-            if not isinstance(items, list) or not items or len(items) > MAX_BATCH_ITEMS:
-                raise PinpointError(400, f"Item must hold 1 to {MAX_BATCH_ITEMS} endpoints")
-            if not all(isinstance(item, dict) and item.get("Id") for item in items):
-                raise PinpointError(400, "Every item needs an Id")
-            for item in items:
-                self.store.update(
-                    app, str(item["Id"]), {**item, "RequestId": item.get("RequestId") or request_id}
-                )
-            return 202, accepted
-        endpoint = unquote(match.groupdict().get("endpoint") or "")
-        if operation == "UpdateEndpoint":
-            request = self._json(body)
-            self.store.update(app, endpoint, {**request, "RequestId": request.get("RequestId") or request_id})
-            return 202, accepted
-        if operation == "GetEndpoint":
-            return 200, self.store.get(app, endpoint)
-        if operation == "DeleteEndpoint":
-            return 202, self.store.delete(app, endpoint)
-        return 200, {"Item": self.store.user_endpoints(app, unquote(match["user"]))}
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "UpdateEndpointsBatch": self._update_endpoints_batch,
+            "UpdateEndpoint": self._update_endpoint,
+            "GetEndpoint": lambda p: {
+                "EndpointResponse": self.store.get(p["ApplicationId"], p["EndpointId"])
+            },
+            "DeleteEndpoint": lambda p: {
+                "EndpointResponse": self.store.delete(p["ApplicationId"], p["EndpointId"])
+            },
+            "GetUserEndpoints": lambda p: {
+                "EndpointsResponse": {"Item": self.store.user_endpoints(p["ApplicationId"], p["UserId"])}
+            },
+        }
 
     @staticmethod
-    def _json(body: bytes) -> dict[str, Any]:
-        try:
-            parsed = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise PinpointError(400, "Request body is not valid JSON") from exc
-        if not isinstance(parsed, dict):
-            raise PinpointError(400, "Request body must be a JSON object")
-        return parsed
+    def _accepted(request_id: str) -> dict[str, Any]:
+        return {"MessageBody": {"Message": "Accepted", "RequestID": request_id}}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
+    def _update_endpoints_batch(self, params: dict[str, Any]) -> dict[str, Any]:
+        items = params["EndpointBatchRequest"]["Item"]
+        if not items or len(items) > MAX_BATCH_ITEMS:
+            raise ServiceError("BadRequestException", f"Item must hold 1 to {MAX_BATCH_ITEMS} endpoints")
+        if not all(item.get("Id") for item in items):
+            raise ServiceError("BadRequestException", "Every item needs an Id")
+        request_id = str(uuid.uuid4())
+        for item in items:
+            request = {**item, "RequestId": item.get("RequestId") or request_id}
+            self.store.update(params["ApplicationId"], str(item["Id"]), request)
+        return self._accepted(request_id)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body leave in two send() calls: with Nagle's algorithm on, each response
-            # would wait for the client's delayed ACK (~40 ms a call on Linux).
-            disable_nagle_algorithm = True
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers: dict[str, str] = {}
-                try:
-                    status, payload = standin.handle(self.command, self.path, body)
-                except PinpointError as error:
-                    status = error.status
-                    payload = {"Message": error.message, "RequestID": str(uuid.uuid4())}
-                    headers["x-amzn-ErrorType"] = ERROR_TYPES.get(status, "BadRequestException")
-                encoded = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(encoded)))
-                self.send_header("x-amzn-RequestId", payload.get("RequestID", str(uuid.uuid4())))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(encoded)
-
-            do_GET = do_PUT = do_DELETE = do_POST = _serve
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None  # request lines would carry endpoint and user ids
-
-        return Handler
+    def _update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        request = params["EndpointRequest"]
+        self.store.update(
+            params["ApplicationId"],
+            params["EndpointId"],
+            {**request, "RequestId": request.get("RequestId") or request_id},
+        )
+        return self._accepted(request_id)

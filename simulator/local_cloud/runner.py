@@ -494,6 +494,7 @@ class LocalLambdaRunner:
         *,
         region: str = "us-east-1",
         pinpoint_endpoint_url: str | None = None,
+        customer_profiles_endpoint_url: str | None = None,
         settings: RunnerSettings | None = None,
         log: LogFn = _quiet,
         log_sink: LogSink | None = None,
@@ -502,6 +503,7 @@ class LocalLambdaRunner:
         self.endpoint_url = endpoint_url
         self.region = region
         self.pinpoint_endpoint_url = pinpoint_endpoint_url
+        self.customer_profiles_endpoint_url = customer_profiles_endpoint_url
         self.code_zips = {name: Path(path) for name, path in code_zips.items()}
         self.settings = settings or RunnerSettings()
         self.log = log
@@ -580,6 +582,7 @@ class LocalLambdaRunner:
                 region=self.region,
                 endpoint_url=self.settings.function_endpoint_url or self.endpoint_url,
                 pinpoint_endpoint_url=self.pinpoint_endpoint_url,
+                customer_profiles_endpoint_url=self.customer_profiles_endpoint_url,
                 work_dir=new_work_dir(spec.name),
                 max_concurrency=max(1, min(self.settings.max_concurrency_per_function, lanes[arn])),
             )

@@ -69,7 +69,12 @@ def zip_sha256_b64(path: Path) -> str:
 
 
 def runtime_environment(
-    spec: FunctionSpec, region: str, endpoint_url: str, pinpoint_endpoint_url: str | None, task_root: Path
+    spec: FunctionSpec,
+    region: str,
+    endpoint_url: str,
+    pinpoint_endpoint_url: str | None,
+    task_root: Path,
+    customer_profiles_endpoint_url: str | None = None,
 ) -> dict[str, str]:
     """The environment a Lambda Python runtime gives the handler, routed to the local endpoints.
 
@@ -101,6 +106,9 @@ def runtime_environment(
     }
     if pinpoint_endpoint_url:
         env["AWS_ENDPOINT_URL_PINPOINT"] = pinpoint_endpoint_url
+    if customer_profiles_endpoint_url:
+        # botocore's name for the service id "Customer Profiles" (upper case, spaces to underscores)
+        env["AWS_ENDPOINT_URL_CUSTOMER_PROFILES"] = customer_profiles_endpoint_url
     if "AWS_CA_BUNDLE" in os.environ:
         env["AWS_CA_BUNDLE"] = os.environ["AWS_CA_BUNDLE"]
     env.update(spec.variables)  # the function's own variables win, as in Lambda (except reserved ones)
@@ -226,6 +234,7 @@ class FunctionPool:
     pinpoint_endpoint_url: str | None
     work_dir: Path
     max_concurrency: int = 1
+    customer_profiles_endpoint_url: str | None = None
     _idle: list[FunctionWorker] = field(default_factory=list)
     _busy: int = 0
     _all: list[FunctionWorker] = field(default_factory=list)
@@ -238,7 +247,12 @@ class FunctionPool:
         with zipfile.ZipFile(self.spec.code_zip) as archive:
             archive.extractall(self.task_root)
         self.env = runtime_environment(
-            self.spec, self.region, self.endpoint_url, self.pinpoint_endpoint_url, self.task_root
+            self.spec,
+            self.region,
+            self.endpoint_url,
+            self.pinpoint_endpoint_url,
+            self.task_root,
+            self.customer_profiles_endpoint_url,
         )
 
     @contextlib.contextmanager

@@ -1,20 +1,30 @@
-"""Where score changes go: Pinpoint endpoints (UpdateEndpointsBatch) and EventBridge (PutEvents)."""
+"""Where score changes go: Pinpoint endpoints (UpdateEndpointsBatch), EventBridge (PutEvents) and
+Amazon Connect Customer Profiles (PutProfileObject)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engagement_scoring.aws.errors import backoff_delay, describe, is_retryable
-from engagement_scoring.core.changes import ScoreChange
+from engagement_scoring.aws.errors import backoff_delay, describe, error_code, is_retryable
+from engagement_scoring.core.changes import ScoreChange, address_of
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 PINPOINT_BATCH = 100
 EVENTBRIDGE_BATCH = 10
 SINK_ATTEMPTS = 4
+# Customer Profiles has no batch put (botocore 1.43's model: BatchGetProfile and
+# BatchGetCalculatedAttributeForProfile only): one PutProfileObject per user, a few in flight at a time.
+PROFILES_CONCURRENCY = 4
 
 
 @dataclass(slots=True)
@@ -98,8 +108,15 @@ class PinpointSink:
 
 
 def change_detail(change: ScoreChange) -> dict[str, Any]:
+    """The detail both EventBridge events share; an address never leaves (its SHA-256 does instead)."""
+    who = (
+        {"user_key_sha256": hashlib.sha256(change.user_key.encode()).hexdigest()}
+        if address_of(change.user_key)
+        else {"user_key": change.user_key}
+    )
     return {
-        "user_key": change.user_key,
+        **who,
+        "version": change.version,
         "score": json_number(change.score),
         "previous_score": json_number(change.previous_score),
         "tier": change.tier,
@@ -107,6 +124,19 @@ def change_detail(change: ScoreChange) -> dict[str, Any]:
         "channels": {name: json_number(value) for name, value in sorted(change.channels.items())},
         "as_of": change.as_of,
     }
+
+
+def publication_id(detail_type: str, change: ScoreChange, detail: dict[str, Any]) -> str:
+    """The same for every publication of one item version and detail type, so consumers drop repeats.
+
+    32 hex digits of SHA-256 over the detail type, the user key and the item version (or, for an image
+    without a version, over the canonical detail).
+    """
+    if change.version is not None:
+        basis = f"{detail_type}\n{change.user_key}\n{change.version}"
+    else:
+        basis = f"{detail_type}\n{json.dumps(detail, sort_keys=True, separators=(',', ':'))}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
 class EventBridgeSink:
@@ -121,12 +151,19 @@ class EventBridgeSink:
         self.sleep = sleep
 
     def entries(self, change: ScoreChange) -> list[dict[str, Any]]:
-        detail = json.dumps(change_detail(change), separators=(",", ":"))
+        detail = change_detail(change)
         detail_types = ["EngagementScoreChanged"]
         if change.tier_changed:
             detail_types.append("EngagementTierChanged")
         return [
-            {"Source": self.source, "DetailType": kind, "Detail": detail, "EventBusName": self.event_bus_name}
+            {
+                "Source": self.source,
+                "DetailType": kind,
+                "Detail": json.dumps(
+                    {"event_id": publication_id(kind, change, detail), **detail}, separators=(",", ":")
+                ),
+                "EventBusName": self.event_bus_name,
+            }
             for kind in detail_types
         ]
 
@@ -161,3 +198,184 @@ class EventBridgeSink:
             pending = retry
         result.failed_users.update(user_key for user_key, _ in pending)
         return result
+
+
+PROFILE_USER_KEY = "engagement_user_key"  # the profile key the object type indexes user keys under
+PROFILE_CHANNELS = ("email", "sms", "push", "in_app", "custom")
+PROFILE_TIER_TARGET = "_profile.Attributes.EngagementTier"
+MISSING = "missing"
+
+
+def profile_object_type() -> dict[str, Any]:
+    """PutProfileObjectType's arguments besides DomainName and ObjectTypeName (docs/scoring.md says why).
+
+    One object per user: `user_key` is the UNIQUE key (a new put replaces the user's object) and a
+    PROFILE key (it ties the object to the profile holding that key, created when there is none). A user
+    keyed by an address also carries it as `email_address` / `phone_number`, mapped into the standard
+    profile and matched against the profile's own `_email` / `_phone` keys, after the user key
+    (SECONDARY), so an existing profile with that address gets the score. The score and the channel
+    scores are NUMBER fields (usable in calculated attributes), the tier is copied into the profile's
+    Attributes (usable in segments as it is).
+    """
+    fields: dict[str, dict[str, str]] = {
+        "user_key": {"Source": "_source.user_key", "ContentType": "STRING"},
+        "score": {"Source": "_source.score", "ContentType": "NUMBER"},
+        "tier": {"Source": "_source.tier", "ContentType": "STRING", "Target": PROFILE_TIER_TARGET},
+        "updated_at": {"Source": "_source.updated_at", "ContentType": "STRING"},
+    }
+    for channel in PROFILE_CHANNELS:
+        fields[f"channel_{channel}"] = {"Source": f"_source.channels.{channel}", "ContentType": "NUMBER"}
+    fields["email_address"] = {
+        "Source": "_source.email_address",
+        "ContentType": "EMAIL_ADDRESS",
+        "Target": "_profile.EmailAddress",
+    }
+    fields["phone_number"] = {
+        "Source": "_source.phone_number",
+        "ContentType": "PHONE_NUMBER",
+        "Target": "_profile.PhoneNumber",
+    }
+    return {
+        "Description": "Engagement score of one user, written by the engagement-scoring score sync",
+        "AllowProfileCreation": True,
+        "Fields": fields,
+        "Keys": {
+            PROFILE_USER_KEY: [{"StandardIdentifiers": ["PROFILE", "UNIQUE"], "FieldNames": ["user_key"]}],
+            "_email": [{"StandardIdentifiers": ["PROFILE", "SECONDARY"], "FieldNames": ["email_address"]}],
+            "_phone": [{"StandardIdentifiers": ["PROFILE", "SECONDARY"], "FieldNames": ["phone_number"]}],
+        },
+    }
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def profile_object(change: ScoreChange) -> dict[str, Any]:
+    """The EngagementScore object of one change: {user_key, score, channels, tier, rules, updated_at}."""
+    body: dict[str, Any] = {
+        "user_key": change.user_key,
+        "score": json_number(change.score),
+        "channels": {name: json_number(value) for name, value in sorted(change.channels.items())},
+        "rules": list(change.rules),
+    }
+    if change.tier is not None:
+        body["tier"] = change.tier
+    if change.updated_at is not None:
+        body["updated_at"] = _iso_ms(change.updated_at)
+    address = address_of(change.user_key)
+    if address is not None:
+        kind, value = address
+        body["email_address" if kind == "email" else "phone_number"] = value
+    return body
+
+
+class CustomerProfilesSink:
+    """One PutProfileObject per changed user into the domain's score object type, a few at a time.
+
+    The object type is checked once per execution environment (GetProfileObjectType) and created when
+    missing and allowed (PutProfileObjectType; two environments creating it at once put the same
+    definition, which is harmless). An existing type is never overwritten. A put that meets
+    ResourceNotFoundException makes the next batch check again (the type or the domain was deleted).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        domain: str,
+        object_type: str,
+        create_object_type: bool,
+        sleep: Callable[[float], None] = time.sleep,
+        concurrency: int = PROFILES_CONCURRENCY,
+    ) -> None:
+        self.client = client
+        self.domain = domain
+        self.object_type = object_type
+        self.create_object_type = create_object_type
+        self.sleep = sleep
+        self.concurrency = concurrency
+        self.object_type_ready = False
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def ensure_object_type(self) -> str | None:
+        """None when the object type exists (now); else the error that keeps this batch from putting."""
+        if self.object_type_ready:
+            return None
+        found = self._call(
+            lambda: self.client.get_profile_object_type(
+                DomainName=self.domain, ObjectTypeName=self.object_type
+            ),
+            missing_ok=True,
+        )
+        if found == MISSING:
+            if not self.create_object_type:
+                return "ObjectTypeMissing"
+            found = self._call(
+                lambda: self.client.put_profile_object_type(
+                    DomainName=self.domain, ObjectTypeName=self.object_type, **profile_object_type()
+                )
+            )
+        if found is None:
+            self.object_type_ready = True
+        return found
+
+    def put(self, changes: Sequence[ScoreChange]) -> SinkResult:
+        result = SinkResult()
+        if not changes:
+            return result
+        error = self.ensure_object_type()
+        if error is not None:
+            result.errors.append(error)
+            result.failed_users.update(change.user_key for change in changes)
+            return result
+        if len(changes) == 1:
+            outcomes = [self._put_one(changes[0])]
+        else:
+            outcomes = list(self._executor().map(self._put_one, changes))
+        for change, outcome in zip(changes, outcomes, strict=True):
+            if outcome is None:
+                result.delivered += 1
+            else:
+                result.errors.append(outcome)
+                result.failed_users.add(change.user_key)
+        if "ResourceNotFoundException" in result.errors:
+            self.object_type_ready = False
+        return result
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Imported on first use: concurrent.futures (and the logging it imports) costs ~10 ms of cold
+        # start, which deployments without this sink should not pay (benchmark B4).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="profiles")
+            return self._pool
+
+    def _put_one(self, change: ScoreChange) -> str | None:
+        body = json.dumps(profile_object(change), separators=(",", ":"))
+        return self._call(
+            lambda: self.client.put_profile_object(
+                DomainName=self.domain, ObjectTypeName=self.object_type, Object=body
+            )
+        )
+
+    def _call(self, call: Callable[[], Any], missing_ok: bool = False) -> str | None:
+        """None on success (MISSING for a ResourceNotFound when `missing_ok`), else the error code (after
+        retrying transient errors)."""
+        error = "not attempted"
+        for attempt in range(SINK_ATTEMPTS):
+            if attempt:
+                self.sleep(backoff_delay(attempt))
+            try:
+                call()
+                return None
+            except Exception as exc:
+                if missing_ok and error_code(exc) == "ResourceNotFoundException":
+                    return MISSING
+                error = describe(exc)
+                if not is_retryable(exc):
+                    return error
+        return error

@@ -114,6 +114,19 @@ def _tier(snapshot: Mapping[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# A user key derived from a recipient address starts with its kind (docs/architecture.md, "Normalized
+# event"); keyed hashes of an address (`email-hmac:`, `sms-hmac:`) are not addresses.
+ADDRESS_KEY_KINDS = {"email:": "email", "sms:": "sms"}
+
+
+def address_of(user_key: str) -> tuple[str, str] | None:
+    """(kind, address) of a user keyed by a recipient address, None for every other user key."""
+    for prefix, kind in ADDRESS_KEY_KINDS.items():
+        if user_key.startswith(prefix) and len(user_key) > len(prefix):
+            return kind, user_key[len(prefix) :]
+    return None
+
+
 @dataclass(slots=True)
 class ScoreChange:
     user_key: str
@@ -125,6 +138,9 @@ class ScoreChange:
     as_of: int | None
     endpoint_ids: tuple[str, ...]
     sequence_numbers: list[str] = field(default_factory=list)
+    version: int | None = None  # the item version of the latest image: what a publication is a state of
+    rules: tuple[str, ...] = ()  # window rules matched now (#10), sorted
+    updated_at: int | None = None  # epoch ms, wall clock of the latest write
 
     @property
     def tier_changed(self) -> bool:
@@ -165,8 +181,8 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
         if score == previous_score and tier == previous_tier:
             continue
         channels = latest.get("channels")
-        as_of = latest.get("as_of")
         endpoint_ids = latest.get("endpoint_ids")
+        rules = latest.get("rules")
         result.append(
             ScoreChange(
                 user_key=user_key,
@@ -179,11 +195,20 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
                     for name, value in (channels.items() if isinstance(channels, dict) else ())
                     if isinstance(value, Decimal) and value.is_finite()
                 },
-                as_of=int(as_of) if isinstance(as_of, Decimal) and as_of.is_finite() else None,
+                as_of=_integer(latest.get("as_of")),
                 endpoint_ids=tuple(sorted(item for item in endpoint_ids if isinstance(item, str)))
                 if isinstance(endpoint_ids, set)
                 else (),
                 sequence_numbers=records.sequence_numbers,
+                version=_integer(latest.get("version")),
+                rules=tuple(sorted(item for item in rules if isinstance(item, str)))
+                if isinstance(rules, set)
+                else (),
+                updated_at=_integer(latest.get("updated_at")),
             )
         )
     return result
+
+
+def _integer(value: Any) -> int | None:
+    return int(value) if isinstance(value, Decimal) and value.is_finite() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -33,6 +34,28 @@ def _number(env: Mapping[str, str], name: str, default: str) -> Decimal:
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false")
+    return text == "true"
+
+
+def _name(env: Mapping[str, str], name: str, default: str, pattern: re.Pattern[str], rule: str) -> str:
+    text = env.get(name, "").strip() or default
+    if text and not pattern.fullmatch(text):
+        raise ConfigError(f"{name} must be {rule}")
+    return text
+
+
+# The Customer Profiles API's own patterns (botocore model: `name`, `typeName`); a type name starting with
+# "_" is reserved for the service's standard object types.
+PROFILES_DOMAIN_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+PROFILES_OBJECT_TYPE_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z_0-9-]{0,254}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +109,9 @@ class SyncConfig:
     pinpoint_tier_attribute: str = "EngagementTier"
     event_bus_name: str = ""
     event_source: str = "engagement.scoring"
+    customer_profiles_domain: str = ""
+    customer_profiles_object_type: str = "EngagementScore"
+    customer_profiles_create_object_type: bool = True
     metrics_namespace: str = "EngagementScoring"
     log_level: str = "INFO"
 
@@ -97,6 +123,17 @@ class SyncConfig:
             pinpoint_tier_attribute=env.get("PINPOINT_TIER_ATTRIBUTE", "").strip() or "EngagementTier",
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
             event_source=env.get("EVENT_SOURCE", "").strip() or "engagement.scoring",
+            customer_profiles_domain=_name(
+                env, "CUSTOMER_PROFILES_DOMAIN", "", PROFILES_DOMAIN_PATTERN, "1-64 of A-Z a-z 0-9 _ -"
+            ),
+            customer_profiles_object_type=_name(
+                env,
+                "CUSTOMER_PROFILES_OBJECT_TYPE",
+                "EngagementScore",
+                PROFILES_OBJECT_TYPE_PATTERN,
+                "a letter, then up to 254 of A-Z a-z 0-9 _ -",
+            ),
+            customer_profiles_create_object_type=_flag(env, "CUSTOMER_PROFILES_CREATE_OBJECT_TYPE", True),
             metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EngagementScoring",
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
         )

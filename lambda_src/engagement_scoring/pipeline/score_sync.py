@@ -1,4 +1,5 @@
-"""A DynamoDB stream batch of user scores in, one output per changed user to Pinpoint and EventBridge."""
+"""A DynamoDB stream batch of user scores in, one output per changed user to Pinpoint, EventBridge and
+Customer Profiles."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engagement_scoring.aws.sinks import EventBridgeSink, PinpointSink
+from engagement_scoring.aws.sinks import CustomerProfilesSink, EventBridgeSink, PinpointSink
 from engagement_scoring.core.changes import InvalidImage, StreamChange, coalesce, parse_stream_record
 from engagement_scoring.core.config import SyncConfig
 from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
@@ -21,6 +22,7 @@ class SyncRuntime:
         config: SyncConfig,
         pinpoint: Any = None,
         events: Any = None,
+        profiles: Any = None,
         calls: CallCounter | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -43,6 +45,17 @@ class SyncRuntime:
             if events is not None and config.event_bus_name
             else None
         )
+        self.profiles = (
+            CustomerProfilesSink(
+                self.calls.attach(profiles),
+                config.customer_profiles_domain,
+                config.customer_profiles_object_type,
+                config.customer_profiles_create_object_type,
+                sleep,
+            )
+            if profiles is not None and config.customer_profiles_domain
+            else None
+        )
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> SyncRuntime:
@@ -53,6 +66,7 @@ class SyncRuntime:
             config,
             pinpoint=make_client("pinpoint") if config.pinpoint_application_id else None,
             events=make_client("events") if config.event_bus_name else None,
+            profiles=make_client("customer-profiles") if config.customer_profiles_domain else None,
         )
 
 
@@ -83,7 +97,7 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
     changes = coalesce(parsed)
     failed_users: set[str] = set()
     errors: list[str] = []
-    endpoints_updated = no_endpoint = published = 0
+    endpoints_updated = no_endpoint = published = profiles_updated = 0
     if runtime.pinpoint is not None:
         result = runtime.pinpoint.update(changes)
         failed_users |= result.failed_users
@@ -93,6 +107,11 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
         result = runtime.events.publish(changes)
         failed_users |= result.failed_users
         published = result.delivered
+        errors += result.errors
+    if runtime.profiles is not None:
+        result = runtime.profiles.put(changes)
+        failed_users |= result.failed_users
+        profiles_updated = result.delivered
         errors += result.errors
     failures: dict[str, None] = {}
     for change in changes:
@@ -105,6 +124,7 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
         users_changed=len(changes),
         pinpoint_endpoints_updated=endpoints_updated,
         events_published=published,
+        profiles_updated=profiles_updated,
         retryable_failures=len(failures),
         no_endpoint=no_endpoint,
         ignored_records=ignored,
@@ -115,6 +135,7 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
         "UsersChanged": len(changes),
         "PinpointEndpointsUpdated": endpoints_updated,
         "EventsPublished": published,
+        "ProfilesUpdated": profiles_updated,
         "UsersWithoutEndpoint": no_endpoint,
         "SinkCalls": runtime.calls.total,
         "RetryableFailures": len(failures),

@@ -205,3 +205,46 @@ def client_error(code: str, operation: str, status: int = 400, **extra: Any) -> 
 
 def users_in(actions: list[dict[str, Any]]) -> set[str]:
     return {action["Update"]["Key"]["user_key"]["S"] for action in actions if "Update" in action}
+
+
+def user_image(
+    user: str,
+    score: int | str,
+    tier: str | None = None,
+    endpoints: list[str] | None = None,
+    version: int = 1,
+) -> dict[str, Any]:
+    """A user_scores item in DynamoDB JSON, as a stream image carries it."""
+    item: dict[str, Any] = {
+        "user_key": {"S": user},
+        "score": {"N": str(score)},
+        "raw_score": {"N": str(score)},
+        "as_of": {"N": "1732300000000"},
+        "channels": {"M": {"email": {"N": str(score)}}},
+        "events_applied": {"N": "1"},
+        "version": {"N": str(version)},
+        "updated_at": {"N": "1732300000500"},
+    }
+    if tier is not None:
+        item["tier"] = {"S": tier}
+    if endpoints:
+        item["endpoint_ids"] = {"SS": endpoints}
+    return item
+
+
+def stream_record(
+    seq: int, name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A Lambda DynamoDB stream record of the user_scores table."""
+    source = new or old
+    assert source is not None
+    body: dict[str, Any] = {
+        "Keys": {"user_key": source["user_key"]},
+        "SequenceNumber": f"{seq:021d}",
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new is not None:
+        body["NewImage"] = new
+    if old is not None:
+        body["OldImage"] = old
+    return {"eventID": str(seq), "eventName": name, "eventSource": "aws:dynamodb", "dynamodb": body}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from engine_support import (
     failed_ids,
     kinesis_event,
     load_event,
+    stream_record,
+    user_image,
 )
 
 APP_ID = "6a5b2c3d4e5f6a7b8c9d0e1f2a3b4c5d"
@@ -43,42 +46,6 @@ def run(runtime: SyncRuntime, event: dict[str, Any]) -> dict[str, Any]:
 
 def bus_events(aws: AwsResources) -> list[dict[str, Any]]:
     return aws.queue_messages(aws.bus_queue_url)
-
-
-def user_image(
-    user: str, score: int | str, tier: str | None = None, endpoints: list[str] | None = None
-) -> dict[str, Any]:
-    image: dict[str, Any] = {
-        "user_key": {"S": user},
-        "score": {"N": str(score)},
-        "raw_score": {"N": str(score)},
-        "as_of": {"N": "1732300000000"},
-        "channels": {"M": {"email": {"N": str(score)}}},
-        "events_applied": {"N": "1"},
-        "version": {"N": "1"},
-    }
-    if tier is not None:
-        image["tier"] = {"S": tier}
-    if endpoints:
-        image["endpoint_ids"] = {"SS": endpoints}
-    return image
-
-
-def stream_record(
-    seq: int, name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    source = new or old
-    assert source is not None
-    body: dict[str, Any] = {
-        "Keys": {"user_key": source["user_key"]},
-        "SequenceNumber": f"{seq:021d}",
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if new is not None:
-        body["NewImage"] = new
-    if old is not None:
-        body["OldImage"] = old
-    return {"eventID": str(seq), "eventName": name, "eventSource": "aws:dynamodb", "dynamodb": body}
 
 
 def pinpoint_stub() -> tuple[Any, Stubber]:
@@ -123,6 +90,8 @@ def test_scores_written_by_the_scorer_reach_eventbridge(
     assert sorted(by_type) == ["EngagementScoreChanged", "EngagementTierChanged"]
     changed = {event["detail"]["user_key"]: event["detail"] for event in by_type["EngagementScoreChanged"]}
     assert changed["example-user-1"] == {
+        "event_id": hashlib.sha256(b"EngagementScoreChanged\nexample-user-1\n1").hexdigest()[:32],
+        "version": 1,
         "user_key": "example-user-1",
         "score": 52,
         "previous_score": None,
@@ -414,3 +383,54 @@ def test_decimal_scores_survive_as_numbers(
     run(sync_runtime(), {"Records": [stream_record(1, "INSERT", user_image("u1", "12.345678"))]})
     (event,) = bus_events(aws)
     assert Decimal(str(event["detail"]["score"])) == Decimal("12.345678")
+
+
+def test_every_publication_of_one_item_version_carries_the_same_event_id(
+    aws: AwsResources, sync_runtime: Callable[..., SyncRuntime]
+) -> None:
+    # given a user's version 2, published once from a batch holding versions 1 and 2, and again after a
+    # redelivery whose batch starts at version 2 (so the previous score differs)
+    v1, v2, v3 = (user_image("u1", score, "warm", version=v) for v, score in ((1, 60), (2, 70), (3, 80)))
+    run(sync_runtime(), {"Records": [stream_record(1, "INSERT", v1), stream_record(2, "MODIFY", v2, v1)]})
+    run(sync_runtime(), {"Records": [stream_record(2, "MODIFY", v2, v1)]})
+    run(sync_runtime(), {"Records": [stream_record(3, "MODIFY", v3, v2)]})
+    # then both publications of version 2 share one id, version 3 has another
+    published = bus_events(aws)
+    events = [event for event in published if event["detail-type"] == "EngagementScoreChanged"]
+    assert [(e["detail"]["version"], e["detail"]["previous_score"]) for e in events] == [
+        (2, None),
+        (2, 60),
+        (3, 70),
+    ]
+    ids = [event["detail"]["event_id"] for event in events]
+    assert ids[0] == ids[1] != ids[2]
+    assert all(len(event_id) == 32 and int(event_id, 16) >= 0 for event_id in ids)
+    # and the tier event of the first publication has an id of its own
+    (tier_event,) = [e for e in published if e["detail-type"] == "EngagementTierChanged"]
+    assert tier_event["detail"]["version"] == 2 and tier_event["detail"]["event_id"] not in ids
+
+
+def test_address_keyed_users_are_published_by_the_sha256_of_their_key(
+    aws: AwsResources, sync_runtime: Callable[..., SyncRuntime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given users keyed by a recipient address (documented example values) and one by a keyed hash
+    email, phone = "email:recipient@example.com", "sms:+14255550182"
+    hashed = "email-hmac:" + "0123456789abcdef" * 2
+    event = {
+        "Records": [
+            stream_record(i, "INSERT", user_image(key, 10 + i))
+            for i, key in enumerate((email, phone, hashed), start=1)
+        ]
+    }
+    # when
+    assert failed_ids(run(sync_runtime(), event)) == []
+    # then the address users carry the SHA-256 of their key instead of the key, the hashed one its key
+    published = bus_events(aws)
+    details = {e["detail"]["score"]: e["detail"] for e in published}
+    assert details[11]["user_key_sha256"] == hashlib.sha256(email.encode()).hexdigest()
+    assert details[12]["user_key_sha256"] == hashlib.sha256(phone.encode()).hexdigest()
+    assert "user_key" not in details[11] and "user_key" not in details[12]
+    assert details[13]["user_key"] == hashed and "user_key_sha256" not in details[13]
+    # and no address reaches the bus or the log
+    seen = json.dumps(published) + capsys.readouterr().out
+    assert "recipient@example.com" not in seen and "4255550182" not in seen

@@ -29,7 +29,8 @@ def test_embedded_target_runs_the_deployed_handlers_and_stops_everything() -> No
     with open_deployment("embedded", {"name_prefix": "lc-e2e"}, logs.append) as deployment:
         assert isinstance(deployment, EmbeddedDeployment)
         assert deployment.moto is not None and deployment.pinpoint is not None and deployment.runner
-        ports = [deployment.moto.port, deployment.pinpoint.port]
+        assert deployment.customer_profiles is not None
+        ports = [deployment.moto.port, deployment.pinpoint.port, deployment.customer_profiles.port]
         kinesis = deployment.client("kinesis")
         kinesis.put_records(
             StreamName=deployment.outputs["stream_name"],

@@ -165,3 +165,27 @@ def test_stop_closes_the_port() -> None:
 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_requests_that_break_the_pinpoint_model_are_refused(standin: PinpointStandIn) -> None:
+    unchecked = boto3.client(
+        "pinpoint",
+        endpoint_url=standin.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False),
+    )
+    bad_items: list[Any] = [
+        [{"Id": 42, "Metrics": {"EngagementScore": 1.0}}],  # an id is a string
+        [{"Id": "ep-1", "ChannelType": "PIGEON"}],  # not in the ChannelType enum
+        [{"Id": "ep-1", "OptOut": ["ALL"]}],  # a string, not a list
+    ]
+    for items in bad_items:
+        with pytest.raises(ClientError) as raised:
+            unchecked.update_endpoints_batch(ApplicationId=APP, EndpointBatchRequest={"Item": items})
+        assert raised.value.response["Error"]["Code"] == "BadRequestException"
+
+    assert standin.rejected == {"UpdateEndpointsBatch": 3}
+    assert standin.endpoints() == {}
+    assert standin.internal_errors == []

@@ -196,8 +196,8 @@ class _RecordingEmbedded(targets.EmbeddedDeployment):
     ports: ClassVar[list[int]] = []
 
     def close(self) -> None:
-        if self.moto is not None and self.pinpoint is not None:
-            _RecordingEmbedded.ports = [self.moto.port, self.pinpoint.port]
+        if self.moto is not None and self.pinpoint is not None and self.customer_profiles is not None:
+            _RecordingEmbedded.ports = [self.moto.port, self.pinpoint.port, self.customer_profiles.port]
         super().close()
 
 
@@ -219,7 +219,7 @@ def test_embedded_teardown_after_a_failed_start_leaves_no_port_open(
 
     (deployment,) = created
     assert deployment.pinpoint_app_id  # the Pinpoint app was created on moto before the apply
-    assert len(_RecordingEmbedded.ports) == 2
+    assert len(_RecordingEmbedded.ports) == 3
     assert not any(_port_open(port) for port in _RecordingEmbedded.ports)
     assert logs[-1] == "embedded: torn down"
 
@@ -251,6 +251,6 @@ def test_sigterm_during_the_apply_stops_moto_and_the_standin() -> None:
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=60)[0]
 
-    assert len(ports) == 2
+    assert len(ports) == 3  # moto and the two stand-ins
     assert "embedded: torn down" in output
     assert not any(_port_open(port) for port in ports)

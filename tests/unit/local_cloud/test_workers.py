@@ -23,8 +23,8 @@ def handler(event, context):
     calls += 1
     logger.info("via logging %s", event["n"])
     print(json.dumps({"message": "batch scored", "function": "scorer", "records": 1}))
-    names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PINPOINT", "RULES_TABLE", "AWS_LAMBDA_FUNCTION_NAME",
-             "AWS_REGION", "LEAKED_FROM_PARENT", "_HANDLER"]
+    names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PINPOINT", "AWS_ENDPOINT_URL_CUSTOMER_PROFILES",
+             "RULES_TABLE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "LEAKED_FROM_PARENT", "_HANDLER"]
     return {"calls": calls, "env": {name: os.environ.get(name) for name in names},
             "remaining_ms": context.get_remaining_time_in_millis(), "request_id": context.aws_request_id,
             "cwd": os.getcwd()}
@@ -57,7 +57,14 @@ def pool_factory(tmp_path: Path) -> Iterator[object]:
     pools: list[FunctionPool] = []
 
     def make(spec: FunctionSpec) -> FunctionPool:
-        pool = FunctionPool(spec, "us-east-1", "http://127.0.0.1:1", "http://127.0.0.1:2", tmp_path / "work")
+        pool = FunctionPool(
+            spec,
+            "us-east-1",
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:2",
+            tmp_path / "work",
+            customer_profiles_endpoint_url="http://127.0.0.1:3",
+        )
         pools.append(pool)
         return pool
 
@@ -80,6 +87,7 @@ def test_handler_sees_the_function_environment_and_stays_warm(
     assert first.result["env"] == {
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "AWS_ENDPOINT_URL_PINPOINT": "http://127.0.0.1:2",
+        "AWS_ENDPOINT_URL_CUSTOMER_PROFILES": "http://127.0.0.1:3",
         "RULES_TABLE": "rules",
         "AWS_LAMBDA_FUNCTION_NAME": "scorer",
         "AWS_REGION": "us-east-1",
