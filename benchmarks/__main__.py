@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import machine_info
+from benchmarks.common import STANDARD_EVENTS, STANDARD_USERS, machine_info, standard_workload
 
-ALL = ("B1", "B2", "B3", "B4", "B5")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
 QUICK_USERS, QUICK_EVENTS = 300, 3000
 
 
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1 and B5) and fewer "
+        help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1, B5 and B6) and fewer "
         "repetitions: a smoke run, not the standard figures",
     )
     args = parser.parse_args(argv)
@@ -45,13 +45,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] = _log) -> dict[str, Any]:
     details: dict[str, Any] = {}
     durations: dict[str, float] = {}
-    for name in selected:
+    # B6 watches the three runs B1 counts: with both selected, B6 runs first and B1 takes its runs.
+    order = sorted(selected, key=lambda name: (name != "B6" or "B1" not in selected, ALL.index(name)))
+    shared_runs: dict[str, Any] = {}
+    for name in order:
         log(f"{name} ...")
         started = time.perf_counter()
         if name == "B1":
             from benchmarks import b1_api_calls
 
-            if quick:
+            if shared_runs:
+                users, events = (QUICK_USERS, QUICK_EVENTS) if quick else (STANDARD_USERS, STANDARD_EVENTS)
+                details[name] = b1_api_calls.summarize(standard_workload(users, events), shared_runs)
+            elif quick:
                 details[name] = b1_api_calls.run(QUICK_USERS, QUICK_EVENTS, log=log)
             else:
                 details[name] = b1_api_calls.run(log=log)
@@ -72,8 +78,24 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
 
             extra = ["--users", str(QUICK_USERS), "--events", str(QUICK_EVENTS)] if quick else []
             details[name] = b5_simulate.run(extra, log=log)
+        elif name == "B6":
+            from benchmarks import b6_cost
+
+            keep = shared_runs if "B1" in selected else None
+            if quick:
+                details[name] = b6_cost.run(
+                    QUICK_USERS,
+                    QUICK_EVENTS,
+                    log=log,
+                    density_events=300,
+                    density_points=((300, True), (30, False)),
+                    call_runs_out=keep,
+                    scale_workload=(30, 150),
+                )
+            else:
+                details[name] = b6_cost.run(log=log, call_runs_out=keep)
         durations[name] = round(time.perf_counter() - started, 1)
-    b1, b2, b3, b4, b5 = (details.get(name) for name in ALL)
+    b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
     return {
         "api_calls_per_1000_events": {
             run: (b1[run]["calls_per_1000_events"] if b1 else None)
@@ -87,9 +109,11 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
         },
         "simulate_wall_s": b5["wall_s"] if b5 else None,
         "simulate_peak_mb": b5["peak_mb"] if b5 else None,
+        "cost_per_million_events": b6["cost_per_million_events"] if b6 else None,
         "ratios": {
             "original_to_ours_calls_batch100": b1["ratio_original_to_ours_batch100"] if b1 else None,
             "cpu_ours_to_floor": round(b2["ours"] / b2["floor"], 2) if b2 else None,
+            "cost_ours_to_original_batch100": b6["ratio_ours_to_original_batch100"] if b6 else None,
         },
         "quick": quick,
         "benchmarks_run": selected,

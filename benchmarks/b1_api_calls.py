@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import boto3
@@ -69,6 +70,31 @@ DEFAULT_TIERS = [
 # One rules Scan per cache period and execution environment; a period longer than the run keeps the
 # count independent of how fast this machine is (on Lambda: + 1 Scan a minute per environment).
 RULES_CACHE_TTL_SECONDS = "3600"
+
+
+class RunObserver:
+    """Hooks for benchmarks that watch a B1 run (B6 prices it); this base one watches nothing, so B1
+    alone runs as before. `start` gets the harness session once the tables exist; `attach` each
+    function's session events before its first invocation; `invoke` runs one invocation; `logged` gets
+    what the invocation logged (bytes, lines)."""
+
+    def start(self, harness: boto3.Session) -> None:
+        return None
+
+    def attach(self, function: str, events: Any) -> None:
+        return None
+
+    def invoke(self, function: str, call: Callable[[], Any]) -> Any:
+        return call()
+
+    def logged(self, function: str, text_bytes: int, lines: int) -> None:
+        return None
+
+    def finish(self, harness: boto3.Session) -> None:
+        return None
+
+
+NO_OBSERVER = RunObserver()
 
 
 @dataclass
@@ -199,7 +225,16 @@ def _fresh_execution_environments() -> Iterator[None]:
         scorer_handler_module._runtime, sync_handler_module._runtime, boto3.DEFAULT_SESSION = saved
 
 
-def run_ours(workload: Workload, batch_size: int) -> CallRun:
+def _output_size(text: str) -> tuple[int, int]:
+    return len(text.encode("utf-8")), text.count("\n")
+
+
+def run_ours(
+    workload: Workload,
+    batch_size: int,
+    observer: RunObserver = NO_OBSERVER,
+    sync_batch_size: int = SYNC_BATCH_SIZE,
+) -> CallRun:
     """The workload through our scorer and score sync; every AWS call counted."""
     started = time.perf_counter()
     app_id = workload_app_id(workload)
@@ -215,6 +250,7 @@ def run_ours(workload: Workload, batch_size: int) -> CallRun:
         _create_contract_tables(harness_dynamodb)
         queue_url = harness.client("sqs").create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
         harness.client("events").create_event_bus(Name=BUS_NAME)
+        observer.start(harness)
         function_env = {
             "RULES_TABLE": RULES_TABLE,
             "SCORES_TABLE": SCORES_TABLE,
@@ -240,21 +276,30 @@ def run_ours(workload: Workload, batch_size: int) -> CallRun:
             boto3.setup_default_session(region_name=REGION)
             assert boto3.DEFAULT_SESSION is not None
             scorer_calls.attach(boto3.DEFAULT_SESSION.events)
+            observer.attach("scorer", boto3.DEFAULT_SESSION.events)
             for event in events:
                 with redirect_stdout(io.StringIO()) as out:
-                    response = scorer_handler_module.handler(event, context)
+                    response = observer.invoke(
+                        "scorer", partial(scorer_handler_module.handler, event, context)
+                    )
                 failures["scorer"] += len(response["batchItemFailures"])
                 lines.add(out.getvalue(), "batch scored", _SERVICE_OF)
+                observer.logged("scorer", *_output_size(out.getvalue()))
             boto3.setup_default_session(region_name=REGION)
             assert boto3.DEFAULT_SESSION is not None
             sync_calls.attach(boto3.DEFAULT_SESSION.events)
+            observer.attach("score_sync", boto3.DEFAULT_SESSION.events)
             sync_invocations = 0
-            for stream_event in _stream_batches(harness, SCORES_TABLE, SYNC_BATCH_SIZE):
+            for stream_event in _stream_batches(harness, SCORES_TABLE, sync_batch_size):
                 sync_invocations += 1
                 with redirect_stdout(io.StringIO()) as out:
-                    response = sync_handler_module.handler(stream_event, context)
+                    response = observer.invoke(
+                        "score_sync", partial(sync_handler_module.handler, stream_event, context)
+                    )
                 failures["score_sync"] += len(response["batchItemFailures"])
                 lines.add(out.getvalue(), "scores synced", _SERVICE_OF)
+                observer.logged("score_sync", *_output_size(out.getvalue()))
+        observer.finish(harness)
         users = harness_dynamodb.scan(TableName=SCORES_TABLE, Select="COUNT", ConsistentRead=True)["Count"]
         pinpoint_updated = sum(
             1 for endpoint in standin.endpoints(app_id).values() if "EngagementScore" in endpoint["Metrics"]
@@ -286,15 +331,28 @@ def run_ours(workload: Workload, batch_size: int) -> CallRun:
     )
 
 
+# The Lambda Python runtime's log line format (its default handler on the root logger).
+_LAMBDA_LOG_FORMAT = (
+    "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t00000000-0000-4000-8000-000000000000\t%(message)s\n"
+)
+
+
 class _DroppedRecords(logging.Handler):
-    """Counts the records the original's catch-all dropped (instead of printing their tracebacks)."""
+    """Counts the records the original's catch-all dropped, and the bytes and lines their log entries
+    (tracebacks included) would take in the Lambda runtime's format, instead of printing them."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self.text_bytes = 0
+        self.lines = 0
+        self.setFormatter(logging.Formatter(_LAMBDA_LOG_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
+        text = self.format(record)
+        self.text_bytes += len(text.encode("utf-8"))
+        self.lines += 1
 
 
 def _populate_standin(standin: PinpointStandIn, workload: Workload, app_id: str) -> int:
@@ -310,7 +368,12 @@ def _populate_standin(standin: PinpointStandIn, workload: Workload, app_id: str)
     return endpoints
 
 
-def run_original(workload: Workload, batch_size: int = 100) -> CallRun:
+def run_original(
+    workload: Workload,
+    batch_size: int = 100,
+    observer: RunObserver = NO_OBSERVER,
+    sync_batch_size: int = SYNC_BATCH_SIZE,
+) -> CallRun:
     """The workload through the reference implementation of the original algorithm."""
     started = time.perf_counter()
     app_id = workload_app_id(workload)
@@ -329,23 +392,43 @@ def run_original(workload: Workload, batch_size: int = 100) -> CallRun:
             original.seed_definitions(
                 harness.client("dynamodb"), ORIGINAL_DEFINITIONS, app_id, ORIGINAL_POINTS
             )
+            observer.start(harness)
             scorer_calls, updater_calls = ApiCallCounter(), ApiCallCounter()
             scorer_session = boto3.Session(region_name=REGION)
             scorer_calls.attach(scorer_session.events)
+            observer.attach("scorer", scorer_session.events)
             dynamodb = scorer_session.client("dynamodb")
             pinpoint = scorer_session.client("pinpoint", endpoint_url=standin.endpoint_url)
             for event in events:
-                original.score_records(
-                    event["Records"], dynamodb, pinpoint, app_id, ORIGINAL_DEFINITIONS, ORIGINAL_SCORES
+                logged = dropped.text_bytes, dropped.lines
+                observer.invoke(
+                    "scorer",
+                    partial(
+                        original.score_records,
+                        event["Records"],
+                        dynamodb,
+                        pinpoint,
+                        app_id,
+                        ORIGINAL_DEFINITIONS,
+                        ORIGINAL_SCORES,
+                    ),
                 )
+                observer.logged("scorer", dropped.text_bytes - logged[0], dropped.lines - logged[1])
             dropped_by_scorer = dropped.count
             updater_session = boto3.Session(region_name=REGION)
             updater_calls.attach(updater_session.events)
+            observer.attach("updater", updater_session.events)
             updater_pinpoint = updater_session.client("pinpoint", endpoint_url=standin.endpoint_url)
             updater_invocations = 0
-            for stream_event in _stream_batches(harness, ORIGINAL_SCORES, SYNC_BATCH_SIZE):
+            for stream_event in _stream_batches(harness, ORIGINAL_SCORES, sync_batch_size):
                 updater_invocations += 1
-                original.update_endpoints(stream_event["Records"], updater_pinpoint, app_id)
+                logged = dropped.text_bytes, dropped.lines
+                observer.invoke(
+                    "updater",
+                    partial(original.update_endpoints, stream_event["Records"], updater_pinpoint, app_id),
+                )
+                observer.logged("updater", dropped.text_bytes - logged[0], dropped.lines - logged[1])
+            observer.finish(harness)
             users = harness.client("dynamodb").scan(TableName=ORIGINAL_SCORES, Select="COUNT")["Count"]
     finally:
         logger.removeHandler(dropped)
@@ -369,6 +452,19 @@ def run_original(workload: Workload, batch_size: int = 100) -> CallRun:
     )
 
 
+RUNS = ("ours_batch100", "ours_batch1000", "original_batch100")
+
+
+def summarize(workload: Workload, runs: dict[str, CallRun]) -> dict[str, Any]:
+    """B1's result from its three runs (B6 hands over the runs it watched, so they run once)."""
+    ratio = runs["original_batch100"].per_1000_events / runs["ours_batch100"].per_1000_events
+    return {
+        "workload": {"users": workload.config.users, "events": workload.events, "seed": workload.config.seed},
+        **{name: runs[name].as_dict() for name in RUNS},
+        "ratio_original_to_ours_batch100": round(ratio, 2),
+    }
+
+
 def run(
     users: int = STANDARD_USERS, events: int = STANDARD_EVENTS, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -383,9 +479,4 @@ def run(
         runs[name] = runner(workload, batch_size)
         done = runs[name]
         log(f"  B1 {name}: {done.per_1000_events:.1f} calls per 1,000 events ({done.wall_s:.0f} s)")
-    ratio = runs["original_batch100"].per_1000_events / runs["ours_batch100"].per_1000_events
-    return {
-        "workload": {"users": workload.config.users, "events": workload.events, "seed": workload.config.seed},
-        **{name: run.as_dict() for name, run in runs.items()},
-        "ratio_original_to_ours_batch100": round(ratio, 2),
-    }
+    return summarize(workload, runs)

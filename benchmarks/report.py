@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, Target
@@ -17,7 +18,10 @@ TARGETS = {
     "B2": Target("at most 2x the parsing floor", 2.0, at_most=True),
     "B3": Target("at least 50,000 events/s", 50_000.0, at_most=False),
     "B4": Target("at most 100 ms per handler", 100.0, at_most=True),
+    # Issue #9: ours costs at most the original per million events at batch size 100 (goal: a fifth).
+    "B6": Target("at most the original's cost per million events at batch size 100", 1.0, at_most=True),
 }
+PERFORMANCE = ROOT / "docs" / "performance.md"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,30 @@ def evaluate(results: dict[str, Any]) -> tuple[list[Row], list[str]]:
         Row("B5", "`make simulate`, peak memory (process tree)", "(reported)",
             _fmt(results["simulate_peak_mb"], 0, " MB"), "—", verdict),
     ]  # fmt: skip
+
+    ran = "B6" in details
+    b6 = details.get("B6") or {}
+    cost = results.get("cost_per_million_events") or {}
+    ratio = b6.get("ratio_ours_to_original_batch100") if ran else None
+    met = TARGETS["B6"].met(ratio)
+    runs = b6.get("runs", {})
+
+    def dollars(run: str) -> str:
+        return f"${runs[run]['usd_per_million_events']:,.3f}" if run in runs else "—"
+
+    rows += [
+        Row("B6", "USD per million events, ours, batch 100", "≤ the original's (goal: a fifth)",
+            f"${cost['ours']:,.3f}" if cost else "—", f"{ratio:.2f}x the original" if ratio else "—",
+            _verdict(met, ran)),
+        Row("B6", "USD per million events, ours, batch 1,000", "(information)", dollars("ours_batch1000"),
+            "—", "info" if ran else "not run"),
+        Row("B6", "USD per million events, original algorithm, batch 100", "(reference)",
+            f"${cost['original']:,.3f}" if cost else "—", "1x" if ran else "—", "info" if ran else "not run"),
+        Row("B6", "USD per million events, original algorithm, batch 1,000", "(information)",
+            dollars("original_batch1000"), "—", "info" if ran else "not run"),
+    ]  # fmt: skip
+    if met is False:
+        missed.append("B6")
     return rows, missed
 
 
@@ -238,23 +266,182 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
                 )
                 + ".",
             ]
+    if "B6" in details:
+        parts += ["", "B6 USD per million events by service (batch 100; details in docs/performance.md):", ""]
+        parts += [cost_breakdown_table(details["B6"])]
     if "B5" in details and details["B5"].get("reason"):
         parts += ["", f"B5 not measured: {details['B5']['reason']}."]
     parts += ["", END]
     return "\n".join(parts)
 
 
-def write(results: dict[str, Any], rows: list[Row], missed: list[str]) -> None:
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    section = results_section(results, rows, missed)
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+def cost_breakdown_table(b6: dict[str, Any]) -> str:
+    cost = b6["cost_per_million_events"]
+    lines = ["| service | ours | original |", "| --- | ---: | ---: |"]
+    for service, figures in cost["breakdown"].items():
+        lines.append(f"| {service} | ${figures['ours']:,.4f} | ${figures['original']:,.4f} |")
+    lines.append(f"| **total** | **${cost['ours']:,.4f}** | **${cost['original']:,.4f}** |")
+    return "\n".join(lines)
+
+
+def _units_table(b6: dict[str, Any]) -> str:
+    runs = ("ours_batch100", "ours_batch1000", "original_batch100", "original_batch1000")
+    present = [run for run in runs if run in b6["runs"]]
+    quantities = list(b6["runs"][present[0]]["units_per_1000_events"])
+    lines = ["| per 1,000 events | " + " | ".join(present) + " |", "| --- |" + " ---: |" * len(present)]
+    for quantity in quantities:
+        cells = [f"{b6['runs'][run]['units_per_1000_events'][quantity]:,.6g}" for run in present]
+        lines.append(f"| {quantity.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run_table(b6: dict[str, Any]) -> str:
+    services = list(b6["cost_per_million_events"]["breakdown"])
+    lines = [
+        "| run | events per user per batch | " + " | ".join(services) + " | total |",
+        "| --- | ---: |" + " ---: |" * (len(services) + 1),
+    ]
+    for name, run in b6["runs"].items():
+        cells = [f"${run['breakdown_usd_per_million'][service]:,.4f}" for service in services]
+        lines.append(
+            f"| {name} | {run['events_per_user_batch']} | "
+            + " | ".join(cells)
+            + f" | **${run['usd_per_million_events']:,.4f}** |"
+        )
+    return "\n".join(lines)
+
+
+def _scale_table(b6: dict[str, Any]) -> str:
+    lines = [
+        "| events per month | average events/s | pipeline | monthly bill | DynamoDB | Lambda | Kinesis "
+        "| other | shards needed | Lambda concurrency needed | measured at batch fill (scorer/sync) |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for events, entry in b6["scales"].items():
+        for side in ("ours", "original"):
+            bill = entry[side]
+            parts = bill["breakdown_usd"]
+            dynamodb = parts["dynamodb"] + parts["dynamodb_storage"]
+            other = sum(
+                v for k, v in parts.items() if k not in ("dynamodb", "dynamodb_storage", "lambda", "kinesis")
+            )
+            fill = bill["measured_at_batch_fill"]
+            lines.append(
+                f"| {int(events):,} | {bill['average_events_per_s']:,} | {side} | "
+                f"**${bill['monthly_usd']:,.2f}** | ${dynamodb:,.2f} | ${parts['lambda']:,.2f} | "
+                f"${parts['kinesis']:,.2f} | ${other:,.2f} | {bill['shards_needed']} | "
+                f"{bill['lambda_concurrency_needed']:,} | {fill['scorer']}/{fill['sync']} |"
+            )
+    return "\n".join(lines)
+
+
+def _prices_table(b6: dict[str, Any]) -> str:
+    lines = ["| price | USD | unit | evidence | page |", "| --- | ---: | --- | --- | --- |"]
+    for price in b6["prices"]:
+        value = "not found" if price["usd"] is None else f"{price['usd']:.10g}"
+        evidence = price["evidence"] + (f" ({price['seen_in']})" if price["seen_in"] else "")
+        note = f" — {price['note']}" if price["note"] else ""
+        lines.append(f"| {price['price']} | {value} | {price['unit']}{note} | {evidence} | {price['page']} |")
+    return "\n".join(lines)
+
+
+def performance_section(results: dict[str, Any]) -> str:
+    b6 = results["details"]["B6"]
+    cost = b6["cost_per_million_events"]
+    assumptions = b6["assumptions"]
+    w = b6["workload"]
+    latency = ", ".join(f"{call} {ms:g}" for call, ms in assumptions["call_latency_ms"].items())
+    stored = b6["runs"]["ours_batch100"]["stored"]
+    sweep_lines = ["| users | events | pipeline | events per user per batch | USD per million events |",
+                   "| ---: | ---: | --- | ---: | ---: |"]  # fmt: skip
+    for side, points in b6["density_sweep"].items():
+        for point in points:
+            sweep_lines.append(
+                f"| {point['users']:,} | {point['events']:,} | {side} | {point['events_per_user_batch']} | "
+                f"${point['usd_per_million_events']:,.4f} |"
+            )
+    parts = [
+        START,
+        "",
+        f"Measured {results['measured_at']} by `make bench` (B6) on {w['users']:,} users, "
+        f"{w['events']:,} events (seed {w['seed']})"
+        + (" — **--quick**: a smoke run, not the standard figures" if results["quick"] else "")
+        + f"; prices as of {cost['prices_as_of']} (us-east-1).",
+        "",
+        f"**Per million events at batch size 100: ours ${cost['ours']:,.3f}, the original "
+        f"${cost['original']:,.3f} ({b6['ratio_ours_to_original_batch100']:.2f}x).**",
+        "",
+        cost_breakdown_table(b6),
+        "",
+        "Every run (USD per million events by service):",
+        "",
+        _run_table(b6),
+        "",
+        "Billed units per 1,000 events:",
+        "",
+        _units_table(b6),
+        "",
+        "Stored items after ours at batch 100 (bytes by DynamoDB's item-size rules):",
+        "",
+        "| table | items | mean | p95 | largest |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {table} | {s['items']:,} | {s['mean_item_bytes']:,} | {s['p95_item_bytes']:,.0f} | "
+            f"{s['max_item_bytes']:,.0f} |"
+            for table, s in stored.items()
+        ),
+        "",
+        "### The bill at three loads (module defaults)",
+        "",
+        _scale_table(b6) if b6["scales"] else "(not run)",
+        "",
+        "### Cost against user density",
+        "",
+        f"![cost per million events against events per user per batch]({Path(b6['plot']).name})"
+        if b6.get("plot")
+        else "(no plot written)",
+        "",
+        *sweep_lines,
+        "",
+        "### Assumptions of this run",
+        "",
+        f"- Latency per AWS call, ms (assumed, not measured): {latency}; any other call "
+        f"{assumptions['default_call_latency_ms']:g}.",
+        f"- Lambda: {assumptions['architecture']}, memory {assumptions['memory_mb']} MB; CPU measured on "
+        f"this machine scaled by {assumptions['one_vcpu_mb']} MB / memory (a full vCPU at "
+        f"{assumptions['one_vcpu_mb']} MB).",
+        f"- Kinesis {assumptions['stream_mode']}; CloudWatch Logs kept {assumptions['log_retention_days']} "
+        f"days; storage at three loads assumes {assumptions['events_per_user_for_storage']} events per user "
+        "per month.",
+        "- Priced at nothing because no price was found: "
+        + (", ".join(assumptions["unpriced"]) or "none")
+        + ".",
+        "",
+        "### Prices",
+        "",
+        _prices_table(b6),
+        "",
+        END,
+    ]
+    return "\n".join(parts)
+
+
+def _replace_section(path: Any, section: str, title: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else f"# {title}\n\n{START}\n{END}\n"
     if START in text and END in text:
         before, _, rest = text.partition(START)
         _, _, after = rest.partition(END)
         text = before + section + after
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOCS.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+
+
+def write(results: dict[str, Any], rows: list[Row], missed: list[str]) -> None:
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    _replace_section(DOCS, results_section(results, rows, missed), "Benchmarks")
+    if "B6" in results["details"]:
+        _replace_section(PERFORMANCE, performance_section(results), "Performance and cost")
 
 
 def summary(results: dict[str, Any], rows: list[Row], missed: list[str]) -> str:
