@@ -215,4 +215,3 @@ def atomic_dynamodb() -> Iterator[None]:
         yield
     finally:
         uninstall()
-
