@@ -175,13 +175,14 @@ class _PipeWorker:
         self._queue_url: str | None = None
 
     def _receive(self) -> list[dict[str, Any]]:
+        """One batch: up to BatchSize messages, gathered for at most the window from the first one."""
         if self._queue_url is None:
             self._queue_url = self.sqs.get_queue_url(
                 QueueName=self.queue_name, QueueOwnerAWSAccountId=self.queue_account
             )["QueueUrl"]
         spec = self.spec
         batch: list[dict[str, Any]] = []
-        started = time.monotonic()
+        first_at = 0.0
         while not self.stop_event.is_set() and len(batch) < spec.batch_size:
             wanted = min(SQS_RECEIVE_MAX, spec.batch_size - len(batch))
             messages = self.sqs.receive_message(
@@ -190,8 +191,12 @@ class _PipeWorker:
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+            if not batch:
+                if not messages:
+                    return []  # nothing waiting
+                first_at = time.monotonic()
             batch += messages
-            if time.monotonic() - started >= spec.window_s and (batch or not messages):
+            if time.monotonic() - first_at >= spec.window_s:
                 break
             if len(messages) < wanted:
                 self.stop_event.wait(self.service.poll_interval_s)
