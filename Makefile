@@ -63,6 +63,9 @@ docs: venv ## Regenerate the README's Inputs and Outputs tables
 test: lint toolchain $(CHECKOV_VENV)/.installed ## Run every test: lint, unit, plan, apply, integration, reliability
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+test-unit: venv ## Run tests/unit only (no server process, no Terraform)
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
 test-reliability: venv toolchain ## Run only the reliability tests
 	$(PY) -m pytest -m reliability $(PYTEST_ARGS)
 
@@ -72,10 +75,17 @@ simulate: venv toolchain ## Run the pipeline end to end (embedded local cloud, o
 deploy-localstack: venv ## Apply the module to a running LocalStack with tflocal
 	$(PY) -m simulator deploy --target localstack $(ARGS)
 
+localstack-up: ## Start LocalStack with Docker (docker-compose.yml) and wait until it is healthy
+	docker compose up --detach --wait
+
+localstack-down: ## Stop the LocalStack container
+	docker compose down
+
 bench: venv toolchain ## Run the benchmarks and write benchmarks/results.json
 	$(PY) -m benchmarks $(ARGS)
 
 clean: ## Remove build outputs (keeps the virtual environments)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv toolchain fmt lint checkov docs test test-reliability simulate deploy-localstack bench clean
+.PHONY: help venv toolchain fmt lint checkov docs test test-unit test-reliability simulate deploy-localstack \
+	localstack-up localstack-down bench clean

@@ -41,6 +41,7 @@ from simulator.local_cloud import localstack
 from simulator.local_cloud.customer_profiles_standin import CustomerProfilesStandIn
 from simulator.local_cloud.moto_server import EmbeddedMoto
 from simulator.local_cloud.pinpoint_standin import PinpointStandIn
+from simulator.local_cloud.pipes_service import wait_for_pipe_sources
 from simulator.local_cloud.runner import LocalLambdaRunner, RunnerSettings
 from simulator.local_cloud.stats import stats_from_cloudwatch_logs
 from simulator.local_cloud.terraform import (
@@ -286,9 +287,12 @@ class EmbeddedDeployment(Deployment):
         )
 
     def wait_until_drained(self, timeout_s: float) -> None:
+        """Pipe source queues empty first (the Pipes service feeds the stream), then the runner drained."""
         if self.runner is None:
             raise RuntimeError("the embedded cloud is not running")
-        self.runner.wait_until_drained(timeout_s, progress=self.log)
+        deadline = time.monotonic() + timeout_s
+        wait_for_pipe_sources(self.client("pipes"), self.client("sqs"), deadline)
+        self.runner.wait_until_drained(max(0.0, deadline - time.monotonic()), progress=self.log)
 
     def pipeline_stats(self) -> dict[str, Any] | None:
         return self.runner.pipeline_stats() if self.runner is not None else None

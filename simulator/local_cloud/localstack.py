@@ -1,6 +1,8 @@
 """LocalStack: detection of a healthy instance and the configuration of a tflocal apply against it.
 
-LocalStack needs Docker, so on CI only this configuration is tested; nothing here starts LocalStack.
+LocalStack needs Docker (docker-compose.yml); without it the same path runs against the embedded cloud on
+port 4566 (localstack_standin.py, tests/integration/test_simulate_localstack.py). Nothing here starts
+LocalStack.
 """
 
 from __future__ import annotations

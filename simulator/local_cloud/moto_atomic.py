@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from simulator.local_cloud.moto_server import EmbeddedMoto
-
 _LOCK = threading.RLock()
 _PATCHED = False
 WRITE_OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
@@ -217,8 +215,3 @@ def atomic_dynamodb() -> Iterator[None]:
         yield
     finally:
         uninstall()
-
-
-# Kept as a name for callers that want to say they rely on atomic transactions: since every embedded
-# server applies make_dynamodb_atomic(), it is the same class.
-AtomicEmbeddedMoto = EmbeddedMoto

@@ -3,22 +3,39 @@
 moto would run Lambda code in Docker (absent here) whenever a Kinesis stream or DynamoDB table with an
 event source mapping receives data, and on a DynamoDB stream it would consume the records while trying.
 Our local Lambda runner polls the streams itself, so the server process patches those two hooks to do
-nothing before it starts. Run as `python -m simulator.local_cloud.moto_server --port N`.
+nothing before it starts. It also applies the other fixes of the embedded cloud (moto_atomic.py,
+moto_delivery.py), runs the Pipes service (pipes_service.py), and serves what moto leaves out of two answers:
+
+- GetFunction's `Code.Location` points at this server (`/_embedded/lambda-code/...`), which answers with the
+  deployed zip, as AWS answers with a presigned S3 URL (moto's points at an unreachable amazonaws.com name);
+- with `--localstack-health`, `GET /_localstack/health` answers like a LocalStack whose services the module
+  needs are running, so the server can stand in for LocalStack on port 4566 (localstack_standin.py).
+
+Run as `python -m simulator.local_cloud.moto_server --port N [--localstack-health]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from types import TracebackType
 from typing import Any
 
 HOST = "127.0.0.1"
+LAMBDA_CODE_PATH = "/_embedded/lambda-code/"
+LOCALSTACK_HEALTH_PATH = "/_localstack/health"
+# What a LocalStack running the module's services reports; "edition" says what really answers.
+STANDIN_SERVICES = (
+    "cloudwatch", "dynamodb", "dynamodbstreams", "events", "iam", "kinesis", "kms", "lambda", "logs",
+    "sns", "sqs", "ssm", "sts",
+)  # fmt: skip
 
 
 def free_port() -> int:
@@ -92,19 +109,86 @@ def disable_lambda_stream_invocation() -> None:
     LambdaBackend.send_dynamodb_items = _no_dynamodb_delivery  # type: ignore[method-assign,assignment]
 
 
-class EmbeddedMoto:
-    """Start and stop a moto server subprocess; usable as a context manager."""
+def serve_lambda_code() -> None:
+    """Make GetFunction's Code.Location a URL of this server that answers with the function's zip."""
+    from moto.awslambda.models import LambdaFunction
 
-    def __init__(self, port: int | None = None, startup_timeout_s: float = 60.0) -> None:
+    original = LambdaFunction.get_code
+
+    def get_code(self: Any) -> dict[str, Any]:
+        response: dict[str, Any] = original(self)
+        base = os.environ.get("EMBEDDED_MOTO_URL")
+        if base and "Code" in response and getattr(self, "code_bytes", None):
+            location = f"{base}{LAMBDA_CODE_PATH}{self.account_id}/{self.region}/{self.function_name}"
+            response["Code"] = {"RepositoryType": "S3", "Location": location}
+        return response
+
+    LambdaFunction.get_code = get_code  # type: ignore[method-assign]
+
+
+def _lambda_zip(path: str) -> bytes | None:
+    from moto.awslambda.models import lambda_backends
+
+    try:
+        account, region, name = path[len(LAMBDA_CODE_PATH) :].split("/")
+        return bytes(lambda_backends[account][region].get_function(name).code_bytes) or None
+    except Exception:
+        return None
+
+
+def localstack_health() -> dict[str, Any]:
+    return {
+        "services": dict.fromkeys(STANDIN_SERVICES, "running"),
+        "edition": "embedded-moto-standin",
+        "version": "simulator.local_cloud (not LocalStack)",
+    }
+
+
+def embedded_routes(app: Any, answer_localstack_health: bool) -> Any:
+    """WSGI middleware: the two routes above, everything else to moto."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Any:
+        path = str(environ.get("PATH_INFO", ""))
+        if environ.get("REQUEST_METHOD") == "GET" and path.startswith(LAMBDA_CODE_PATH):
+            body = _lambda_zip(path)
+            if body is None:
+                start_response("404 Not Found", [("Content-Length", "0")])
+                return [b""]
+            start_response(
+                "200 OK", [("Content-Type", "application/zip"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        if answer_localstack_health and path == LOCALSTACK_HEALTH_PATH:
+            body = json.dumps(localstack_health()).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return application
+
+
+class EmbeddedMoto:
+    """Start and stop a moto server subprocess; usable as a context manager.
+
+    `localstack_health=True` makes it answer LocalStack's health check too (the LocalStack stand-in).
+    """
+
+    def __init__(
+        self, port: int | None = None, startup_timeout_s: float = 60.0, *, localstack_health: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.endpoint_url = f"http://{HOST}:{self.port}"
+        self.localstack_health = localstack_health
         self._timeout = startup_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmbeddedMoto:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        flags = ["--localstack-health"] if self.localstack_health else []
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "simulator.local_cloud.moto_server", "--port", str(self.port)],
+            [sys.executable, "-m", "simulator.local_cloud.moto_server", "--port", str(self.port), *flags],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -151,20 +235,37 @@ class EmbeddedMoto:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--localstack-health", action="store_true", help="answer GET /_localstack/health")
     args = parser.parse_args()
+    endpoint_url = f"http://{HOST}:{args.port}"
+    os.environ["EMBEDDED_MOTO_URL"] = endpoint_url
     disable_lambda_stream_invocation()
     remove_per_request_scans()
     # Stock moto loses concurrent DynamoDB updates and blinds open stream iterators when a transaction
     # is cancelled (docs/reliability.md): every embedded server runs with the fix.
     from simulator.local_cloud.moto_atomic import make_dynamodb_atomic
+    from simulator.local_cloud.moto_delivery import install as install_delivery
+    from simulator.local_cloud.pipes_service import PipesService
 
     make_dynamodb_atomic()
-    from moto.server import ThreadedMotoServer
+    install_delivery()
+    serve_lambda_code()
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=HOST, port=args.port, verbose=False)
-    server.start()
+    app = embedded_routes(DomainDispatcherApplication(create_backend_app), args.localstack_health)
+    server = make_server(HOST, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+    serving.start()
+    pipes = PipesService(endpoint_url).start()
     parent = os.getppid()
     try:
         # Exit with the parent even when it dies without stopping us (SIGKILL): no orphaned listener.
@@ -173,7 +274,8 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        pipes.stop()
+        server.shutdown()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from simulator.local_cloud.fault_proxy import FaultProxy
-from simulator.local_cloud.moto_atomic import AtomicEmbeddedMoto
 from simulator.local_cloud.runner import RunnerSettings
 from simulator.oracle import Expectation, Rule, Settings, expect
 from simulator.producer import KinesisProducer
@@ -105,14 +104,10 @@ class ReliabilityCloud:
     def start(self) -> ReliabilityCloud:
         self.proxy.start()
         settings = RunnerSettings(function_endpoint_url=self.proxy.endpoint_url)
-        # moto with atomic, isolated transactions (see moto_atomic.py: stock moto 5.2 loses updates and
-        # detaches stream readers when a transaction is cancelled, which AWS never does).
+        # Every embedded moto server has atomic, isolated transactions (moto_atomic.py: stock moto 5.2 loses
+        # updates and detaches stream readers when a transaction is cancelled, which AWS never does).
         self.deployment = EmbeddedDeployment(
-            TF_VARS,
-            self.log_lines.append,
-            run_dir=self.run_dir,
-            runner_settings=settings,
-            moto_factory=AtomicEmbeddedMoto,
+            TF_VARS, self.log_lines.append, run_dir=self.run_dir, runner_settings=settings
         )
         self.deployment.start()
         return self

@@ -16,21 +16,21 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from simulator.local_cloud.moto_atomic import AtomicEmbeddedMoto
+from simulator.local_cloud.moto_server import EmbeddedMoto
 
 pytestmark = pytest.mark.reliability
 
 
 @pytest.fixture(scope="module")
-def atomic_moto() -> Iterator[AtomicEmbeddedMoto]:
-    server = AtomicEmbeddedMoto().start()
+def atomic_moto() -> Iterator[EmbeddedMoto]:
+    server = EmbeddedMoto().start()
     try:
         yield server
     finally:
         server.stop()
 
 
-def clients(server: AtomicEmbeddedMoto) -> tuple[Any, Any]:
+def clients(server: EmbeddedMoto) -> tuple[Any, Any]:
     def make(service: str) -> Any:
         return boto3.client(
             service,
@@ -56,7 +56,7 @@ def new_table(dynamodb: Any) -> tuple[str, str]:
 
 
 def test_a_cancelled_transaction_leaves_stream_readers_working_and_publishes_nothing(
-    atomic_moto: AtomicEmbeddedMoto,
+    atomic_moto: EmbeddedMoto,
 ) -> None:
     dynamodb, streams = clients(atomic_moto)
     table, stream_arn = new_table(dynamodb)
@@ -97,7 +97,7 @@ def test_a_cancelled_transaction_leaves_stream_readers_working_and_publishes_not
     assert sorted(item["k"]["S"] for item in items) == ["a", "b"]
 
 
-def test_concurrent_conditional_transactions_lose_no_update(atomic_moto: AtomicEmbeddedMoto) -> None:
+def test_concurrent_conditional_transactions_lose_no_update(atomic_moto: EmbeddedMoto) -> None:
     dynamodb, _ = clients(atomic_moto)
     table, _ = new_table(dynamodb)
     dynamodb.put_item(TableName=table, Item={"k": {"S": "counter"}, "n": {"N": "0"}})

@@ -18,6 +18,8 @@ import pytest
 
 from simulator.local_cloud.moto_server import EmbeddedMoto
 
+pytestmark = pytest.mark.integration  # starts an embedded moto server
+
 REGION = "us-east-1"
 DEADLINE_S = 10.0
 RECORDS = 30

@@ -40,6 +40,8 @@ import time
 
 import boto3
 
+pytestmark = pytest.mark.integration  # starts an embedded moto server
+
 _deliveries = {}
 _invocations = 0
 _table = boto3.client("dynamodb") if os.environ.get("TABLE") else None
