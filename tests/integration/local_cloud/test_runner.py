@@ -29,6 +29,8 @@ from simulator.local_cloud.events import StreamRecord
 from simulator.local_cloud.moto_server import EmbeddedMoto
 from simulator.local_cloud.runner import LocalLambdaRunner, MappingConfig, RunnerSettings, ShardConsumer
 
+pytestmark = pytest.mark.integration  # starts an embedded moto server
+
 REGION = "us-east-1"
 
 TOY_HANDLER = """
@@ -39,8 +41,6 @@ import threading
 import time
 
 import boto3
-
-pytestmark = pytest.mark.integration  # starts an embedded moto server
 
 _deliveries = {}
 _invocations = 0
