@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from engagement_scoring.core.events import (
@@ -11,16 +13,19 @@ from engagement_scoring.core.events import (
     MAX_MESSAGE_ID_BYTES,
     MAX_TIMESTAMP_MS,
     MAX_USER_KEY_BYTES,
+    FormatSettings,
     NormalizedEvent,
     RecordRejected,
     SkippedRecord,
 )
-from engagement_scoring.formats.fields import epoch_ms, fits, required_text
+from engagement_scoring.formats.fields import campaign, epoch_ms, fits, metrics, required_text
 
 NAME = "pinpoint"
 TEST_EVENT = "_test.event_stream"
 _CAMPAIGN_PARTS = ("campaign_id", "campaign_activity_id", "treatment_id")
 _JOURNEY_PARTS = ("journey_id", "journey_run_id", "journey_activity_id")
+# Opens and clicks carry what #13's machine-engagement classifiers read (email_details).
+_DETAILED_TYPES = frozenset({"_email.open", "_email.click"})
 # Transactional email and SMS events carry a random client id, not an endpoint id.
 _NO_ENDPOINT_PREFIXES = ("_email.", "_SMS.")
 
@@ -83,6 +88,34 @@ def message_id(record: dict[str, Any], attributes: dict[str, Any]) -> str | None
     return found
 
 
+def campaign_of(attributes: dict[str, Any]) -> str | None:
+    """attributes.campaign_id, else attributes.journey_id."""
+    found = campaign(attributes.get("campaign_id"))
+    return found if found is not None else campaign(attributes.get("journey_id"))
+
+
+def email_details(record: dict[str, Any], event_type: str) -> Mapping[str, str | int] | None:
+    """Of an e-mail open or click (`event_type`), what #13's classifiers read: send time, user agent,
+    IP address, link."""
+    facets = record.get("facets")
+    channel = facets.get("email_channel") if isinstance(facets, dict) else None
+    mail_event = channel.get("mail_event") if isinstance(channel, dict) else None
+    if not isinstance(mail_event, dict):
+        return None
+    details: dict[str, str | int] = {}
+    mail = mail_event.get("mail")
+    sent = mail.get("message_send_timestamp") if isinstance(mail, dict) else None
+    if type(sent) is int and 0 <= sent <= MAX_TIMESTAMP_MS:
+        details["send_time_ms"] = sent
+    action = mail_event.get("open" if event_type == "_email.open" else "click")
+    if isinstance(action, dict):
+        for field, key in (("user_agent", "user_agent"), ("ip_address", "ip"), ("link", "link")):
+            value = action.get(field)
+            if isinstance(value, str) and value:
+                details[key] = value
+    return MappingProxyType(details) if details else None
+
+
 def carries_endpoint_id(record: dict[str, Any], event_type: str, attributes: dict[str, Any]) -> bool:
     """Whether client.client_id is an endpoint id: campaign, journey and app (SDK) events."""
     if "campaign_id" in attributes or "journey_id" in attributes:
@@ -96,11 +129,11 @@ def carries_endpoint_id(record: dict[str, Any], event_type: str, attributes: dic
 
 
 def normalize(
-    record: dict[str, Any], content_key: str, user_key_mode: str
-) -> NormalizedEvent | SkippedRecord:
+    record: dict[str, Any], settings: FormatSettings, received_ms: int | None = None
+) -> list[NormalizedEvent | SkippedRecord]:
     event_type = required_text(record.get("event_type"), "missing_event_type", MAX_EVENT_TYPE_BYTES)
     if event_type == TEST_EVENT:
-        return SkippedRecord("test_event")
+        return [SkippedRecord("test_event")]
     timestamp = record.get("event_timestamp")
     if type(timestamp) is not int or not 0 <= timestamp <= MAX_TIMESTAMP_MS:  # fast path: a plain int
         timestamp = epoch_ms(timestamp)
@@ -113,6 +146,7 @@ def normalize(
     attributes = record.get("attributes")
     if not isinstance(attributes, dict):
         attributes = {}
+    user_key_mode = settings.user_key_mode
     if user_key_mode == "endpoint_id":
         user_key = client_id
     else:
@@ -124,5 +158,23 @@ def normalize(
             raise RecordRejected("field_too_long")
     message = message_id(record, attributes)
     endpoint_id = client_id if carries_endpoint_id(record, event_type, attributes) else None
+    found_metrics = record.get("metrics")
+    if found_metrics is not None:
+        found_metrics = metrics(found_metrics)
     # Positional: keyword arguments cost twice as much here, once per record.
-    return NormalizedEvent(user_key, event_type, timestamp, None, message, endpoint_id, content_key)
+    return [
+        NormalizedEvent(
+            user_key,
+            event_type,
+            timestamp,
+            None,
+            message,
+            endpoint_id,
+            "",
+            campaign_of(attributes) if attributes else None,
+            found_metrics,
+            False,
+            None,
+            email_details(record, event_type) if event_type in _DETAILED_TYPES else None,
+        )
+    ]
