@@ -499,6 +499,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         errors=dict(stats.errors),
         rejected_records=[
             {"reason": r.reason, "shard_id": r.shard_id, "sequence_number": r.sequence_number}
+            | ({} if r.part is None else {"part": r.part})
             for r in rejected[:MAX_LOGGED_REJECTIONS]
         ],
     )
