@@ -369,3 +369,31 @@ def test_a_format_module_without_its_functions_is_refused(
         formats.load_formats(["custom", "half_done"])
     with pytest.raises(TypeError, match="unique"):
         formats.load_formats(["custom", "custom"])
+
+
+# ---- the examples of docs/formats.md ---------------------------------------------------------------
+
+FORMATS_DOC = Path(__file__).resolve().parents[3] / "docs" / "formats.md"
+
+
+def doc_examples() -> list[dict[str, Any]]:
+    blocks = FORMATS_DOC.read_text().split("```json\n")[1:]
+    return [json.loads(block.split("```")[0]) for block in blocks]
+
+
+def test_the_push_and_in_app_examples_of_the_docs_score_as_they_say(aws: AwsResources) -> None:
+    examples = [example for example in doc_examples() if example.get("event_type") != "webinar_attended"]
+    assert len(examples) == 3
+    custom_open, pinpoint_open, purchase = (normalized(example) for example in examples)
+    assert (custom_open.event_type, pinpoint_open.event_type) == ("_campaign.opened_notification",) * 2
+    assert custom_open.user_key == pinpoint_open.user_key == purchase.user_key == "u-123"
+    assert purchase.metrics == {"order_value_usd": 42.5}
+    response = scorer.process_batch(kinesis_event(examples), aws.scorer(), FakeContext())
+    assert response == {"batchItemFailures": []}
+    item = aws.scores()["u-123"]
+    assert (item["score"], item["channels"]) == (200, {"push": 100, "in_app": 100})
+
+
+def test_the_custom_format_example_of_the_docs_is_the_fixture() -> None:
+    (documented,) = [example for example in doc_examples() if example.get("event_type") == "webinar_attended"]
+    assert set(documented) == set(load_event("custom/webinar_attended.json")) | {"campaign", "metrics"}
