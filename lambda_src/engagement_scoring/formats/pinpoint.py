@@ -64,14 +64,22 @@ def user_id(record: dict[str, Any]) -> str | None:
     return _user_id_of(embedded)
 
 
-def message_id(record: dict[str, Any], attributes: dict[str, Any]) -> str | None:
-    """Email: the SES message id; SMS: attributes.message_id; else the campaign or journey message."""
-    found = None
+def mail_event_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    """facets.email_channel.mail_event of an email event, else None."""
     facets = record.get("facets")
-    if isinstance(facets, dict):  # facets.email_channel.mail_event.mail.message_id
-        channel = facets.get("email_channel")
-        mail_event = channel.get("mail_event") if isinstance(channel, dict) else None
-        mail = mail_event.get("mail") if isinstance(mail_event, dict) else None
+    if not isinstance(facets, dict):
+        return None
+    channel = facets.get("email_channel")
+    mail_event = channel.get("mail_event") if isinstance(channel, dict) else None
+    return mail_event if isinstance(mail_event, dict) else None
+
+
+def message_id(mail_event: dict[str, Any] | None, attributes: dict[str, Any]) -> str | None:
+    """Email: the SES message id (`mail_event.mail.message_id`); SMS: attributes.message_id; else the
+    campaign or journey message."""
+    found = None
+    if mail_event is not None:
+        mail = mail_event.get("mail")
         found = mail.get("message_id") if isinstance(mail, dict) else None
     if not isinstance(found, str) or not found:
         found = attributes.get("message_id")
@@ -89,26 +97,9 @@ def message_id(record: dict[str, Any], attributes: dict[str, Any]) -> str | None
     return found
 
 
-def campaign_of(attributes: dict[str, Any]) -> str | None:
-    """attributes.campaign_id, else attributes.journey_id (written out: once per record, benchmark B2)."""
-    found = attributes.get("campaign_id")
-    if type(found) is not str or not found:
-        found = attributes.get("journey_id")
-        if type(found) is not str or not found:
-            return None
-    if len(found) * 4 > MAX_CAMPAIGN_BYTES and not fits(found, MAX_CAMPAIGN_BYTES):
-        raise RecordRejected("field_too_long")
-    return found
-
-
-def email_details(record: dict[str, Any], event_type: str) -> Mapping[str, str | int] | None:
+def email_details(mail_event: dict[str, Any], event_type: str) -> Mapping[str, str | int] | None:
     """Of an e-mail open or click (`event_type`), what #13's classifiers read: send time, user agent,
     IP address, link."""
-    facets = record.get("facets")
-    channel = facets.get("email_channel") if isinstance(facets, dict) else None
-    mail_event = channel.get("mail_event") if isinstance(channel, dict) else None
-    if not isinstance(mail_event, dict):
-        return None
     details: dict[str, str | int] = {}
     mail = mail_event.get("mail")
     sent = mail.get("message_send_timestamp") if isinstance(mail, dict) else None
@@ -168,11 +159,26 @@ def normalize(
         user_key = found or client_id
         if len(user_key) * 4 > MAX_USER_KEY_BYTES and not fits(user_key, MAX_USER_KEY_BYTES):
             raise RecordRejected("field_too_long")
-    message = message_id(record, attributes)
+    mail_event = mail_event_of(record)
+    message = message_id(mail_event, attributes)
     endpoint_id = client_id if carries_endpoint_id(record, event_type, attributes) else None
     found_metrics = record.get("metrics")
     if found_metrics is not None:
         found_metrics = metrics(found_metrics)
+    # The campaign: attributes.campaign_id, else journey_id (written out rather than a call: B2).
+    campaign = None
+    if attributes:
+        campaign = attributes.get("campaign_id")
+        if type(campaign) is not str or not campaign:
+            campaign = attributes.get("journey_id")
+            if type(campaign) is not str or not campaign:
+                campaign = None
+        if (
+            campaign is not None
+            and len(campaign) * 4 > MAX_CAMPAIGN_BYTES
+            and not fits(campaign, MAX_CAMPAIGN_BYTES)
+        ):
+            raise RecordRejected("field_too_long")
     # Positional: keyword arguments cost twice as much here, once per record.
     return [
         NormalizedEvent(
@@ -183,10 +189,12 @@ def normalize(
             message,
             endpoint_id,
             "",
-            campaign_of(attributes) if attributes else None,
+            campaign,
             found_metrics,
             False,
             None,
-            email_details(record, event_type) if event_type in _DETAILED_TYPES else None,
+            email_details(mail_event, event_type)
+            if mail_event is not None and event_type in _DETAILED_TYPES
+            else None,
         )
     ]
