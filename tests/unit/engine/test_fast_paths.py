@@ -158,7 +158,7 @@ def ref_campaign(attributes: dict[str, Any]) -> str | None:
     for name in ("campaign_id", "journey_id"):
         found = ref_text(attributes.get(name))
         if found is not None:
-            if not fits(found, MAX_CAMPAIGN_BYTES):
+            if not ref_fits(found, MAX_CAMPAIGN_BYTES):
                 raise RecordRejected("field_too_long")
             return found
     return None
@@ -174,7 +174,7 @@ def ref_metrics(value: Any) -> dict[str, Any] | None:
             raise RecordRejected("bad_metrics")
         if not (isinstance(figure, int) or math.isfinite(figure)) or abs(figure) > 1e18:
             raise RecordRejected("bad_metrics")
-        if not name or not fits(name, 128):
+        if not name or not ref_fits(name, 128):
             raise RecordRejected("bad_metrics")
     return value or None
 
