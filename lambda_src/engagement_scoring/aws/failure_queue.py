@@ -22,22 +22,25 @@ class RejectedRecord:
     shard_id: str | None
     sequence_number: str | None
     data_base64: str
+    # The index of the rejected log event when the record is a CloudWatch Logs envelope (its other
+    # log events may have been scored).
+    part: int | None = None
 
 
 def message_body(record: RejectedRecord, function: str = "scorer") -> str:
     data = record.data_base64
     truncated = len(data) > MAX_DATA_CHARS
-    return json.dumps(
-        {
-            "reason": record.reason,
-            "shard_id": record.shard_id,
-            "sequence_number": record.sequence_number,
-            "data_base64": data[:MAX_DATA_CHARS],
-            "truncated": truncated,
-            "function": function,
-        },
-        separators=(",", ":"),
-    )
+    body: dict[str, object] = {
+        "reason": record.reason,
+        "shard_id": record.shard_id,
+        "sequence_number": record.sequence_number,
+        "data_base64": data[:MAX_DATA_CHARS],
+        "truncated": truncated,
+        "function": function,
+    }
+    if record.part is not None:
+        body["part"] = record.part
+    return json.dumps(body, separators=(",", ":"))
 
 
 def _batches(bodies: Sequence[tuple[int, str]]) -> list[list[tuple[int, str]]]:

@@ -56,7 +56,10 @@ class Classified:
 
 
 def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mapping[str, Rule]) -> Classified:
-    """Keep events that have a rule, once per content key (stream order), with all their sequence numbers."""
+    """Keep events that have a rule, once per content key (stream order), with all their sequence numbers.
+
+    A record may carry several events: each is classified on its own and names the record's sequence
+    number, so a failure of any of them returns the record (the others are duplicates on the retry)."""
     by_content: dict[str, Candidate] = {}
     skipped: Counter[str] = Counter()
     duplicates = no_rule = 0
@@ -69,9 +72,10 @@ def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mappin
         if candidate is not None:
             duplicates += 1
         else:
+            # The rule, or the format itself (SMS: a message reported successful, then delivered).
             once_key = (
                 once_per_message_key(event.user_key, event.event_type, event.message_id)
-                if rule.once_per_message and event.message_id is not None
+                if (rule.once_per_message or event.once_per_message) and event.message_id is not None
                 else None
             )
             candidate = Candidate(event, rule, [], once_key)  # positional: cheaper, once per event

@@ -7,8 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from engagement_scoring.core.events import USER_KEY_MODES
+from engagement_scoring.core.events import RECIPIENT_USER_KEYS, USER_KEY_MODES, FormatSettings
 from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
+
+# SES message tag names allow these characters (and SMS context keys are free text), so one name
+# works for both.
+_TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# An SSM parameter name (/path/name or name) or its ARN.
+_PARAMETER = re.compile(r"(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?[A-Za-z0-9_.\-/]{1,2048}")
+# The HMAC key must not be guessable: at least this many characters (docs/formats.md suggests 32
+# random bytes, base64-encoded).
+MIN_HASH_KEY_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -25,6 +34,13 @@ def _decimal(env: Mapping[str, str], name: str, default: str | None) -> Decimal 
         raise ConfigError(f"{name} must be a number") from exc
     if not value.is_finite():
         raise ConfigError(f"{name} must be finite")
+    return value
+
+
+def _tag_name(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not _TAG_NAME.fullmatch(value):
+        raise ConfigError(f"{name} must be 1 to 256 letters, digits, '_' or '-'")
     return value
 
 
@@ -71,12 +87,25 @@ class ScorerConfig:
     once_per_message_ttl_hours: float = 2160.0
     metrics_namespace: str = "EngagementScoring"
     log_level: str = "INFO"
+    user_key_tag: str = "user_key"
+    campaign_tag: str = "campaign"
+    recipient_user_key: str = "none"
+    recipient_hash_key_parameter: str = ""
+    max_clock_skew_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
         mode = env.get("USER_KEY_MODE", "").strip() or "auto"
         if mode not in USER_KEY_MODES:
             raise ConfigError(f"USER_KEY_MODE must be one of {', '.join(USER_KEY_MODES)}")
+        recipient_user_key = env.get("RECIPIENT_USER_KEY", "").strip() or "none"
+        if recipient_user_key not in RECIPIENT_USER_KEYS:
+            raise ConfigError(f"RECIPIENT_USER_KEY must be one of {', '.join(RECIPIENT_USER_KEYS)}")
+        hash_key_parameter = env.get("RECIPIENT_HASH_KEY_PARAMETER", "").strip()
+        if recipient_user_key == "hashed_address" and not hash_key_parameter:
+            raise ConfigError("RECIPIENT_HASH_KEY_PARAMETER must name the SSM parameter for hashed_address")
+        if hash_key_parameter and not _PARAMETER.fullmatch(hash_key_parameter):
+            raise ConfigError("RECIPIENT_HASH_KEY_PARAMETER must be an SSM parameter name or ARN")
         try:
             tiers = parse_tiers(env.get("TIERS", "").strip() or "[]")
             model = ScoringModel(
@@ -99,6 +128,25 @@ class ScorerConfig:
             once_per_message_ttl_hours=float(_number(env, "ONCE_PER_MESSAGE_TTL_HOURS", "2160")),
             metrics_namespace=env.get("METRICS_NAMESPACE", "").strip() or "EngagementScoring",
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+            user_key_tag=_tag_name(env, "USER_KEY_TAG", "user_key"),
+            campaign_tag=_tag_name(env, "CAMPAIGN_TAG", "campaign"),
+            recipient_user_key=recipient_user_key,
+            recipient_hash_key_parameter=hash_key_parameter,
+            max_clock_skew_seconds=float(_number(env, "MAX_CLOCK_SKEW_SECONDS", "3600")),
+        )
+
+    def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:
+        """What the normalizers read; `recipient_hash_key` is the SSM parameter's value (hashed_address)."""
+        key: bytes | None = None
+        if self.recipient_user_key == "hashed_address":
+            if recipient_hash_key is None or len(recipient_hash_key) < MIN_HASH_KEY_CHARS:
+                raise ConfigError(
+                    f"the parameter {self.recipient_hash_key_parameter} must hold at least "
+                    f"{MIN_HASH_KEY_CHARS} characters"
+                )
+            key = recipient_hash_key.encode("utf-8")
+        return FormatSettings(
+            self.user_key_mode, self.user_key_tag, self.campaign_tag, self.recipient_user_key, key
         )
 
 

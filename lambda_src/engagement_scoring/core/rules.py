@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -53,10 +53,15 @@ class Rule:
     points: Decimal
     channel: str | None = None
     once_per_message: bool = False
+    # derive_channel(event_type), computed once per rule rather than once per counted event (B2).
+    prefix_channel: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix_channel", derive_channel(self.event_type))
 
     def channel_for(self, event_channel: str | None) -> str:
         """The rule's channel wins, then the channel the event names (custom format), then the prefix."""
-        return self.channel or event_channel or derive_channel(self.event_type)
+        return self.channel or event_channel or self.prefix_channel
 
 
 def original_rules() -> dict[str, Rule]:

@@ -6,9 +6,17 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engagement_scoring.core.events import MAX_TIMESTAMP_MS, RecordRejected
+from engagement_scoring.core.events import (
+    MAX_CAMPAIGN_BYTES,
+    MAX_METRIC_NAME_BYTES,
+    MAX_METRICS,
+    MAX_TIMESTAMP_MS,
+    RecordRejected,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Metric values beyond this are rejected: later sums must stay finite floats and fit a DynamoDB number.
+MAX_METRIC_MAGNITUDE = 1e18
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -63,3 +71,42 @@ def iso_or_epoch_ms(value: Any) -> int:
         return epoch_ms((moment - _EPOCH) // _ONE_MS)
     except OverflowError as exc:
         raise RecordRejected("bad_timestamp") from exc
+
+
+def campaign(value: Any) -> str | None:
+    """A campaign name or id: a non-empty string, else None (a wrong type is not worth a rejection)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) * 4 > MAX_CAMPAIGN_BYTES and not fits(value, MAX_CAMPAIGN_BYTES):
+        raise RecordRejected("field_too_long")
+    return value
+
+
+def metrics(value: Any) -> dict[str, int | float] | None:
+    """A map of metric name to finite number, or None when absent or empty; anything else is `bad_metrics`."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > MAX_METRICS:
+        raise RecordRejected("bad_metrics")
+    for name, number in value.items():
+        if (
+            type(number) not in (int, float)  # bool is not a metric
+            or not -MAX_METRIC_MAGNITUDE <= number <= MAX_METRIC_MAGNITUDE  # also false for NaN
+            or not name
+            or not fits(name, MAX_METRIC_NAME_BYTES)
+        ):
+            raise RecordRejected("bad_metrics")
+    return value or None
+
+
+def first_tag_value(tags: Any, name: str) -> str | None:
+    """The first non-empty string of a tag: SES tags are lists of strings, SMS context values strings."""
+    if not isinstance(tags, dict):
+        return None
+    value = tags.get(name)
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str) and item:
+                return item
+        return None
+    return value if isinstance(value, str) and value else None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engagement_scoring.aws.errors import describe
+from engagement_scoring.core.config import ConfigError
 from engagement_scoring.observability import JsonLog
 from engagement_scoring.pipeline.scorer import ScorerRuntime, process_batch, sequence_numbers
 
@@ -22,5 +24,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             _runtime = ScorerRuntime.from_environment()
         return process_batch(event, _runtime, context)
     except Exception as exc:
-        JsonLog("scorer").emit("ERROR", "batch failed", error=type(exc).__name__)
+        # A configuration error says what to fix (its text names settings, never record contents);
+        # anything else is named by its AWS error code or type.
+        error = f"ConfigError: {exc}" if isinstance(exc, ConfigError) else describe(exc)
+        JsonLog("scorer").emit("ERROR", "batch failed", error=error)
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sequence_numbers(event)]}

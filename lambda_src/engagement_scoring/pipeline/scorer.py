@@ -1,6 +1,7 @@
 """A Kinesis batch in, each event counted exactly once into its user's score (design: docs/scoring.md).
 
-decode + normalize every record -> classify (rules, in-batch duplicates) -> rounds of:
+decode every record (envelopes unwrapped, every payload normalized: a record may give several events)
+-> classify (rules, in-batch duplicates) -> rounds of:
 read ledger keys -> select new events -> read user items -> compute new states -> TransactWriteItems
 (user update conditioned on `version` + one conditional ledger put per key). Users whose transaction
 was cancelled are re-read and retried in the next round; users still failing after the last round,
@@ -36,11 +37,25 @@ from engagement_scoring.core.aggregation import (
     select_new,
 )
 from engagement_scoring.core.config import ScorerConfig
-from engagement_scoring.core.events import NormalizedEvent, RecordRejected, SkippedRecord
+from engagement_scoring.core.events import (
+    DEFAULT_SETTINGS,
+    FormatSettings,
+    NormalizedEvent,
+    RecordRejected,
+    SkippedRecord,
+)
 from engagement_scoring.core.keys import content_key
 from engagement_scoring.core.model import UserState
 from engagement_scoring.core.rules import Rule, rules_from_items
 from engagement_scoring.formats import normalize
+from engagement_scoring.formats.envelopes import (
+    GZIP_MAGIC,
+    Payload,
+    canonical_json,
+    gunzip,
+    is_envelope,
+    unwrap,
+)
 from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
 
 FUNCTION = "scorer"
@@ -53,6 +68,7 @@ MAX_LOGGED_REJECTIONS = 50
 # json.loads(text) is the decode(text) of a default JSONDecoder behind a wrapper, skipped here as it
 # runs once per record (benchmark B2); a leading BOM is "not_json" either way.
 _JSON = json.JSONDecoder()
+_RAW_DECODE = _JSON.raw_decode
 
 
 @dataclass(slots=True)
@@ -78,11 +94,22 @@ class ScorerRuntime:
         calls: CallCounter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        ssm: Any = None,
     ) -> None:
         self.config = config
         self.calls = calls or CallCounter()
         self.dynamodb = self.calls.attach(dynamodb)
         self.sqs = self.calls.attach(sqs)
+        # The HMAC key is read once per execution environment (a failed read fails this construction,
+        # so the next invocation tries again).
+        hash_key = None
+        if config.recipient_user_key == "hashed_address":
+            if ssm is None:
+                from engagement_scoring.aws.clients import make_client
+
+                ssm = make_client("ssm")
+            hash_key = read_hash_key(ssm, config.recipient_hash_key_parameter)
+        self.format_settings = config.format_settings(hash_key)
         self.store = ScoreStore(
             self.dynamodb, config.rules_table, config.scores_table, config.processed_events_table, sleep
         )
@@ -117,8 +144,16 @@ class ScorerRuntime:
         return rules
 
 
+def read_hash_key(ssm: Any, parameter: str) -> str:
+    """The SecureString value of the HMAC key parameter (decrypted); never logged."""
+    value = ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+    return value if isinstance(value, str) else ""
+
+
 def parse_record(data: Any) -> tuple[bytes, Any]:
-    """Kinesis `data` (base64) -> (the record's bytes, its JSON value); raises RecordRejected."""
+    """Kinesis `data` (base64) -> (the record's bytes, its JSON value); raises RecordRejected.
+
+    Gzip data (CloudWatch Logs subscription records) is inflated first, within a bound."""
     if not isinstance(data, str) or not data:
         raise RecordRejected("missing_data")
     if len(data) > _MAX_BASE64_CHARS:
@@ -129,25 +164,109 @@ def parse_record(data: Any) -> tuple[bytes, Any]:
         raise RecordRejected("not_base64") from exc
     if len(raw) > MAX_RECORD_BYTES:
         raise RecordRejected("oversized")
+    if raw[:1] == b"\x1f" and raw[:2] == GZIP_MAGIC:  # never valid UTF-8: no JSON record starts so
+        raw = gunzip(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordRejected("not_utf8") from exc
     try:
-        value = _JSON.decode(text)
-    except (ValueError, RecursionError) as exc:
-        raise RecordRejected("not_json") from exc
+        # raw_decode parses a record with no surrounding whitespace (every producer's) without
+        # decode's two whitespace regexes; anything else takes decode, json.loads' own path.
+        value, end = _RAW_DECODE(text)
+        if end != len(text):
+            value = _JSON.decode(text)
+    except (ValueError, RecursionError):
+        try:
+            value = _JSON.decode(text)
+        except (ValueError, RecursionError) as exc:
+            raise RecordRejected("not_json") from exc
     return raw, value
 
 
-def decode_record(data: Any, user_key_mode: str) -> NormalizedEvent | SkippedRecord:
-    """Kinesis `data` (base64) -> one normalized event; raises RecordRejected with the reason."""
+# One outcome of a record: (the log event's index in a CloudWatch Logs record, else None; the event,
+# skip or rejection; what the event's content key hashes when it has no identity: bytes, or an
+# EventBridge detail whose canonical JSON it hashes).
+Decoded = tuple[int | None, NormalizedEvent | SkippedRecord | RecordRejected, Any]
+
+
+def _reject_future(results: list[NormalizedEvent | SkippedRecord], not_after_ms: int | None) -> None:
+    if not_after_ms is not None:
+        for result in results:
+            if type(result) is NormalizedEvent and result.timestamp_ms > not_after_ms:
+                raise RecordRejected("future_timestamp")
+
+
+def _decode_payloads(
+    payloads: list[Payload], settings: FormatSettings, not_after_ms: int | None
+) -> list[Decoded]:
+    single = len(payloads) == 1 and payloads[0].part is None
+    decoded: list[Decoded] = []
+    for payload in payloads:
+        outcome = payload.outcome
+        if outcome is None:
+            try:
+                results = normalize(payload.value, settings, payload.received_ms)
+                _reject_future(results, not_after_ms)
+            except RecordRejected as rejection:
+                outcome = rejection
+            else:
+                source = payload.data if payload.data is not None else payload.value
+                decoded.extend([(payload.part, result, source) for result in results])
+                continue
+        if single and type(outcome) is RecordRejected:
+            raise outcome
+        decoded.append((payload.part, outcome, None))
+    return decoded
+
+
+def decode(data: Any, settings: FormatSettings, not_after_ms: int | None = None) -> list[Decoded]:
+    """Kinesis `data` -> the outcome of every payload it carries, content keys not yet set.
+
+    Raises RecordRejected when the record, or its only payload, cannot be scored; the log events of a
+    CloudWatch Logs record are rejected one by one (their part index tells which). An event later than
+    `not_after_ms` rejects its payload as `future_timestamp`."""
     raw, value = parse_record(data)
-    return normalize(value, content_key(raw), user_key_mode)
+    if is_envelope(value):
+        payloads = unwrap(value)
+        if payloads is not None:
+            return _decode_payloads(payloads, settings, not_after_ms)
+    results = normalize(value, settings)
+    if len(results) == 1:  # every Pinpoint and custom record: no loop, no comprehension (benchmark B2)
+        result = results[0]
+        if (
+            not_after_ms is not None
+            and type(result) is NormalizedEvent
+            and result.timestamp_ms > not_after_ms
+        ):
+            raise RecordRejected("future_timestamp")
+        return [(None, result, raw)]
+    _reject_future(results, not_after_ms)
+    return [(None, result, raw) for result in results]
 
 
-# process_batch normalizes with this content key and sets the real one once the rules are known.
-_KEY_PENDING = ""
+def event_content_key(event: NormalizedEvent, source: Any) -> str:
+    """`e#` + blake2b-128 of the event's identity, else of its payload's bytes (docs/architecture.md)."""
+    if event.identity is not None:
+        return content_key(event.identity.encode("utf-8", "surrogatepass"))
+    return content_key(source if type(source) is bytes else canonical_json(source))
+
+
+def decode_record(
+    data: Any, settings: FormatSettings | str = DEFAULT_SETTINGS, not_after_ms: int | None = None
+) -> list[NormalizedEvent | SkippedRecord | RecordRejected]:
+    """Kinesis `data` -> every event (with its content key), skip and rejected part it carries.
+
+    `settings` may be a USER_KEY_MODE name, for the default format settings in that mode. Raises
+    RecordRejected as `decode` does."""
+    if isinstance(settings, str):
+        settings = FormatSettings(user_key_mode=settings)
+    results = []
+    for _, result, source in decode(data, settings, not_after_ms):
+        if type(result) is NormalizedEvent:
+            result.content_key = event_content_key(result, source)
+        results.append(result)
+    return results
 
 
 def _sequence_number_and_data(record: Any) -> tuple[str | None, Any]:
@@ -293,38 +412,40 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
     stats.records = len(records)
     failures: dict[str, None] = {}
     normalized: list[tuple[str | None, NormalizedEvent]] = []
-    raws: list[bytes] = []  # the bytes of each normalized record, for its content key
+    sources: list[Any] = []  # per normalized event, what its content key hashes without an identity
     rejected: list[RejectedRecord] = []
-    mode = runtime.config.user_key_mode
+    settings = runtime.format_settings
+    not_after_ms = int((runtime.clock() + runtime.config.max_clock_skew_seconds) * 1000)
 
     for record in records:
         sequence_number, data = _sequence_number_and_data(record)
         try:
-            # decode_record, with the content key left for later
-            raw, value = parse_record(data)
-            result = normalize(value, _KEY_PENDING, mode)
+            decoded = decode(data, settings, not_after_ms)
         except RecordRejected as rejection:
-            stats.rejected[rejection.reason] += 1
-            rejected.append(
-                RejectedRecord(
-                    rejection.reason,
-                    _shard_id(record),
-                    sequence_number,
-                    data if isinstance(data, str) else "",
-                )
-            )
-            continue
+            decoded = [(None, rejection, None)]
         except Exception as exc:  # a bug in a normalizer: retry the record, then the on-failure queue
             stats.internal_errors += 1
             stats.errors[type(exc).__name__] += 1
             if sequence_number is not None:
                 failures[sequence_number] = None
             continue
-        if isinstance(result, SkippedRecord):
-            stats.skipped[result.reason] += 1
-        else:
-            normalized.append((sequence_number, result))
-            raws.append(raw)
+        for part, result, source in decoded:
+            if isinstance(result, NormalizedEvent):
+                normalized.append((sequence_number, result))
+                sources.append(source)
+            elif isinstance(result, SkippedRecord):
+                stats.skipped[result.reason] += 1
+            else:
+                stats.rejected[result.reason] += 1
+                rejected.append(
+                    RejectedRecord(
+                        result.reason,
+                        _shard_id(record),
+                        sequence_number,
+                        data if isinstance(data, str) else "",
+                        part,
+                    )
+                )
 
     candidates: list[Candidate] = []
     if normalized:
@@ -334,11 +455,16 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
             stats.errors[describe(exc)] += 1
             failures.update((seq, None) for seq, _ in normalized if seq is not None)
         else:
-            # The content key (a hash of the record's bytes) is only read for events that have a rule
-            # (classify and after): computed here, it is skipped for the others (benchmark B2).
-            for (_, normalized_event), raw in zip(normalized, raws, strict=True):
+            # The content key (a hash of the payload's bytes or the event's identity) is only read for
+            # events that have a rule (classify and after): computed here, it is skipped for the others
+            # (benchmark B2).
+            for (_, normalized_event), source in zip(normalized, sources, strict=True):
                 if normalized_event.event_type in rules:
-                    normalized_event.content_key = content_key(raw)
+                    normalized_event.content_key = (
+                        content_key(source)
+                        if normalized_event.identity is None and type(source) is bytes
+                        else event_content_key(normalized_event, source)
+                    )
             candidates = _score_events(normalized, rules, runtime, stats, context)
     statuses = Counter([candidate.status for candidate in candidates])
     if statuses[FAILED]:
@@ -373,6 +499,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         errors=dict(stats.errors),
         rejected_records=[
             {"reason": r.reason, "shard_id": r.shard_id, "sequence_number": r.sequence_number}
+            | ({} if r.part is None else {"part": r.part})
             for r in rejected[:MAX_LOGGED_REJECTIONS]
         ],
     )

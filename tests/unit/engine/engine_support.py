@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +63,71 @@ def custom_event(user_key: str, event_type: str, timestamp: int, **extra: Any) -
         "timestamp": timestamp,
         **extra,
     }
+
+
+# SES EventBridge detail-types (EventBridge event reference, Amazon SES).
+SES_DETAIL_TYPES = {
+    "Send": "Email Sent",
+    "Delivery": "Email Delivered",
+    "Open": "Email Opened",
+    "Click": "Email Clicked",
+    "Bounce": "Email Bounced",
+    "Complaint": "Email Complaint Received",
+    "Reject": "Email Rejected",
+    "Rendering Failure": "Email Rendering Failed",
+    "DeliveryDelay": "Email Delivery Delayed",
+    "Subscription": "Email Subscribed",
+}
+
+
+def eventbridge(
+    detail: dict[str, Any], event_id: str = "5c0fa4f8-e4ba-ed02-6101-c795472fccd0"
+) -> dict[str, Any]:
+    """An EventBridge event around an SES or End User Messaging record, as their rules deliver it."""
+    if "mail" in detail:
+        source, detail_type = "aws.ses", SES_DETAIL_TYPES.get(detail.get("eventType", ""), "Email Sent")
+    else:
+        source, detail_type = "aws.sms-voice", "Text Message Delivery Status Updated"
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",
+        "time": "2024-10-16T17:21:40Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def cloudwatch_logs(messages: Sequence[dict[str, Any] | str], compress: bool = True) -> bytes:
+    """CloudWatch Logs subscription data carrying `messages` as log events (gzip, as Kinesis gets it)."""
+    envelope = load_event("envelopes/cloudwatch_logs_sms.json")
+    envelope["logEvents"] = [
+        {
+            "id": f"3195310660696698337880902507980421114328961542429822{1568 + index}",
+            "timestamp": 1686975103500 + index,
+            "message": message if isinstance(message, str) else json.dumps(message, separators=(",", ":")),
+        }
+        for index, message in enumerate(messages)
+    ]
+    raw = json.dumps(envelope).encode()
+    return gzip.compress(raw, mtime=0) if compress else raw
+
+
+def sns_notification(message: dict[str, Any] | str) -> dict[str, Any]:
+    """An SNS notification (SQS delivery, raw message delivery off) carrying `message`."""
+    envelope = load_event("envelopes/sns_inbound_stop.json")
+    envelope["Message"] = message if isinstance(message, str) else json.dumps(message)
+    return envelope
+
+
+def sqs_message(body: dict[str, Any] | str) -> dict[str, Any]:
+    """An SQS message as EventBridge Pipes passes it to a Kinesis target without an input template."""
+    envelope = load_event("envelopes/sqs_pipes_sns_inbound_stop.json")
+    envelope["body"] = body if isinstance(body, str) else json.dumps(body)
+    return envelope
 
 
 def failed_ids(response: dict[str, Any]) -> list[str]:

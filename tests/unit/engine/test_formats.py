@@ -1,15 +1,22 @@
-"""Normalizers: every fixture under tests/events, user key modes, message ids, endpoint ids, rejections."""
+"""Normalizers of the Pinpoint and custom formats: every fixture, user key modes, message ids, endpoint
+ids, campaign and metrics, rejections; and the format registry."""
 
 from __future__ import annotations
 
 import json
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from engagement_scoring.core.events import NormalizedEvent, RecordRejected, SkippedRecord
+from engagement_scoring import formats
+from engagement_scoring.core.events import FormatSettings, NormalizedEvent, RecordRejected, SkippedRecord
 from engagement_scoring.formats import FORMATS, normalize
+from engagement_scoring.pipeline import scorer
 from engagement_scoring.pipeline.scorer import decode_record
-from engine_support import encode, load_event
+from engine_support import AwsResources, FakeContext, encode, kinesis_event, load_event
 
 EMAIL_MESSAGE = "0100019350c1d2e3-1a2b3c4d-example-000000"
 CAMPAIGN_MESSAGE = "52dc44b35c4742c98c5935269example:5473285727f04865bc673e527example:0"
@@ -69,9 +76,15 @@ EXPECTED: dict[str, tuple[str, str, str | None, str | None]] = {
 
 
 def normalized(record: Any, mode: str = "auto") -> NormalizedEvent:
-    result = normalize(record, "e#test", mode)
+    (result,) = normalize(record, FormatSettings(user_key_mode=mode))
     assert isinstance(result, NormalizedEvent)
     return result
+
+
+def rejection(record: Any, mode: str = "auto") -> str:
+    with pytest.raises(RecordRejected) as rejected:
+        normalize(record, FormatSettings(user_key_mode=mode))
+    return rejected.value.reason
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -79,7 +92,7 @@ def test_each_fixture_normalizes_to_its_user_type_message_and_endpoint(name: str
     # given an AWS-shaped record
     record = load_event(name)
     # when it is decoded from Kinesis data like the scorer does
-    event = decode_record(encode(record), "auto")
+    (event,) = decode_record(encode(record), "auto")
     # then
     assert isinstance(event, NormalizedEvent)
     user_key, event_type, message_id, endpoint_id = EXPECTED[name]
@@ -100,9 +113,7 @@ def test_event_time_is_the_event_timestamp_not_the_arrival() -> None:
 
 
 def test_the_test_event_is_skipped() -> None:
-    assert normalize(load_event("pinpoint/test_event_stream.json"), "e#x", "auto") == SkippedRecord(
-        "test_event"
-    )
+    assert normalize(load_event("pinpoint/test_event_stream.json")) == [SkippedRecord("test_event")]
 
 
 @pytest.mark.parametrize(
@@ -132,9 +143,7 @@ def test_user_key_modes(name: str, mode: str, user_key: str) -> None:
     ["pinpoint/campaign_received_foreground.json", "pinpoint/email_open.json", "pinpoint/sms_success.json"],
 )
 def test_user_id_mode_rejects_records_without_user_id(name: str) -> None:
-    with pytest.raises(RecordRejected) as rejected:
-        normalize(load_event(name), "e#x", "user_id")
-    assert rejected.value.reason == "no_user_id"
+    assert rejection(load_event(name), "user_id") == "no_user_id"
 
 
 def test_the_endpoint_may_also_be_a_map_in_the_client_context() -> None:
@@ -167,8 +176,7 @@ def test_custom_events_keep_their_channel() -> None:
 
 def test_custom_iso_timestamps_need_a_zone() -> None:
     assert normalized(custom(timestamp="2024-11-22T19:26:40+01:00")).timestamp_ms == 1732300000000
-    with pytest.raises(RecordRejected):
-        normalize(custom(timestamp="2024-11-22T18:26:40"), "e#x", "auto")
+    assert rejection(custom(timestamp="2024-11-22T18:26:40")) == "bad_timestamp"
 
 
 @pytest.mark.parametrize(
@@ -213,12 +221,25 @@ def test_custom_iso_timestamps_need_a_zone() -> None:
         (custom(channel="fax"), "bad_channel"),
         (custom(message_id=12), "bad_message_id"),
         (custom(message_id="m" * 2000), "field_too_long"),
+        (custom(campaign=7), "bad_campaign"),
+        (custom(campaign="c" * 600), "field_too_long"),
+        (custom(metrics=[1]), "bad_metrics"),
+        (custom(metrics={"price": "1"}), "bad_metrics"),
+        (custom(metrics={"price": True}), "bad_metrics"),
+        (custom(metrics={"price": float("nan")}), "bad_metrics"),
+        (custom(metrics={"price": float("inf")}), "bad_metrics"),
+        (custom(metrics={"price": 10**19}), "bad_metrics"),
+        (custom(metrics={"": 1}), "bad_metrics"),
+        (custom(metrics={f"m{i}": i for i in range(51)}), "bad_metrics"),
+        (
+            {**load_event("pinpoint/sms_success.json"), "metrics": {"price_in_millicents_usd": "645"}},
+            "bad_metrics",
+        ),
+        ({**load_event("pinpoint/sms_success.json"), "metrics": [645]}, "bad_metrics"),
     ],
 )
 def test_invalid_records_are_rejected_with_a_reason(record: Any, reason: str) -> None:
-    with pytest.raises(RecordRejected) as rejected:
-        normalize(record, "e#x", "auto")
-    assert rejected.value.reason == reason
+    assert rejection(record) == reason
 
 
 @pytest.mark.parametrize(
@@ -241,12 +262,138 @@ def test_undecodable_kinesis_data_is_rejected_with_a_reason(data: Any, reason: s
     assert rejected.value.reason == reason
 
 
-def test_the_registry_has_one_module_per_format() -> None:
-    assert [module.NAME for module in FORMATS] == ["custom", "pinpoint"]
-
-
 def test_the_kinesis_fixture_carries_an_email_open() -> None:
     record = load_event("lambda/kinesis_event.json")["Records"][0]
-    event = decode_record(record["kinesis"]["data"], "auto")
+    (event,) = decode_record(record["kinesis"]["data"], "auto")
     assert isinstance(event, NormalizedEvent) and event.event_type == "_email.open"
     assert json.loads(json.dumps(record))["eventID"].startswith("shardId-")
+
+
+# ---- campaign, metrics and details (the normalized event's fields beyond v1) ------------------------
+
+
+def test_pinpoint_campaign_is_the_campaign_id_else_the_journey_id() -> None:
+    assert (
+        normalized(load_event("pinpoint/campaign_send.json")).campaign == "52dc44b35c4742c98c5935269example"
+    )
+    journey = normalized(load_event("pinpoint/journey_email_send.json"))
+    assert journey.campaign == "7a6b5c4d3e2f1a0b9c8d7e6f5aexample"
+    assert normalized(load_event("pinpoint/email_open.json")).campaign is None  # transactional
+
+
+def test_pinpoint_metrics_are_carried_and_empty_metrics_are_none() -> None:
+    assert normalized(load_event("pinpoint/sms_success.json")).metrics == {"price_in_millicents_usd": 645.0}
+    record = load_event("pinpoint/app_monetization_purchase.json")
+    record["metrics"] = {}
+    assert normalized(record).metrics is None
+
+
+def test_pinpoint_opens_and_clicks_carry_what_classifiers_read() -> None:
+    click = normalized(load_event("pinpoint/email_click.json"))
+    assert dict(click.details or {}) == {
+        "send_time_ms": 1732300000000,
+        "ip": "192.0.2.1",
+        "user_agent": (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0 Safari/537.36"
+        ),
+        "link": "https://www.example.com/offer",
+    }
+    assert normalized(load_event("pinpoint/email_delivered.json")).details is None
+
+
+def test_custom_events_carry_campaign_and_metrics() -> None:
+    event = normalized(custom(campaign="spring-sale", metrics={"order_value": 42.5, "items": 3}))
+    assert (event.campaign, event.metrics) == ("spring-sale", {"order_value": 42.5, "items": 3})
+    assert (normalized(custom()).campaign, normalized(custom()).metrics) == (None, None)
+
+
+# ---- the registry -------------------------------------------------------------------------------
+
+
+def test_the_registry_has_one_module_per_format_in_the_order_they_are_tried() -> None:
+    assert [module.NAME for module in FORMATS] == ["custom", "pinpoint", "ses", "sms"]
+    assert formats.FORMAT_MODULES == ("custom", "pinpoint", "ses", "sms")
+
+
+WEBHOOK_FORMAT = """
+    from engagement_scoring.core.events import NormalizedEvent
+
+    NAME = "webhook"
+
+
+    def matches(record):
+        return record.get("kind") == "webhook"
+
+
+    def normalize(record, settings, received_ms=None):
+        return [NormalizedEvent(record["who"], record["what"], record["when"], None, None, None, "")]
+"""
+
+
+@pytest.fixture
+def format_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A second directory of the formats package, for modules written by a test (removed after it)."""
+    monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(tmp_path)])
+    yield tmp_path
+    for path in tmp_path.glob("*.py"):
+        sys.modules.pop(f"{formats.__name__}.{path.stem}", None)
+        if hasattr(formats, path.stem):
+            delattr(formats, path.stem)
+
+
+def test_a_new_format_is_one_module_in_the_package_plus_its_registration(
+    aws: AwsResources, format_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a new module in the formats package ...
+    (format_dir / "webhook.py").write_text(textwrap.dedent(WEBHOOK_FORMAT))
+    record = {"kind": "webhook", "who": "u-9", "what": "_email.click", "when": 1732300000000}
+    assert rejection(record) == "unknown_format"  # not registered yet
+    # ... when its name is registered
+    monkeypatch.setattr(formats, "FORMATS", formats.load_formats([*formats.FORMAT_MODULES, "webhook"]))
+    # then the registry tries it and the scorer scores its records
+    assert [module.NAME for module in formats.FORMATS][-1] == "webhook"
+    assert normalized(record).user_key == "u-9"
+    response = scorer.process_batch(kinesis_event([record]), aws.scorer(), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert aws.scores()["u-9"]["score"] == 50
+
+
+def test_a_format_module_without_its_functions_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "half_done.py").write_text('NAME = "half_done"\n')
+    monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "engagement_scoring.formats.half_done", raising=False)
+    with pytest.raises(TypeError, match="needs NAME, matches"):
+        formats.load_formats(["custom", "half_done"])
+    with pytest.raises(TypeError, match="unique"):
+        formats.load_formats(["custom", "custom"])
+
+
+# ---- the examples of docs/formats.md ---------------------------------------------------------------
+
+FORMATS_DOC = Path(__file__).resolve().parents[3] / "docs" / "formats.md"
+
+
+def doc_examples() -> list[dict[str, Any]]:
+    blocks = FORMATS_DOC.read_text().split("```json\n")[1:]
+    return [json.loads(block.split("```")[0]) for block in blocks]
+
+
+def test_the_push_and_in_app_examples_of_the_docs_score_as_they_say(aws: AwsResources) -> None:
+    examples = [example for example in doc_examples() if example.get("event_type") != "webinar_attended"]
+    assert len(examples) == 3
+    custom_open, pinpoint_open, purchase = (normalized(example) for example in examples)
+    assert (custom_open.event_type, pinpoint_open.event_type) == ("_campaign.opened_notification",) * 2
+    assert custom_open.user_key == pinpoint_open.user_key == purchase.user_key == "u-123"
+    assert purchase.metrics == {"order_value_usd": 42.5}
+    response = scorer.process_batch(kinesis_event(examples), aws.scorer(), FakeContext())
+    assert response == {"batchItemFailures": []}
+    item = aws.scores()["u-123"]
+    assert (item["score"], item["channels"]) == (200, {"push": 100, "in_app": 100})
+
+
+def test_the_custom_format_example_of_the_docs_is_the_fixture() -> None:
+    (documented,) = [example for example in doc_examples() if example.get("event_type") == "webinar_attended"]
+    assert set(documented) == set(load_event("custom/webinar_attended.json")) | {"campaign", "metrics"}
