@@ -511,9 +511,9 @@ variable "scorer_maximum_batching_window_seconds" {
 }
 
 variable "scorer_starting_position" {
-  description = "Where the scorer starts reading the stream: LATEST or TRIM_HORIZON."
+  description = "Where the scorer starts reading the stream when its mapping is created: TRIM_HORIZON (default: every record still in the stream, so nothing written before the mapping exists is lost; exactly-once keys make re-reads harmless) or LATEST (only records written after the mapping exists)."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {
@@ -583,9 +583,9 @@ variable "score_sync_maximum_batching_window_seconds" {
 }
 
 variable "score_sync_starting_position" {
-  description = "Where the score sync starts reading the user_scores stream: LATEST or TRIM_HORIZON."
+  description = "Where the score sync starts reading the user_scores stream when its mapping is created: TRIM_HORIZON (default: score changes the scorer wrote before this mapping existed, e.g. during the first apply, still reach the sinks) or LATEST."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {

@@ -87,7 +87,7 @@ FULL = {
     "scorer_batch_size": 1000,
     "scorer_maximum_batching_window_seconds": 3,
     "scorer_parallelization_factor": 4,
-    "scorer_starting_position": "TRIM_HORIZON",
+    "scorer_starting_position": "LATEST",
     "scorer_maximum_retry_attempts": 3,
     "scorer_maximum_record_age_seconds": 3600,
     "score_sync_batch_size": 50,
@@ -373,7 +373,8 @@ def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan)
     for mapping in (scorer, sync):
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["bisect_batch_on_function_error"] is True
-        assert mapping["starting_position"] == "LATEST"
+        # LATEST would drop every record written before the mapping exists (the first deploy's events).
+        assert mapping["starting_position"] == "TRIM_HORIZON"
         assert mapping["parallelization_factor"] == 1
         assert mapping["maximum_retry_attempts"] == 10
         assert mapping["maximum_record_age_in_seconds"] == 21600
@@ -673,7 +674,7 @@ def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
         "batch_size": 1000,
         "maximum_batching_window_in_seconds": 3,
         "parallelization_factor": 4,
-        "starting_position": "TRIM_HORIZON",
+        "starting_position": "LATEST",
         "maximum_retry_attempts": 3,
         "maximum_record_age_in_seconds": 3600,
     }
