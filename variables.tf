@@ -437,13 +437,13 @@ variable "scorer_timeout" {
 }
 
 variable "scorer_reserved_concurrency" {
-  description = "Reserved concurrency of the scorer function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the scorer function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 0 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
-    error_message = "scorer_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 1 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
+    error_message = "scorer_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -472,13 +472,13 @@ variable "score_sync_timeout" {
 }
 
 variable "score_sync_reserved_concurrency" {
-  description = "Reserved concurrency of the score sync function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the score sync function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 0 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
-    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 1 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
+    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
