@@ -469,9 +469,6 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
         "WriteScoresAndLedger": statement(
             [
                 "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
             ],
             [
