@@ -340,6 +340,13 @@ def test_weight_1_counts_machine_events_as_human(aws: AwsResources) -> None:
     assert score_of(aws) == (Decimal(110), Decimal(110))
 
 
+def test_weights_apply_on_the_decaying_model_too(aws: AwsResources) -> None:
+    # with decay the scorer takes the other arithmetic path (Contribution objects): the same weighting
+    runtime = aws.scorer(DECAY_HALF_LIFE_HOURS="24")
+    process_batch(kinesis_event([ses_click(1), ses_open(5, PROXY_USER_AGENT)]), runtime)
+    assert score_of(aws) == (Decimal(25), Decimal(25))
+
+
 def test_a_weighted_event_is_counted_exactly_once_on_redelivery(aws: AwsResources) -> None:
     runtime = aws.scorer()
     batch = kinesis_event([ses_click(1)])
