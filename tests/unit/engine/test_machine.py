@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +27,17 @@ from engagement_scoring.core.machine import (
     parse_policy,
 )
 from engagement_scoring.formats import normalize
+from engagement_scoring.pipeline.score_sync import SyncRuntime, process_stream_batch
 from engagement_scoring.pipeline.scorer import process_batch
-from engine_support import AwsResources, batch_line, kinesis_event, load_event, log_lines
+from engine_support import (
+    AwsResources,
+    batch_line,
+    kinesis_event,
+    load_event,
+    log_lines,
+    stream_record,
+    user_image,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -410,3 +420,35 @@ def test_classify_never_raises_on_a_record_the_format_accepts(
         for event in normalized:
             verdict = classify(event, machine_policy, burst=bool(bursts))
             assert 0 <= verdict.weight <= 1
+
+
+# --- the score sync: machine counts of the writes behind a change --------------------------------------
+
+
+def test_the_sync_sums_the_machine_counts_of_the_writes_behind_a_change(
+    aws: AwsResources, sync_runtime: Callable[..., SyncRuntime]
+) -> None:
+    # given two writes of one user in a stream batch, each image carrying the per-write `mf` map the
+    # user-item writer is to set (docs/architecture.md, layout v2), and a write without machine events
+    first = user_image("u1", 5, version=1)
+    first["mf"] = {"M": {SEND_TIME_PROXIMITY: {"N": "1"}}}
+    second = user_image("u1", 55, version=2)
+    second["mf"] = {"M": {SEND_TIME_PROXIMITY: {"N": "2"}, PRIVACY_PROXY_OPEN: {"N": "1"}}}
+    plain = user_image("u2", 10)
+    event = {
+        "Records": [
+            stream_record(1, "INSERT", first),
+            stream_record(2, "MODIFY", second, first),
+            stream_record(3, "INSERT", plain),
+        ]
+    }
+    # when the sync publishes the batch
+    process_stream_batch(event, sync_runtime())
+    # then the change carries the sum of both writes' counts; a change without machine events has none
+    details = {
+        message["detail"]["user_key"]: message["detail"]
+        for message in aws.queue_messages(aws.bus_queue_url)
+        if message["detail-type"] == "EngagementScoreChanged"
+    }
+    assert details["u1"]["machine_flagged"] == {PRIVACY_PROXY_OPEN: 1, SEND_TIME_PROXIMITY: 3}
+    assert "machine_flagged" not in details["u2"]
