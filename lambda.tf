@@ -17,6 +17,7 @@ locals {
       ONCE_PER_MESSAGE_TTL_HOURS = tostring(var.once_per_message_ttl_hours)
       METRICS_NAMESPACE          = var.metrics_namespace
       LOG_LEVEL                  = var.log_level
+      MACHINE_ENGAGEMENT         = local.machine_engagement
     },
     var.score_floor == null ? {} : { SCORE_FLOOR = tostring(var.score_floor) },
     var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },

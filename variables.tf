@@ -267,6 +267,68 @@ variable "once_per_message_ttl_hours" {
   }
 }
 
+variable "machine_engagement" {
+  description = "How opens and clicks that machines made are scored (docs/scoring.md, \"Machine engagement\"). An event's points are multiplied by the lowest weight (0 to 1) of its reasons; weights not given keep their defaults (privacy_proxy_open 0, scanner_list 0, burst 0, send_time_proximity 0.5). Reasons: privacy_proxy_open (user agent exactly one of privacy_proxy_user_agents, or address in privacy_proxy_cidrs; opens only), send_time_proximity (within send_time_proximity_seconds of sending; 0 turns it off), scanner_list (user agent containing one of scanner_user_agents, case-insensitive, or address in scanner_cidrs), burst (burst_min_links distinct links of one message clicked within burst_window_ms, in one batch). Weight 1 counts the event as human; weight 0 does not count it (it stays in logs and metrics)."
+  type = object({
+    # A map, not an object, so that a misspelt reason fails validation instead of being dropped.
+    weights                     = optional(map(number), {})
+    privacy_proxy_user_agents   = optional(list(string), ["Mozilla/5.0"])
+    privacy_proxy_cidrs         = optional(list(string), [])
+    scanner_user_agents         = optional(list(string), [])
+    scanner_cidrs               = optional(list(string), [])
+    send_time_proximity_seconds = optional(number, 10)
+    burst_window_ms             = optional(number, 1000)
+    burst_min_links             = optional(number, 2)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : contains(["privacy_proxy_open", "scanner_list", "burst", "send_time_proximity"], name)]), false)
+    error_message = "machine_engagement weights may name only privacy_proxy_open, scanner_list, burst and send_time_proximity."
+  }
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : weight >= 0 && weight <= 1]), false)
+    error_message = "machine_engagement weights must be numbers from 0 to 1."
+  }
+
+  validation {
+    condition = try(alltrue([
+      for cidr in concat(var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_cidrs) :
+      can(cidrhost(cidr, 0))
+    ]), false)
+    error_message = "machine_engagement privacy_proxy_cidrs and scanner_cidrs must be CIDR blocks such as 192.0.2.0/24 or 2001:db8::/32."
+  }
+
+  validation {
+    condition = alltrue([
+      for text in concat(var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.scanner_user_agents) :
+      length(text) >= 1 && length(text) <= 512
+      ]) && alltrue([
+      for list in [var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_user_agents, var.machine_engagement.scanner_cidrs] :
+      length(list) <= 100
+    ])
+    error_message = "machine_engagement lists hold at most 100 items; each user agent is 1-512 characters."
+  }
+
+  validation {
+    condition = try(
+      var.machine_engagement.send_time_proximity_seconds >= 0 && var.machine_engagement.send_time_proximity_seconds <= 86400 && floor(var.machine_engagement.send_time_proximity_seconds) == var.machine_engagement.send_time_proximity_seconds &&
+      var.machine_engagement.burst_window_ms >= 0 && var.machine_engagement.burst_window_ms <= 60000 && floor(var.machine_engagement.burst_window_ms) == var.machine_engagement.burst_window_ms &&
+      var.machine_engagement.burst_min_links >= 2 && var.machine_engagement.burst_min_links <= 100 && floor(var.machine_engagement.burst_min_links) == var.machine_engagement.burst_min_links,
+      false
+    )
+    error_message = "machine_engagement send_time_proximity_seconds must be a whole number from 0 to 86400, burst_window_ms from 0 to 60000 and burst_min_links from 2 to 100."
+  }
+
+  validation {
+    # Lambda allows 4 KB for all of a function's environment variables together.
+    condition     = length(jsonencode(var.machine_engagement)) <= 2048
+    error_message = "machine_engagement must encode to at most 2048 characters of JSON (Lambda's environment holds 4 KB in all): keep the lists short."
+  }
+}
+
 variable "metrics_namespace" {
   description = "CloudWatch namespace of the embedded-metric-format metrics both functions log."
   type        = string

@@ -125,6 +125,18 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "event_bus_arn": "arn:aws:events:eu-west-1:123456789012:event-bus/scores",
         "pinpoint_application_id": "0123456789abcdef0123456789abcdef",
     },
+    "machine engagement at its bounds": {
+        "name_prefix": "edge",
+        "machine_engagement": {
+            "weights": {"privacy_proxy_open": 1, "scanner_list": 0, "send_time_proximity": 0.25},
+            "privacy_proxy_cidrs": ["192.0.2.0/24", "2001:db8::/32"],
+            "scanner_user_agents": ["ExampleLinkScanner"],
+            "scanner_cidrs": ["198.51.100.7/32"],
+            "send_time_proximity_seconds": 86400,
+            "burst_window_ms": 0,
+            "burst_min_links": 100,
+        },
+    },
 }
 
 
@@ -320,6 +332,54 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "must not start with AWS/",
     ),
     ("floor out of range", {"score_floor": -2e9}, "score_floor", "between -1e9 and 1e9"),
+    (
+        "machine weight above 1",
+        {"machine_engagement": {"weights": {"burst": 1.5}}},
+        "machine_engagement",
+        "weights must be numbers from 0 to 1",
+    ),
+    (
+        "negative machine weight",
+        {"machine_engagement": {"weights": {"send_time_proximity": -0.5}}},
+        "machine_engagement",
+        "weights must be numbers from 0 to 1",
+    ),
+    (
+        "unknown machine reason",
+        {"machine_engagement": {"weights": {"human": 1}}},
+        "machine_engagement",
+        "weights may name only privacy_proxy_open",
+    ),
+    (
+        "scanner address that is no CIDR block",
+        {"machine_engagement": {"scanner_cidrs": ["198.51.100.300/32"]}},
+        "machine_engagement",
+        "must be CIDR blocks",
+    ),
+    (
+        "proxy address without a prefix length",
+        {"machine_engagement": {"privacy_proxy_cidrs": ["192.0.2.1"]}},
+        "machine_engagement",
+        "must be CIDR blocks",
+    ),
+    (
+        "empty scanner user agent",
+        {"machine_engagement": {"scanner_user_agents": [""]}},
+        "machine_engagement",
+        "each user agent is 1-512 characters",
+    ),
+    (
+        "burst of one link",
+        {"machine_engagement": {"burst_min_links": 1}},
+        "machine_engagement",
+        "burst_min_links from 2 to 100",
+    ),
+    (
+        "machine policy too large for the environment",
+        {"machine_engagement": {"scanner_cidrs": [f"198.51.100.{i}/32" for i in range(100)]}},
+        "machine_engagement",
+        "at most 2048 characters",
+    ),
     (
         "queue retention above 14 days",
         {"failure_queue_retention_seconds": 1209601},
