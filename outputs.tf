@@ -39,12 +39,12 @@ output "user_scores_stream_arn" {
 }
 
 output "processed_events_table_name" {
-  description = "Name of the processed_events (exactly-once ledger) DynamoDB table."
+  description = "Name of the processed_events (exactly-once overflow buckets) DynamoDB table."
   value       = aws_dynamodb_table.processed_events.name
 }
 
 output "processed_events_table_arn" {
-  description = "ARN of the processed_events (exactly-once ledger) DynamoDB table."
+  description = "ARN of the processed_events (exactly-once overflow buckets) DynamoDB table."
   value       = aws_dynamodb_table.processed_events.arn
 }
 

@@ -244,7 +244,7 @@ variable "rules_cache_ttl_seconds" {
 }
 
 variable "dedupe_ttl_hours" {
-  description = "Lifetime of the exactly-once content keys in processed_events, in hours. Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
+  description = "Lifetime of the exactly-once content digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (ring entries never expire). Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
   type        = number
   default     = 168
   nullable    = false
@@ -256,7 +256,7 @@ variable "dedupe_ttl_hours" {
 }
 
 variable "once_per_message_ttl_hours" {
-  description = "Lifetime of the once-per-message keys in processed_events, in hours (default 90 days)."
+  description = "Lifetime of the once-per-message digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (default 90 days)."
   type        = number
   default     = 2160
   nullable    = false
