@@ -13,6 +13,36 @@ variable "name_prefix" {
   }
 }
 
+variable "create" {
+  description = "Create the module's resources. false creates nothing (and reads nothing from AWS), e.g. to switch a deployment off per environment without removing the module block."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "role_path" {
+  description = "IAM path of every role the module creates (e.g. `/engagement/`)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.role_path) <= 512 && can(regex("^/(?:[\\x21-\\x2E\\x30-\\x7E]+/)*$", var.role_path))
+    error_message = "role_path must be an IAM path: '/' or '/name/.../', at most 512 printable ASCII characters."
+  }
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates; null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::(?:[0-9]{12}|aws):policy/[\\x21-\\x7E]+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be an IAM policy ARN: arn:<partition>:iam::<account>:policy/<path><name>."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every taggable resource."
   type        = map(string)
@@ -95,6 +125,24 @@ variable "kms_key_arn" {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
     error_message = "kms_key_arn must be a KMS key ARN (not an alias): arn:<partition>:kms:<region>:<account>:key/<key-id>."
   }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data protection
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "deletion_protection_enabled" {
+  description = "DynamoDB deletion protection on the three tables: while on, DynamoDB refuses DeleteTable, so a `terraform destroy`, or a change that replaces a table (a new name_prefix), fails instead of deleting the scores. Apply false first to remove the tables on purpose."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery (continuous backups, 35 days) of the score_rules and user_scores tables, and of processed_events so that both can be restored to the same time."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------

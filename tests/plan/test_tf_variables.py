@@ -124,6 +124,9 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "event_bus_arn": "arn:aws:events:eu-west-1:123456789012:event-bus/scores",
         "pinpoint_application_id": "0123456789abcdef0123456789abcdef",
+        "role_path": "/engagement/scoring-v2/",
+        "role_permissions_boundary": "arn:aws:iam::123456789012:policy/boundaries/engagement",
+        "create": False,
     },
     "machine engagement at its bounds": {
         "name_prefix": "edge",
@@ -299,6 +302,14 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         {"score_sync_reserved_concurrency": 1.5},
         "score_sync_reserved_concurrency",
         "null or a whole number >= 1",
+    ),
+    ("role path without slashes", {"role_path": "engagement"}, "role_path", "must be an IAM path"),
+    ("role path with a double slash", {"role_path": "/a//b/"}, "role_path", "must be an IAM path"),
+    (
+        "role ARN as permissions boundary",
+        {"role_permissions_boundary": "arn:aws:iam::123456789012:role/boundary"},
+        "role_permissions_boundary",
+        "must be an IAM policy ARN",
     ),
     (
         "KMS alias instead of key ARN",
