@@ -172,6 +172,10 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
             "ONCE_PER_MESSAGE_TTL_HOURS": "2160",
             "METRICS_NAMESPACE": "EngagementScoring",
             "LOG_LEVEL": "INFO",
+            "USER_KEY_TAG": "user_key",
+            "CAMPAIGN_TAG": "campaign",
+            "RECIPIENT_USER_KEY": "none",
+            "MAX_CLOCK_SKEW_SECONDS": "3600",
         },
         "score_sync": {
             "FAILURE_QUEUE_URL": outputs["failure_queue_url"],
