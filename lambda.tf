@@ -18,9 +18,20 @@ locals {
       METRICS_NAMESPACE          = var.metrics_namespace
       LOG_LEVEL                  = var.log_level
       MACHINE_ENGAGEMENT         = local.machine_engagement
+      USER_KEY_TAG               = var.user_key_tag
+      CAMPAIGN_TAG               = var.campaign_tag
+      RECIPIENT_USER_KEY         = var.recipient_user_key
+      MAX_CLOCK_SKEW_SECONDS     = tostring(var.max_clock_skew_seconds)
     },
     var.score_floor == null ? {} : { SCORE_FLOOR = tostring(var.score_floor) },
     var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },
+    var.recipient_hash_key_parameter == null ? {} : { RECIPIENT_HASH_KEY_PARAMETER = var.recipient_hash_key_parameter },
+  )
+
+  # The HMAC key parameter as an ARN (a name starting with "/" keeps it: parameter/a/b for "/a/b").
+  recipient_hash_key_parameter_arn = var.recipient_hash_key_parameter == null ? null : (
+    startswith(var.recipient_hash_key_parameter, "arn:") ? var.recipient_hash_key_parameter :
+    "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.recipient_hash_key_parameter, "/")}"
   )
 
   score_sync_environment = merge(
@@ -35,6 +46,7 @@ locals {
     },
     local.pinpoint_enabled ? { PINPOINT_APPLICATION_ID = var.pinpoint_application_id } : {},
     local.event_bus_enabled ? { EVENT_BUS_NAME = var.event_bus_arn } : {},
+    local.customer_profiles_environment,
   )
 }
 
@@ -92,13 +104,17 @@ resource "aws_lambda_function" "scorer" {
 
   tags = var.tags
 
-  depends_on = [aws_cloudwatch_log_group.scorer, aws_iam_role_policy.scorer]
+  depends_on = [aws_cloudwatch_log_group.scorer, aws_iam_role_policy.scorer, aws_iam_role_policy.scorer_recipient_hash_key]
 
   lifecycle {
     # Cross-input rules (variable validations may only see their own variable on Terraform < 1.9).
     precondition {
       condition     = var.score_floor == null || var.score_ceiling == null || try(var.score_floor < var.score_ceiling, false)
       error_message = "score_floor must be lower than score_ceiling."
+    }
+    precondition {
+      condition     = var.recipient_user_key != "hashed_address" || var.recipient_hash_key_parameter != null
+      error_message = "recipient_user_key = hashed_address needs recipient_hash_key_parameter (the SSM SecureString holding the HMAC key)."
     }
     precondition {
       condition     = var.dedupe_ttl_hours >= var.stream_retention_hours
@@ -111,7 +127,7 @@ resource "aws_lambda_function" "score_sync" {
   count = local.create ? 1 : 0
 
   function_name                  = local.names.score_sync
-  description                    = "Engagement scoring: syncs score changes to Pinpoint and EventBridge"
+  description                    = "Engagement scoring: syncs score changes to Pinpoint, EventBridge and Customer Profiles"
   role                           = aws_iam_role.score_sync[0].arn
   filename                       = data.archive_file.this[0].output_path
   source_code_hash               = data.archive_file.this[0].output_base64sha256
@@ -133,7 +149,7 @@ resource "aws_lambda_function" "score_sync" {
 
   tags = var.tags
 
-  depends_on = [aws_cloudwatch_log_group.score_sync, aws_iam_role_policy.score_sync]
+  depends_on = [aws_cloudwatch_log_group.score_sync, aws_iam_role_policy.score_sync, aws_iam_role_policy.score_sync_customer_profiles]
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -185,4 +201,26 @@ resource "aws_lambda_event_source_mapping" "score_sync" {
   }
 
   depends_on = [aws_iam_role_policy.score_sync]
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The scorer reads the HMAC key of hashed recipient keys (once per execution environment)
+# ---------------------------------------------------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "scorer_recipient_hash_key" {
+  count = local.create && var.recipient_hash_key_parameter != null ? 1 : 0
+
+  statement {
+    sid       = "ReadRecipientHashKey"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.recipient_hash_key_parameter_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scorer_recipient_hash_key" {
+  count = local.create && var.recipient_hash_key_parameter != null ? 1 : 0
+
+  name   = "recipient-hash-key"
+  role   = aws_iam_role.scorer[0].id
+  policy = data.aws_iam_policy_document.scorer_recipient_hash_key[0].json
 }

@@ -152,3 +152,77 @@ output "lambda_package_base64sha256" {
   description = "Base64 SHA-256 of the Lambda zip (the functions' source_code_hash)."
   value       = try(data.archive_file.this[0].output_base64sha256, null)
 }
+
+output "ses_configuration_set_names" {
+  description = "SES configuration sets whose events flow into the stream (each has the module's EventBridge event destination)."
+  value       = var.ses_configuration_set_names
+}
+
+output "ses_event_rule_arns" {
+  description = "ARNs of the default-bus rules that put SES events into the stream ({keyed, unkeyed}: with and without the user-key tag), or null without SES wiring."
+  value       = local.ses_enabled ? { keyed = aws_cloudwatch_event_rule.ses_keyed[0].arn, unkeyed = aws_cloudwatch_event_rule.ses_unkeyed[0].arn } : null
+}
+
+output "ses_event_partition_key_path" {
+  description = "JSON path of the partition key of SES events that carry the user-key tag (the others use the event id), or null without SES wiring."
+  value       = local.ses_enabled ? local.ses_partition_key_path : null
+}
+
+output "sms_event_log_group_name" {
+  description = "Log group End User Messaging SMS writes event records to (subscribed into the stream), or null without SMS wiring."
+  value       = try(aws_cloudwatch_log_group.sms_events[0].name, null)
+}
+
+output "sms_event_log_group_arn" {
+  description = "ARN of the SMS event log group (LogGroupArn of the event destination), or null without SMS wiring."
+  value       = try(aws_cloudwatch_log_group.sms_events[0].arn, null)
+}
+
+output "sms_event_destination_role_arn" {
+  description = "ARN of the role End User Messaging SMS writes event records with (IamRoleArn of the event destination), or null without SMS wiring."
+  value       = try(aws_iam_role.sms_log_writer[0].arn, null)
+}
+
+output "sms_event_destination_commands" {
+  description = "Per SMS configuration set, the AWS CLI command that attaches the module's CloudWatch Logs event destination (provider 5.x has no resource for it); run each once after the apply. Empty without SMS wiring."
+  value = {
+    for name in var.sms_configuration_set_names : name => join(" ", [
+      "aws pinpoint-sms-voice-v2 create-event-destination",
+      "--region ${local.region}",
+      "--configuration-set-name ${name}",
+      "--event-destination-name ${var.name_prefix}-engagement-scoring",
+      "--matching-event-types ${join(" ", var.sms_event_types)}",
+      "--cloud-watch-logs-destination IamRoleArn=${local.sms_log_writer_role_arn},LogGroupArn=${local.sms_event_log_group_arn}",
+    ])
+  }
+}
+
+output "sms_inbound_topic_arn" {
+  description = "SNS topic for two-way SMS (STOP replies) that flows into the stream: set it as the phone number's two-way channel destination. Null without inbound wiring."
+  value       = local.sms_inbound_enabled ? local.sms_inbound_topic_arn : null
+}
+
+output "sms_inbound_queue_url" {
+  description = "URL of the SQS queue between the inbound SNS topic and the pipe, or null without inbound wiring."
+  value       = try(aws_sqs_queue.sms_inbound[0].url, null)
+}
+
+output "sms_inbound_dead_letter_queue_url" {
+  description = "URL of the dead-letter queue of inbound SMS the pipe could not put into the stream, or null without inbound wiring."
+  value       = try(aws_sqs_queue.sms_inbound_dlq[0].url, null)
+}
+
+output "sms_inbound_pipe_arn" {
+  description = "ARN of the EventBridge pipe that moves inbound SMS into the stream, or null without inbound wiring."
+  value       = try(aws_pipes_pipe.sms_inbound[0].arn, null)
+}
+
+output "customer_profiles_domain_name" {
+  description = "Customer Profiles domain the score sync writes score objects to, or null when that sink is off."
+  value       = local.customer_profiles_enabled ? local.customer_profiles_environment.CUSTOMER_PROFILES_DOMAIN : null
+}
+
+output "customer_profiles_object_type_name" {
+  description = "Object type of the score objects in Customer Profiles, or null when that sink is off."
+  value       = local.customer_profiles_enabled ? var.customer_profiles_object_type_name : null
+}

@@ -186,6 +186,10 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
                 },
                 separators=(",", ":"),
             ),
+            "USER_KEY_TAG": "user_key",
+            "CAMPAIGN_TAG": "campaign",
+            "RECIPIENT_USER_KEY": "none",
+            "MAX_CLOCK_SKEW_SECONDS": "3600",
         },
         "score_sync": {
             "FAILURE_QUEUE_URL": outputs["failure_queue_url"],
