@@ -40,7 +40,9 @@ def one_core() -> Iterator[int | None]:
 
 
 def run(repetitions: int = REPETITIONS, log: Callable[[str], None] = print) -> dict[str, Any]:
-    config = WorkloadConfig(users=STANDARD_USERS, events=STANDARD_EVENTS, seed=STANDARD_SEED)
+    config = WorkloadConfig(
+        formats=("pinpoint",), users=STANDARD_USERS, events=STANDARD_EVENTS, seed=STANDARD_SEED
+    )
     cpu_s: list[float] = []
     wall_s: list[float] = []
     population_s: list[float] = []

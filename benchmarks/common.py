@@ -45,7 +45,7 @@ LOCAL_AWS_ENV = {
 
 def standard_workload(users: int = STANDARD_USERS, events: int = STANDARD_EVENTS) -> Workload:
     """The simulator's workload with a fixed seed (the same records, byte for byte, on every run)."""
-    return generate(WorkloadConfig(users=users, events=events, seed=STANDARD_SEED))
+    return generate(WorkloadConfig(formats=("pinpoint",), users=users, events=events, seed=STANDARD_SEED))
 
 
 def workload_app_id(workload: Workload) -> str:

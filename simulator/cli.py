@@ -40,8 +40,9 @@ from simulator.producer import KinesisProducer, ProducerError, ProducerStats
 from simulator.readback import function_environment, output, read_rules, read_scores
 from simulator.replay import read_events_file, write_events_file
 from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
+from simulator.successor import SuccessorRates
 from simulator.verify import SinkCheck, check_eventbridge, check_pinpoint, compare_scores
-from simulator.workload import DEFAULT_PERIOD_END_MS, Workload, WorkloadConfig, generate
+from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, WorkloadConfig, generate
 
 TARGETS = ("auto", "embedded", "localstack", "aws")
 DEFAULT_REPORT_DIR = Path("build/simulate")
@@ -72,6 +73,13 @@ def _period_end(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names or set(names) - set(FORMATS) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"distinct names out of {', '.join(FORMATS)}")
+    return names
+
+
 def _add_workload_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workload")
     group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
@@ -93,11 +101,20 @@ def _add_workload_options(parser: argparse.ArgumentParser) -> None:
         help="end of the simulated period, ISO 8601 (default 2025-11-01T00:00Z, fixed for reproducibility)",
     )
     group.add_argument(
+        "--formats",
+        type=_formats,
+        default=("successor",),
+        metavar="NAME[,NAME]",
+        help="what to generate: successor (SES, End User Messaging SMS and custom app events; the default), "
+        "pinpoint (the Pinpoint event-stream funnels), or successor,pinpoint (half the records each)",
+    )
+    group.add_argument(
         "--funnel",
         action="append",
         default=[],
         metavar="NAME=RATE",
-        help=f"override a funnel rate; names: {', '.join(FunnelRates.names())}",
+        help=f"override a funnel rate; successor: {', '.join(SuccessorRates.names())}; "
+        f"pinpoint: {', '.join(FunnelRates.names())}",
     )
 
 
@@ -165,11 +182,16 @@ def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def workload_config(args: argparse.Namespace, app_id: str | None = None) -> WorkloadConfig:
     overrides: dict[str, float] = {}
+    successor_overrides: dict[str, float] = {}
     for assignment in args.funnel:
         name, sep, value = assignment.partition("=")
-        if not sep or name not in FunnelRates.names():
-            raise ValueError(f"--funnel needs NAME=RATE with NAME one of {', '.join(FunnelRates.names())}")
-        overrides[name] = _rate(value)
+        if sep and name in SuccessorRates.names():
+            successor_overrides[name] = _rate(value)
+        elif sep and name in FunnelRates.names():
+            overrides[name] = _rate(value)
+        else:
+            names = ", ".join(SuccessorRates.names() + FunnelRates.names())
+            raise ValueError(f"--funnel needs NAME=RATE with NAME one of {names}")
     return WorkloadConfig(
         users=args.users,
         events=args.events,
@@ -180,6 +202,8 @@ def workload_config(args: argparse.Namespace, app_id: str | None = None) -> Work
         period_end_ms=args.period_end,
         rates=dataclasses.replace(FunnelRates(), **overrides),
         app_id=app_id,
+        formats=args.formats,
+        successor_rates=dataclasses.replace(SuccessorRates(), **successor_overrides),
     )
 
 

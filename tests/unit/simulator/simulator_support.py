@@ -253,6 +253,8 @@ def assert_deployment_contract(deployment: Any) -> None:
         "score_floor": None,
         "score_ceiling": None,
         "tiers": [{"name": t["name"], "min_score": float(t["min_score"])} for t in DEFAULT_TIERS],
+        "user_key_tag": "user_key",
+        "recipient_user_key": "none",
     }
     sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
     assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env

@@ -111,6 +111,7 @@ def test_run_json_prints_only_the_final_state_and_verifies_everything(
         capsys,
         *("--users", "150", "--events", "2000", "--seed", "5", "--duplicate-rate", "0.05"),
         *("--malformed-rate", "0.02", "--report-dir", str(tmp_path / "report")),
+        *("--formats", "successor,pinpoint"),
     )
     assert code == 0
     assert result["mismatches"] == 0
@@ -164,7 +165,9 @@ def test_a_wrong_pinpoint_metric_is_a_mismatch(
         deployment.endpoints[first]["Metrics"]["EngagementScore"] += 1
 
     monkeypatch.setattr(deployment, "wait_until_drained", drain_then_corrupt)
-    code, result, _ = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    code, result, _ = run_json(
+        capsys, "--users", "80", "--events", "800", "--formats", "pinpoint", "--report-dir", str(tmp_path)
+    )
     assert (code, result["mismatches"]) == (1, 1)
     assert json.loads((tmp_path / "report.json").read_text())["verification"]["pinpoint"]["wrong"] == 1
 
