@@ -41,7 +41,14 @@ from simulator.readback import function_environment, output, read_rules, read_sc
 from simulator.replay import read_events_file, write_events_file
 from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
 from simulator.successor import SuccessorRates
-from simulator.verify import SinkCheck, check_eventbridge, check_pinpoint, compare_scores
+from simulator.verify import (
+    SinkCheck,
+    check_counters,
+    check_customer_profiles,
+    check_eventbridge,
+    check_pinpoint,
+    compare_scores,
+)
 from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, WorkloadConfig, generate
 
 TARGETS = ("auto", "embedded", "localstack", "aws")
@@ -281,8 +288,12 @@ class RunResult:
     expectation: Expectation | None = None
     pinpoint: SinkCheck | None = None
     eventbridge: SinkCheck | None = None
+    counters: SinkCheck | None = None
+    customer_profiles: SinkCheck | None = None
     pinpoint_reason: str = ""
     eventbridge_reason: str = ""
+    counters_reason: str = ""
+    customer_profiles_reason: str = ""
 
 
 def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
@@ -337,6 +348,20 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.eventbridge_reason = "events not observable on this target"
         else:
             result.eventbridge = check_eventbridge(expectation, events, settings)
+        if not sync_env.get("CUSTOMER_PROFILES_DOMAIN"):
+            result.customer_profiles_reason = "Customer Profiles sink off"
+        elif (objects := deployment.customer_profiles_objects()) is None:
+            result.customer_profiles_reason = "objects not observable on this target"
+        else:
+            result.customer_profiles = check_customer_profiles(expectation, objects, settings)
+        scorer = (result.pipeline or {}).get("scorer")
+        runner = (result.pipeline or {}).get("runner") or {}
+        if not scorer:
+            result.counters_reason = "batch statistics not observable on this target"
+        elif scorer.get("retryable_failures") or runner.get("function_errors"):
+            result.counters_reason = "batches were retried, so they were counted more than once"
+        else:
+            result.counters = check_counters(expectation, scorer)
     return result
 
 
@@ -361,11 +386,21 @@ def build_report(
         score_mismatches = len({m.user_key for m in details})
         pinpoint = result.pinpoint.mismatches if result.pinpoint else 0
         eventbridge = result.eventbridge.mismatches if result.eventbridge else 0
+        counters = result.counters.mismatches if result.counters else 0
+        profiles = result.customer_profiles.mismatches if result.customer_profiles else 0
         verification.update(
-            mismatches=score_mismatches + pinpoint + eventbridge,
+            mismatches=score_mismatches + pinpoint + eventbridge + counters + profiles,
             score_mismatches=score_mismatches,
+            counter_mismatches=counters,
             pinpoint_mismatches=pinpoint,
             eventbridge_mismatches=eventbridge,
+            customer_profiles_mismatches=profiles,
+            counters=result.counters.to_json()
+            if result.counters
+            else {"checked": False, "reason": result.counters_reason},
+            customer_profiles=result.customer_profiles.to_json()
+            if result.customer_profiles
+            else {"checked": False, "reason": result.customer_profiles_reason},
             details=[m.to_json() for m in details[:MAX_REPORTED_MISMATCHES]],
             pinpoint=result.pinpoint.to_json()
             if result.pinpoint

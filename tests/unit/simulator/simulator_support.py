@@ -20,7 +20,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from simulator.oracle import Settings, expect
+from simulator.oracle import Expectation, Settings, expect
 from simulator.readback import function_environment, read_rules, read_scores
 
 _names = itertools.count()
@@ -126,6 +126,7 @@ class FakeDeployment:
         self.events: list[dict[str, Any]] = []
         self.drained = False
         self.sent: list[tuple[str, str, bytes]] = []
+        self.expectation: Expectation | None = None
 
     def client(self, service: str) -> Any:
         return self.lambda_client if service == "lambda" else self._client(service)
@@ -138,7 +139,7 @@ class FakeDeployment:
             records = [d + b" " * i for i, d in enumerate(records)]
         settings = Settings.from_environment(self.lambda_client.environments["scorer"])
         rules = read_rules(self._client("dynamodb"), self.outputs["score_rules_table_name"])
-        expectation = expect(records, rules, settings)
+        expectation = self.expectation = expect(records, rules, settings)
         dynamodb = self._client("dynamodb")
         for key, user in expectation.users.items():
             item: dict[str, Any] = {
@@ -167,7 +168,23 @@ class FakeDeployment:
         self.drained = True
 
     def pipeline_stats(self) -> dict[str, Any] | None:
-        return {"scorer": {"records": len(self.sent), "batches": 1, "scored": 0}}
+        """The ideal engine's batch line: what the oracle counted."""
+        e = self.expectation
+        scorer: dict[str, Any] = {
+            "records": len(self.sent),
+            "batches": 1,
+            "scored": 0,
+            "retryable_failures": 0,
+        }
+        if e is not None:
+            scorer |= {
+                "scored": e.counted,
+                "duplicates_suppressed": e.duplicates,
+                "once_per_message_suppressed": e.once_per_message_suppressed,
+                "skipped": dict(e.skipped),
+                "rejected": dict(e.rejected),
+            }
+        return {"scorer": scorer}
 
     def pinpoint_endpoints(self) -> dict[str, dict[str, Any]] | None:
         return self.endpoints
