@@ -6,6 +6,7 @@ app events, records without a user key, duplicates and malformed records), the o
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 from simulator.local_cloud.stats import PipelineStats
 from simulator.oracle import Settings, expect
 from simulator.readback import read_rules
+from simulator.replay import read_events_file
 from simulator.verify import check_counters, compare_scores
 from simulator.workload import WorkloadConfig, generate
 
@@ -98,3 +100,21 @@ def test_oracle_and_scorer_agree_on_generated_successor_workloads(
     assert stats.add_logs(capsys.readouterr().out) == len(responses)
     counters = check_counters(expectation, stats.snapshot()["scorer"])
     assert counters.mismatches == 0, counters.examples
+
+
+MIXED = Path(__file__).resolve().parents[2] / "events" / "mixed" / "replay_mixed.jsonl"
+
+
+def test_the_mixed_replay_file_scores_in_the_scorer_as_worked_out_by_hand(aws: AwsResources) -> None:
+    # given the records `--events-file` makes of the mixed file (tests/unit/simulator/test_cli.py explains
+    # each score), when the scorer consumes them
+    records = [r.data for r in read_events_file(MIXED)]
+    responses = _score(aws, records, {})
+    # then
+    assert all(failed_ids(response) == [] for response in responses)
+    assert {key: item["score"] for key, item in aws.scores().items()} == {
+        "example-user-1": 62,
+        "u-123": 100,
+        "example-app-endpoint-7": 2,
+        "2d7cba1b-6b8e-4f2f-9c1a-7e4d8b0c5a11": 10,
+    }
