@@ -48,15 +48,13 @@ data "aws_iam_policy_document" "scorer" {
     resources = [local.table_arns.score_rules]
   }
 
-  # Score updates and ledger entries are written together in TransactWriteItems, which IAM
-  # authorises per item action (UpdateItem, PutItem, ConditionCheckItem).
+  # Layout v2: user items and overflow buckets are read with BatchGetItem and written with
+  # UpdateItem; the TransactWriteItems of a write whose dedupe ring evicts holds only Update
+  # actions, which IAM authorises as UpdateItem.
   statement {
     sid = "WriteScoresAndLedger"
     actions = [
       "dynamodb:BatchGetItem",
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arns.user_scores, local.table_arns.processed_events]

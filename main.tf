@@ -2,12 +2,17 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-data "aws_region" "current" {}
+# The region comes from the ARN of the account's default event bus, which exists in every region: the
+# aws_region data source's `name` is deprecated in provider 6.x and its replacement `region` is missing in
+# 5.x. A data source (not a resource) keeps the ARNs below, and so the IAM policies, known at plan time.
+data "aws_cloudwatch_event_bus" "default" {
+  name = "default"
+}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = element(split(":", data.aws_cloudwatch_event_bus.default.arn), 3)
 
   names = {
     stream                 = "${var.name_prefix}-events"

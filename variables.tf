@@ -437,13 +437,13 @@ variable "scorer_timeout" {
 }
 
 variable "scorer_reserved_concurrency" {
-  description = "Reserved concurrency of the scorer function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the scorer function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 0 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
-    error_message = "scorer_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 1 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
+    error_message = "scorer_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -472,13 +472,13 @@ variable "score_sync_timeout" {
 }
 
 variable "score_sync_reserved_concurrency" {
-  description = "Reserved concurrency of the score sync function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the score sync function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 0 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
-    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 1 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
+    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -511,9 +511,9 @@ variable "scorer_maximum_batching_window_seconds" {
 }
 
 variable "scorer_starting_position" {
-  description = "Where the scorer starts reading the stream: LATEST or TRIM_HORIZON."
+  description = "Where the scorer starts reading the stream when its mapping is created: TRIM_HORIZON (default: every record still in the stream, so nothing written before the mapping exists is lost; exactly-once keys make re-reads harmless) or LATEST (only records written after the mapping exists)."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {
@@ -583,9 +583,9 @@ variable "score_sync_maximum_batching_window_seconds" {
 }
 
 variable "score_sync_starting_position" {
-  description = "Where the score sync starts reading the user_scores stream: LATEST or TRIM_HORIZON."
+  description = "Where the score sync starts reading the user_scores stream when its mapping is created: TRIM_HORIZON (default: score changes the scorer wrote before this mapping existed, e.g. during the first apply, still reach the sinks) or LATEST."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {

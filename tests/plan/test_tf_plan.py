@@ -1,7 +1,8 @@
 """Plan-level tests of the module (tftest), for several input combinations.
 
-The wrapper root in fixtures/wrapper calls the module with fake credentials; the one API call a plan
-makes (sts:GetCallerIdentity, for ARNs) goes to the session's embedded moto server. IAM policies are
+The wrapper root in fixtures/wrapper calls the module with fake credentials; the API calls a plan makes
+(sts:GetCallerIdentity for the account, events:DescribeEventBus of the default bus for the region) go to
+the session's embedded moto server. IAM policies are
 built from resource names, so they are complete in the plan and are checked here statement by statement.
 """
 
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -85,7 +87,7 @@ FULL = {
     "scorer_batch_size": 1000,
     "scorer_maximum_batching_window_seconds": 3,
     "scorer_parallelization_factor": 4,
-    "scorer_starting_position": "TRIM_HORIZON",
+    "scorer_starting_position": "LATEST",
     "scorer_maximum_retry_attempts": 3,
     "scorer_maximum_record_age_seconds": 3600,
     "score_sync_batch_size": 50,
@@ -263,6 +265,32 @@ def test_wrapper_forwards_every_module_variable() -> None:
     assert {name for name, source in forwarded if name == source} == declared
 
 
+def test_provider_constraints_admit_only_the_versions_the_module_supports(
+    wrapper: tftest.TerraformTest, terraform_binary: str, tf_env: dict[str, str]
+) -> None:
+    # `terraform providers` lists each module's own requirements, as Terraform read them from versions.tf.
+    tree = subprocess.run(
+        [terraform_binary, "providers", "-no-color"],
+        cwd=wrapper.tfdir,
+        env=tf_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    module_part = tree.split("module.engagement_scoring", 1)[1]
+    requirements = dict(re.findall(r"provider\[registry\.terraform\.io/hashicorp/(\w+)\] (.+)", module_part))
+    assert requirements == {"aws": ">= 5.0.0, < 7.0.0", "archive": ">= 2.5.0, < 3.0.0"}
+
+
+def test_region_is_not_read_from_the_aws_region_data_source(minimal: Plan) -> None:
+    # aws_region's `name` is deprecated in provider 6.x and `region` missing in 5.x: the module reads
+    # neither; the ARNs in the policies still carry the provider's region (checked statement by statement
+    # in test_minimal_policies_grant_exactly_what_each_function_needs).
+    module = minimal.raw.configuration["root_module"]["module_calls"]["engagement_scoring"]["module"]
+    assert "aws_region" not in {resource["type"] for resource in module["resources"]}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Minimal: name_prefix only
 # ---------------------------------------------------------------------------------------------------------
@@ -345,7 +373,8 @@ def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan)
     for mapping in (scorer, sync):
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["bisect_batch_on_function_error"] is True
-        assert mapping["starting_position"] == "LATEST"
+        # LATEST would drop every record written before the mapping exists (the first deploy's events).
+        assert mapping["starting_position"] == "TRIM_HORIZON"
         assert mapping["parallelization_factor"] == 1
         assert mapping["maximum_retry_attempts"] == 10
         assert mapping["maximum_record_age_in_seconds"] == 21600
@@ -440,9 +469,6 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
         "WriteScoresAndLedger": statement(
             [
                 "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
             ],
             [
@@ -645,7 +671,7 @@ def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
         "batch_size": 1000,
         "maximum_batching_window_in_seconds": 3,
         "parallelization_factor": 4,
-        "starting_position": "TRIM_HORIZON",
+        "starting_position": "LATEST",
         "maximum_retry_attempts": 3,
         "maximum_record_age_in_seconds": 3600,
     }
