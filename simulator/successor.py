@@ -374,6 +374,18 @@ class SuccessorMix:
     app_session: float = 28
 
 
+# Who each activity picks from.
+ACTIVITY_AUDIENCES = {
+    "ses_campaign": "email",
+    "ses_untagged": "email",
+    "sms_campaign": "sms",
+    "sms_untagged": "sms",
+    "sms_eventbridge": "sms",
+    "push_notification": "app",
+    "app_session": "app",
+}
+
+
 class SuccessorGenerator:
     """Emits the records of a successor workload, sorted by time; see the module docstring."""
 
@@ -407,7 +419,10 @@ class SuccessorGenerator:
         for name, channels in (("email", (EMAIL,)), ("sms", (SMS,)), ("app", PUSH_CHANNELS)):
             users = [u for u in population.users if u.endpoints_on(*channels)]
             self.audiences[name] = (users, list(accumulate(u.engagement for u in users)))
-        kinds = [f.name for f in fields(mix)]
+        # An activity whose audience is empty (a small population without SMS users...) never happens.
+        kinds = [f.name for f in fields(mix) if self.audiences[ACTIVITY_AUDIENCES[f.name]][0]]
+        if not kinds or not any(getattr(mix, k) > 0 for k in kinds):
+            raise ValueError("no activity of the mix has anyone to reach in this population")
         self.kinds = kinds
         self.kind_cum = list(accumulate(getattr(mix, k) for k in kinds))
         self.handlers = {k: getattr(self, f"_{k}") for k in kinds}

@@ -288,3 +288,10 @@ def test_a_custom_event_names_its_channel_unless_the_rule_does() -> None:
              "timestamp": 1_760_000_000_000, "channel": "push"}  # fmt: skip
     expectation = expect([json.dumps(event).encode()], RULES, Settings())
     assert expectation.users["u-1"].channels == {"push": 2}
+
+
+def test_a_population_without_sms_users_still_generates_the_other_activities() -> None:
+    # seed 0 with 2 users has nobody on SMS: the SMS activities are left out instead of failing
+    records = generate(WorkloadConfig(users=2, events=86, seed=0)).records
+    assert len(records) == 86
+    assert not any(r.data[:2] == b"\x1f\x8b" for r in records)
