@@ -1,7 +1,8 @@
 """B3: simulator generation throughput without AWS, on one core.
 
-`simulator.workload.generate(WorkloadConfig())`, the whole of what `python -m simulator run` does
-before sending (population, funnels, injection), for the standard workload; CPU time of this process
+`simulator.workload.generate(WorkloadConfig(formats=("pinpoint",)))`, what `python -m simulator run
+--formats pinpoint` does before sending (population, funnels, injection), for the standard workload
+(benchmarks/common.py); CPU time of this process
 (`time.process_time`), pinned to one CPU while it runs; one warm-up, then the median of the runs.
 The population's share (a fixed cost, Faker name pools) is timed separately and reported beside.
 """

@@ -1,4 +1,4 @@
-"""`python -m simulator`: simulate Pinpoint engagement events, run them through a deployment, verify.
+"""`python -m simulator`: simulate engagement events, run them through a deployment, verify.
 
     python -m simulator run [--target auto|embedded|localstack|aws] [--users N] [--events N]
                             [--seed N] [--rate R] [--duplicate-rate F] [--malformed-rate F]
@@ -6,8 +6,13 @@
                             [--decay-half-life-hours H] [--score-floor X] [--score-ceiling X]
                             [--tiers JSON] [--user-key-mode MODE] [--score-rules FILE.json]
                             [--tf-var NAME=JSON ...] [--funnel NAME=RATE ...]
+                            [--formats successor|pinpoint|successor,pinpoint]
     python -m simulator generate --output FILE.jsonl [--users N] [--events N] [--seed N] ...
     python -m simulator deploy [--target ...] [module settings]
+
+The default workload is the successor mix (simulator/successor.py: SES e-mail, End User Messaging SMS
+and custom app events, in the envelopes AWS delivers them in); `--formats pinpoint` generates the
+Pinpoint event-stream funnels (simulator/funnels.py), `--formats successor,pinpoint` half of each.
 
 `run` opens the deployment (simulator/targets.py: the embedded local cloud, LocalStack or AWS),
 reads the rules (Scan of the rules table) and the settings (the scorer's environment), generates

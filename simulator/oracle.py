@@ -1,28 +1,45 @@
-"""The oracle: what every user's score, channel scores and tier must be after a run.
+"""The oracle: what every user's score, channel scores and tier must be after a run, and what the scorer
+must have counted, skipped and rejected.
 
-An independent implementation of the scoring semantics of docs/architecture.md (it never imports
-lambda_src), applied to the exact bytes the producer sent:
+An independent implementation of the scoring semantics of docs/architecture.md and docs/formats.md (it
+never imports lambda_src, and keeps its own event-type tables), applied to the exact bytes the producer
+sent:
 
-- Records are parsed the way the contract describes the input formats. Anything that is not a
-  JSON object with a string `event_type`, a numeric `event_timestamp` and a user key is rejected
-  and scores nothing (as do custom-format events with an unknown `schema`).
-- User key: `auto` = the endpoint's `User.UserId` when the record carries one, else
-  `client.client_id`; `endpoint_id` = `client.client_id` (else `endpoint.Id`); `user_id` = the
-  endpoint's `User.UserId`, records without one are rejected.
-- `_test.event_stream` and event types without a rule score nothing.
-- Each distinct record counts once: identical bytes (re-sent duplicates) count zero more times.
-- A `once_per_message` rule counts once per (user key, event type, message id); the first such
-  event in stream order counts. Message id: e-mail `facets.email_channel.mail_event.mail.message_id`,
-  else SMS `attributes.message_id`, else campaign `campaign_id`/`campaign_activity_id`/`treatment_id`,
-  else journey `journey_id`/`journey_run_id`/`journey_activity_id`; events without one count
-  normally. (Generated records never carry two of these, so the precedence cannot matter.)
+- Envelopes are opened first: CloudWatch Logs subscription data (gzip; one payload per log event,
+  `CONTROL_MESSAGE` skipped as `control_message`), EventBridge (`detail`), SNS (`Message`) and SQS as
+  Pipes passes it on (`body`); an envelope that is broken rejects its record (a broken log event only
+  itself). Formats are told apart by their fields: custom (`schema`), Pinpoint (`event_type`), SES
+  (`mail` + `eventType`), End User Messaging SMS status (`eventTimestamp`) and inbound two-way SMS.
+- SES: `SES_EVENT_TYPES` maps each `eventType` to its rule name (Bounce by `bounceType`, Subscription by
+  whether it newly unsubscribes); the time is the type object's `timestamp`, else `mail.timestamp`.
+  SMS: TEXT_SUCCESSFUL / TEXT_DELIVERED are `_SMS.SUCCESS` and final failures `_SMS.FAILURE`, both once
+  per message whatever the rule says; other types `_SMS.<type>`. Inbound opt-out keywords are
+  `_SMS.OPTOUT` at the envelope's time.
+- User key: the tag named by `USER_KEY_TAG` (SES `mail.tags`, SMS `context`); without it, with
+  `RECIPIENT_USER_KEY=address`, the recipients (`email:` / `sms:` + the normalized address; one event
+  per recipient the SES event names); otherwise the payload is skipped `no_user_key`. Pinpoint: `auto`
+  = the endpoint's `User.UserId` when the record carries one, else `client.client_id`; `endpoint_id` =
+  `client.client_id` (else `endpoint.Id`); `user_id` = the endpoint's `User.UserId`, records without
+  one are rejected. Custom: `user_key` as given.
+- `_test.event_stream` and event types without a rule score nothing (`test_event`, `no_rule`); skips
+  and rejections count every time a payload arrives.
+- Each distinct event counts once (`dedupe_key`, see `parse_record`): for Pinpoint and custom records
+  the payload's bytes, for SES and SMS what identifies the event (type, message id, time, user), so an
+  EventBridge redelivery or the same event bare and wrapped counts once.
+- A once-per-message event (the rule's flag, or the SMS format's) counts once per (user key, event
+  type, message id); the first such event in stream order counts. Message id: SES `mail.messageId`,
+  SMS `messageId`, inbound `previousPublishedMessageId`; Pinpoint e-mail
+  `facets.email_channel.mail_event.mail.message_id`, else SMS `attributes.message_id`, else campaign
+  `campaign_id`/`campaign_activity_id`/`treatment_id`, else journey
+  `journey_id`/`journey_run_id`/`journey_activity_id`; custom `message_id`; events without one count
+  normally.
 - Decay: `as_of` = the newest counted event's time; raw = sum(points * 2^(-(as_of - t) / H)),
   channel scores alike; no decay when H = 0 (exact decimal sums).
 - score = clamp(raw, floor, ceiling); tier = the tier with the highest `min_score` <= score, the
   lowest tier for scores below every `min_score`, None without tiers.
-- Channel: the rule's `channel`, else the event type's prefix (`_email` email, `_SMS` sms,
-  `_campaign`/`_push`/`_journey` push, `_session`/`_userauth`/`_monetization`/`_in_app` in_app,
-  anything else custom).
+- Channel: the rule's `channel`, else the channel a custom event names, else the event type's prefix
+  (`_email` email, `_SMS` sms, `_campaign`/`_push`/`_journey` push,
+  `_session`/`_userauth`/`_monetization`/`_in_app` in_app, anything else custom).
 """
 
 from __future__ import annotations
