@@ -127,6 +127,7 @@ class FakeDeployment:
         self.drained = False
         self.sent: list[tuple[str, str, bytes]] = []
         self.expectation: Expectation | None = None
+        self.profile_objects: dict[str, dict[str, Any]] = {}
 
     def client(self, service: str) -> Any:
         return self.lambda_client if service == "lambda" else self._client(service)
@@ -163,6 +164,14 @@ class FakeDeployment:
                     "Metrics": {"EngagementScore": float(user.score)},
                     "Attributes": {"EngagementTier": [user.tier]} if user.tier else {},
                 }
+            if self.lambda_client.environments["score-sync"].get("CUSTOMER_PROFILES_DOMAIN"):
+                self.profile_objects[key] = {
+                    "user_key": key,
+                    "score": float(user.score),
+                    "channels": {c: float(v) for c, v in user.channels.items()},
+                    "rules": [],
+                    **({"tier": user.tier} if user.tier else {}),
+                }
             detail = {"user_key": key, "score": float(user.score), "tier": user.tier}
             self.events.append({"detail-type": "EngagementScoreChanged", "detail": detail})
         self.drained = True
@@ -191,6 +200,9 @@ class FakeDeployment:
 
     def eventbridge_events(self) -> list[dict[str, Any]] | None:
         return self.events
+
+    def customer_profiles_objects(self) -> dict[str, dict[str, Any]] | None:
+        return self.profile_objects
 
 
 # ---- the deployment contract, checked on the fake and on the embedded cloud ----------------------

@@ -173,6 +173,31 @@ def test_a_wrong_pinpoint_metric_is_a_mismatch(
     assert json.loads((tmp_path / "report.json").read_text())["verification"]["pinpoint"]["wrong"] == 1
 
 
+def test_customer_profiles_objects_are_checked_when_the_sink_is_on(
+    fake_deployment: Callable[..., FakeDeployment],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = fake_deployment(sync_env={"CUSTOMER_PROFILES_DOMAIN": "scores"})
+    code, result, stderr = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    profiles = json.loads((tmp_path / "report.json").read_text())["verification"]["customer_profiles"]
+    assert (code, result["mismatches"]) == (0, 0)
+    assert profiles["checked"] is True and profiles["ok"] == profiles["expected"] > 30
+    assert "customer_profiles: " in stderr
+    # when the sink wrote one user's score wrong, that is one mismatch
+    deployment = fake_deployment(sync_env={"CUSTOMER_PROFILES_DOMAIN": "scores"})
+    drain = deployment.wait_until_drained
+
+    def drain_then_corrupt(timeout_s: float) -> None:
+        drain(timeout_s)
+        deployment.profile_objects[sorted(deployment.profile_objects)[0]]["score"] += 1
+
+    monkeypatch.setattr(deployment, "wait_until_drained", drain_then_corrupt)
+    code, result, _ = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (1, 1)
+
+
 def test_sinks_that_are_switched_off_are_not_checked(
     fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
