@@ -192,7 +192,7 @@ def trust(plan: Plan, role: str) -> list[dict[str, Any]]:
 def test_without_successor_inputs_no_successor_resource_exists(off: Plan) -> None:
     assert set(off.types()) & NEW_TYPES == set()
     roles = {address for address in off.changes if address.startswith("aws_iam_role.")}
-    assert roles == {"aws_iam_role.scorer", "aws_iam_role.score_sync"}
+    assert roles == {"aws_iam_role.scorer[0]", "aws_iam_role.score_sync[0]"}
     assert off.count("aws_cloudwatch_log_group") == 2 and off.count("aws_sqs_queue") == 1
     module = outputs(off)
     assert module["ses_event_rule_arns"] is None and module["ses_event_partition_key_path"] is None
@@ -506,7 +506,7 @@ def test_score_sync_may_make_exactly_the_profile_calls_of_the_sink(successor: Pl
         )
     }
     role = given.configured("aws_iam_role_policy.score_sync_customer_profiles")["expressions"]["role"]
-    assert "aws_iam_role.score_sync.id" in role["references"]
+    assert "aws_iam_role.score_sync[0].id" in role["references"]
 
 
 def test_scorer_reads_only_the_named_hash_key_parameter(successor: Plan, given: Plan, off: Plan) -> None:
