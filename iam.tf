@@ -56,14 +56,13 @@ data "aws_iam_policy_document" "scorer" {
     resources = [local.table_arns.score_rules]
   }
 
-  # Score updates and ledger entries are written together in TransactWriteItems, which IAM
-  # authorises per item action (UpdateItem, PutItem, ConditionCheckItem).
+  # Exactly what the code calls (tests/plan/test_tf_plan.py compares it with tools/aws_calls.py's reading of
+  # lambda_src): BatchGetItem reads, and TransactWriteItems, which IAM authorises per item action (the code
+  # writes Update and Put items).
   statement {
     sid = "WriteScoresAndLedger"
     actions = [
       "dynamodb:BatchGetItem",
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:UpdateItem",
     ]
@@ -156,13 +155,9 @@ data "aws_iam_policy_document" "score_sync" {
   dynamic "statement" {
     for_each = local.pinpoint_enabled ? [1] : []
     content {
-      sid = "UpdatePinpointEndpoints"
-      actions = [
-        "mobiletargeting:GetUserEndpoints",
-        "mobiletargeting:UpdateEndpoint",
-        "mobiletargeting:UpdateEndpointsBatch",
-      ]
-      # Endpoints and users are sub-resources of the application (apps/<id>/endpoints/..., apps/<id>/users/...).
+      sid     = "UpdatePinpointEndpoints"
+      actions = ["mobiletargeting:UpdateEndpointsBatch"]
+      # Endpoints are sub-resources of the application (apps/<id>/endpoints/...).
       resources = [local.pinpoint_application_arn, "${local.pinpoint_application_arn}/*"]
     }
   }
