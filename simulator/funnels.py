@@ -147,12 +147,18 @@ class FunnelGenerator:
         self.hour_cum = list(accumulate(HOUR_WEIGHTS))
         self._build_audiences(population)
         self._build_messages(seed)
-        kinds = [f.name for f in fields(mix)]
+        # An activity whose audience is empty (a small population without SMS users...) never happens.
+        kinds = [f.name for f in fields(mix) if self._reachable(f.name)]
         self.activity_kinds = kinds
         self.activity_cum = list(accumulate(getattr(mix, k) for k in kinds))
         self.handlers = {k: getattr(self, f"_{k}") for k in kinds}
 
     # ---- setup -------------------------------------------------------------------------------
+    def _reachable(self, kind: str) -> bool:
+        audience = kind.split("_", 1)[0]
+        audience = "push" if audience == "app" else audience
+        return audience not in self.audiences or bool(self.audiences[audience][0])
+
     def _build_audiences(self, population: Population) -> None:
         self.audiences: dict[str, tuple[list[User], list[float]]] = {}
         for name, channels in (("email", (EMAIL,)), ("sms", (SMS,)), ("push", PUSH_CHANNELS)):

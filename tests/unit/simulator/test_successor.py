@@ -295,3 +295,6 @@ def test_a_population_without_sms_users_still_generates_the_other_activities() -
     records = generate(WorkloadConfig(users=2, events=86, seed=0)).records
     assert len(records) == 86
     assert not any(r.data[:2] == b"\x1f\x8b" for r in records)
+    # the Pinpoint funnels too (seed 3 with 2 users raised IndexError before)
+    for seed in range(10):
+        assert generate(WorkloadConfig(users=2, events=50, seed=seed, formats=("pinpoint",))).events == 50
