@@ -336,6 +336,8 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         owners = {e.endpoint_id: u.user_key for u in workload.population.users for e in u.endpoints}
         if not sync_env.get("PINPOINT_APPLICATION_ID"):
             result.pinpoint_reason = "Pinpoint sink off"
+        elif "pinpoint" not in workload.config.formats:
+            result.pinpoint_reason = "no Pinpoint records in this workload"
         elif (endpoints := deployment.pinpoint_endpoints()) is None:
             result.pinpoint_reason = "endpoints not observable on this target"
         else:
