@@ -85,6 +85,8 @@ module "engagement_scoring" {
   tags        = local.tags
   kms_key_arn = aws_kms_key.this.arn
 
+  deletion_protection_enabled = var.deletion_protection_enabled
+
   stream_mode            = "PROVISIONED"
   stream_shard_count     = 2
   stream_retention_hours = 48

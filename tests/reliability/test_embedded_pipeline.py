@@ -408,7 +408,7 @@ def test_a_batch_given_up_on_is_redriven_after_the_fix_and_counted_exactly_once(
     ).encode()
     middle = len(good) // 2
     stream = [*good[:middle], poison, *good[middle:]]
-    refuse_poison = FaultRule(TRANSACT, 1.0, (ITEM_TOO_LARGE,), body_contains=f'"{poison_user}"'.encode())
+    refuse_poison = FaultRule(WRITE, 1.0, (ITEM_TOO_LARGE,), body_contains=f'"{poison_user}"'.encode())
 
     # Given: the poison user's writes are refused on every try, so its batch exhausts the mapping's retries
     # and goes to the failure queue (one shard, one lane: the records are delivered in this order).
@@ -453,7 +453,7 @@ def test_a_batch_given_up_on_is_redriven_after_the_fix_and_counted_exactly_once(
     outcome = cloud.verify(stream, owners_of(workload), stats_delta(before, cloud.runner.pipeline_stats()))
     assert outcome.mismatches == [], [m.to_json() for m in outcome.mismatches[:10]]
     assert poison_user in outcome.expectation.users
-    assert outcome.ledger_content_keys == outcome.expectation.counted and outcome.ledger_other_keys == 0
+    assert outcome.dedupe_digests == outcome.expectation.counted and outcome.ledger_other_items == 0
     assert outcome.scorer("scored") == outcome.expectation.counted
     assert outcome.scorer("duplicates_suppressed") >= 1
     assert outcome.pinpoint.mismatches == 0 and outcome.eventbridge.mismatches == 0
