@@ -374,7 +374,9 @@ class FunnelGenerator:
             return
         if rng.random() >= self._p(rates.email_open, user):
             return
-        opened = t + int(rng.expovariate(1 / (4 * HOUR)))
+        # Never within 30 s of the send: the scorer's default machine-engagement policy weighs such opens
+        # and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
+        opened = max(t + int(rng.expovariate(1 / (4 * HOUR))), t0 + 30 * SECOND)
         opens = 1
         while opens < 4 and rng.random() < rates.email_repeat_open:
             opens += 1
