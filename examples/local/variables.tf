@@ -144,3 +144,9 @@ variable "create_sms_inbound_topic" {
   default     = false
   nullable    = false
 }
+
+variable "customer_profiles_domain_name" {
+  description = "Customer Profiles domain the score sync writes to (see the module); null = sink off. The embedded cloud creates this domain in its Customer Profiles stand-in before the apply and passes its name."
+  type        = string
+  default     = null
+}
