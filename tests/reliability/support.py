@@ -144,7 +144,11 @@ class ReliabilityCloud:
 
     def workload(self, users: int, events: int, seed: int, **options: Any) -> Workload:
         app_id = self.outputs.get("pinpoint_application_id") or None
-        return generate(WorkloadConfig(users=users, events=events, seed=seed, app_id=app_id, **options))
+        return generate(
+            WorkloadConfig(
+                formats=("pinpoint",), users=users, events=events, seed=seed, app_id=app_id, **options
+            )
+        )
 
     def handler_logs(self) -> str:
         """Everything the functions printed so far (the runner captures it per invocation)."""

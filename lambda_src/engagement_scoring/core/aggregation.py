@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from engagement_scoring.core.dedupe import MAX_ENTRIES_PER_WRITE
 from engagement_scoring.core.events import NormalizedEvent
@@ -29,6 +30,10 @@ SCORED = "scored"
 DUPLICATE = "duplicate"
 ONCE_PER_MESSAGE = "once_per_message"
 FAILED = "failed"
+# A machine-flagged event whose policy weight is 0: not written, so it neither scores nor takes the
+# once-per-message slot (docs/scoring.md, "Machine engagement").
+NOT_COUNTED = "machine_not_counted"
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -40,6 +45,13 @@ class Candidate:
     sequence_numbers: list[str] = field(default_factory=list)
     once_key: str | None = None
     status: str = PENDING
+    # The machine-engagement verdict (core/machine.py): the points are multiplied by `weight`.
+    weight: Decimal = _ONE
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> Decimal:
+        return self.rule.points * self.weight if self.reasons else self.rule.points
 
     @property
     def key_count(self) -> int:
@@ -128,7 +140,9 @@ class UserWrite:
 
 def contribution(candidate: Candidate) -> Contribution:
     event, rule = candidate.event, candidate.rule
-    return Contribution(rule.points, event.timestamp_ms, rule.channel_for(event.channel), event.endpoint_id)
+    return Contribution(
+        candidate.points, event.timestamp_ms, rule.channel_for(event.channel), event.endpoint_id
+    )
 
 
 def plan_user_writes(
@@ -163,7 +177,9 @@ def plan_user_writes(
                 state,
                 [
                     (
-                        candidate.rule.points,
+                        candidate.rule.points * candidate.weight
+                        if candidate.reasons
+                        else candidate.rule.points,
                         candidate.event.timestamp_ms,
                         candidate.rule.channel_for(candidate.event.channel),
                         candidate.event.endpoint_id,

@@ -28,6 +28,7 @@ from engagement_scoring.aws.score_store import CONFLICT, NEW_USER, OK, RETRY, Sc
 from engagement_scoring.core.aggregation import (
     DUPLICATE,
     FAILED,
+    NOT_COUNTED,
     ONCE_PER_MESSAGE,
     PENDING,
     SCORED,
@@ -53,6 +54,7 @@ from engagement_scoring.core.events import (
     SkippedRecord,
 )
 from engagement_scoring.core.keys import content_key
+from engagement_scoring.core.machine import MachineCounts, judge
 from engagement_scoring.core.rules import Rule, rules_from_items
 from engagement_scoring.formats import normalize
 from engagement_scoring.formats.envelopes import (
@@ -88,6 +90,7 @@ class BatchStats:
     transaction_retries: int = 0
     internal_errors: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    machine: MachineCounts = field(default_factory=MachineCounts)
 
 
 class ScorerRuntime:
@@ -360,9 +363,12 @@ def _score_events(
     classified = classify(normalized, rules)
     stats.skipped.update(classified.skipped)
     stats.in_batch_duplicates += classified.in_batch_duplicates
+    stats.machine = judge(classified.candidates, config.machine)
     by_user: dict[str, list[Candidate]] = {}
     entries: dict[int, tuple[bytes, bytes | None]] = {}
     for candidate in classified.candidates:
+        if candidate.status == NOT_COUNTED:  # weight 0: neither scored nor a once-per-message touch
+            continue
         entries[id(candidate)] = _entries(candidate)
         group = by_user.get(candidate.event.user_key)
         if group is None:
@@ -563,6 +569,8 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "scored": statuses[SCORED],
         "duplicates_suppressed": duplicates,
         "once_per_message_suppressed": statuses[ONCE_PER_MESSAGE],
+        "machine_flagged": dict(stats.machine.flagged),
+        "machine_not_counted": statuses[NOT_COUNTED],
         "skipped": dict(stats.skipped),
         "rejected": dict(stats.rejected),
         "users_updated": stats.users_updated,
@@ -587,6 +595,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "EventsSkipped": sum(stats.skipped.values()),
         "DuplicatesSuppressed": duplicates,
         "OncePerMessageSuppressed": statuses[ONCE_PER_MESSAGE],
+        "MachineNotCounted": statuses[NOT_COUNTED],
         "RecordsRejected": sum(stats.rejected.values()),
         "UsersUpdated": stats.users_updated,
         "SinkCalls": runtime.calls.total,
@@ -597,7 +606,11 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
             runtime.config.metrics_namespace,
             FUNCTION,
             totals,
-            {"EventsSkipped": stats.skipped, "RecordsRejected": stats.rejected},
+            {
+                "EventsSkipped": stats.skipped,
+                "RecordsRejected": stats.rejected,
+                "MachineFlagged": stats.machine.flagged,
+            },
         )
     )
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}

@@ -345,19 +345,19 @@ def expected_endpoint_ids(known: Sequence[str], seen: Iterable[str | None]) -> t
     return tuple(merged)
 
 
-def expected_chunks(accepted: Sequence[Candidate], max_actions: int) -> list[list[Candidate]]:
-    """One write per chunk: the user update plus one ledger key per candidate (two with a once key),
-    at most `max_actions` actions; each chunk as full as it can be, in stream order."""
+def expected_chunks(accepted: Sequence[Candidate], max_entries: int) -> list[list[Candidate]]:
+    """One write per chunk (layout v2): one ring entry per candidate (two with a once key), at most
+    `max_entries` entries a write; each chunk as full as it can be, in stream order."""
     chunks: list[list[Candidate]] = []
-    actions = 0
+    entries = 0
     for candidate in accepted:
         keys = 1 if candidate.once_key is None else 2
-        if chunks and actions + keys <= max_actions:
+        if chunks and entries + keys <= max_entries:
             chunks[-1].append(candidate)
-            actions += keys
+            entries += keys
         else:
             chunks.append([candidate])
-            actions = 1 + keys
+            entries = keys
     return chunks
 
 
@@ -421,10 +421,10 @@ def assert_expected_writes(
     state: UserState,
     accepted: Sequence[Candidate],
     model: ScoringModel,
-    max_actions: int,
+    max_entries: int,
 ) -> None:
     """`writes` are the ones the formulas above give, chained: each starts from the previous one's state."""
-    chunks = expected_chunks(accepted, max_actions)
+    chunks = expected_chunks(accepted, max_entries)
     assert [list(write.candidates) for write in writes] == chunks
     for write, chunk in zip(writes, chunks, strict=True):
         assert write.user_key == user_key
@@ -930,10 +930,10 @@ models = st.builds(
 @SETTINGS
 @given(states, st.lists(candidates, max_size=12), models, st.sampled_from([2, 3, 4, 5, 7, 100]))
 def test_plan_user_writes_follow_the_formulas(
-    state: UserState, accepted: list[Candidate], model: ScoringModel, max_actions: int
+    state: UserState, accepted: list[Candidate], model: ScoringModel, max_entries: int
 ) -> None:
-    writes = plan_user_writes("u", state, accepted, model, max_actions)
-    assert_expected_writes(writes, "u", state, accepted, model, max_actions)
+    writes = plan_user_writes("u", state, accepted, model, max_entries)
+    assert_expected_writes(writes, "u", state, accepted, model, max_entries)
 
 
 DAY_MS = 24 * HOUR_MS
@@ -1028,7 +1028,7 @@ HAND_COMPUTED = {
         # one hour = two half-lives: -1000 * 2^-2 + 50 = -250 + 50 = -200
         [stored(-200, HOUR_MS, {"email": -200}, 2, 8)],
     ),
-    "decay: two candidates a write (3 actions), each write from the one before": (
+    "decay: two candidates a write (2 ring entries), each write from the one before": (
         DAILY,
         NEW_USER,
         [
@@ -1036,7 +1036,7 @@ HAND_COMPUTED = {
             counted("_email.open", 16, DAY_MS),
             counted("_email.open", 16, 2 * DAY_MS),
         ],
-        3,
+        2,
         # first write at 1 day: 16 * 2^-1 + 16 = 24; second at 2 days: 24 * 2^-1 + 16 = 28
         # (= 16 * 2^-2 + 16 * 2^-1 + 16 in one go)
         [stored(24, DAY_MS, {"email": 24}, 2, 1), stored(28, 2 * DAY_MS, {"email": 28}, 3, 2)],
@@ -1082,7 +1082,7 @@ HAND_COMPUTED = {
         100,
         [stored(10, 4, {"push": 1, "sms": 2, "in_app": 3, "custom": 4}, 4, 1)],
     ),
-    "sum: once-per-message keys take a second action": (
+    "sum: once-per-message keys take a second ring entry": (
         NO_DECAY,
         NEW_USER,
         [
@@ -1091,8 +1091,8 @@ HAND_COMPUTED = {
             counted("_email.click", 30, 3),
         ],
         4,
-        # 1 + 2 + 2 > 4: the second open starts a new write, the click fits beside it (1 + 2 + 1 = 4)
-        [stored(10, 1, {"email": 10}, 1, 1), stored(60, 3, {"email": 60}, 3, 2)],
+        # 2 + 2 = 4 entries: both opens in the first write; the click (2 + 2 + 1 > 4) starts a second
+        [stored(30, 2, {"email": 30}, 2, 1), stored(60, 3, {"email": 60}, 3, 2)],
     ),
     "sum: 38 significant digits": (
         NO_DECAY,
@@ -1119,8 +1119,8 @@ HAND_COMPUTED = {
 
 @pytest.mark.parametrize("case", sorted(HAND_COMPUTED))
 def test_plan_user_writes_give_the_hand_computed_states(case: str) -> None:
-    model, state, accepted, max_actions, expected = HAND_COMPUTED[case]
-    writes = plan_user_writes("u", state, accepted, model, max_actions)
+    model, state, accepted, max_entries, expected = HAND_COMPUTED[case]
+    writes = plan_user_writes("u", state, accepted, model, max_entries)
     assert [write.state for write in writes] == expected
     assert [write.expected_version for write in writes] == [
         state.version,
