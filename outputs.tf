@@ -152,3 +152,18 @@ output "lambda_package_base64sha256" {
   description = "Base64 SHA-256 of the Lambda zip (the functions' source_code_hash)."
   value       = data.archive_file.this.output_base64sha256
 }
+
+output "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify (created or given); null without alarms."
+  value       = local.alarm_topic_arn
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms, each with a section in docs/operations.md; empty without alarms."
+  value       = var.create_alarms ? local.all_alarm_names : []
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard; null without it."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
+}
