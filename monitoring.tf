@@ -13,8 +13,7 @@ locals {
   alarm_actions       = var.create_alarms ? [local.alarm_topic_arn] : []
   alarm_thresholds    = var.alarm_thresholds
 
-  # EMF dimension values: FUNCTION in pipeline/scorer.py and pipeline/score_sync.py, the sink names in
-  # pipeline/score_sync.py (SINKS).
+  # EMF dimension values: FUNCTION in pipeline/scorer.py and pipeline/score_sync.py.
   emf_function = {
     scorer     = "scorer"
     score_sync = "score_sync"
@@ -23,10 +22,10 @@ locals {
     scorer     = local.names.scorer
     score_sync = local.names.score_sync
   }
-  alarm_sinks = toset(concat(
-    local.pinpoint_enabled ? ["pinpoint"] : [],
-    local.event_bus_enabled ? ["eventbridge"] : [],
-  ))
+  # One sink-failure alarm per sink the code has (SINKS), whether it is on or not: a for_each over "the
+  # sinks that are on" fails to plan when a sink's input comes from a resource created in the same apply
+  # (e.g. a new bus's ARN). A sink that is off publishes no datapoints, and its alarm stays OK.
+  alarm_sinks = toset(["pinpoint", "eventbridge", "customer_profiles"])
 
   alarm_names = {
     scorer_iterator_age          = "${var.name_prefix}-scorer-iterator-age"

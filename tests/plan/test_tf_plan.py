@@ -281,8 +281,8 @@ def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
             "aws_iam_role": 2,
             "aws_iam_role_policy": 2,
             "aws_sqs_queue": 1,
-            # monitoring.tf: 8 alarms (no sink is on), their topic, its policy and key, the dashboard
-            "aws_cloudwatch_metric_alarm": 8,
+            # monitoring.tf: 11 alarms, their topic, its policy and key, the dashboard
+            "aws_cloudwatch_metric_alarm": 11,
             "aws_sns_topic": 1,
             "aws_sns_topic_policy": 1,
             "aws_kms_key": 1,
@@ -553,8 +553,8 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
             "aws_iam_role_policy": 3,
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
-            # monitoring.tf: 10 alarms (two sinks on), a topic under kms_key_arn (no own key), a dashboard
-            "aws_cloudwatch_metric_alarm": 10,
+            # monitoring.tf: 11 alarms, a topic under kms_key_arn (no key of its own), a dashboard
+            "aws_cloudwatch_metric_alarm": 11,
             "aws_sns_topic": 1,
             "aws_sns_topic_policy": 1,
             "aws_cloudwatch_dashboard": 1,
@@ -701,9 +701,9 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer", "aws_lambda_event_source_mapping.score_sync"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 10 alarms and their topic (a
+    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms and their topic (a
     # dashboard has no tags)
-    assert len(tagged) == 23, sorted(tagged)
+    assert len(tagged) == 24, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
