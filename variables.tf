@@ -13,6 +13,36 @@ variable "name_prefix" {
   }
 }
 
+variable "create" {
+  description = "Create the module's resources. false creates nothing (and reads nothing from AWS), e.g. to switch a deployment off per environment without removing the module block."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "role_path" {
+  description = "IAM path of every role the module creates (e.g. `/engagement/`)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.role_path) <= 512 && can(regex("^/(?:[\\x21-\\x2E\\x30-\\x7E]+/)*$", var.role_path))
+    error_message = "role_path must be an IAM path: '/' or '/name/.../', at most 512 printable ASCII characters."
+  }
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates; null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::(?:[0-9]{12}|aws):policy/[\\x21-\\x7E]+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be an IAM policy ARN: arn:<partition>:iam::<account>:policy/<path><name>."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every taggable resource."
   type        = map(string)
@@ -95,6 +125,24 @@ variable "kms_key_arn" {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
     error_message = "kms_key_arn must be a KMS key ARN (not an alias): arn:<partition>:kms:<region>:<account>:key/<key-id>."
   }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data protection
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "deletion_protection_enabled" {
+  description = "DynamoDB deletion protection on the three tables: while on, DynamoDB refuses DeleteTable, so a `terraform destroy`, or a change that replaces a table (a new name_prefix), fails instead of deleting the scores. Apply false first to remove the tables on purpose."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery (continuous backups, 35 days) of the score_rules and user_scores tables, and of processed_events so that both can be restored to the same time."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -244,7 +292,7 @@ variable "rules_cache_ttl_seconds" {
 }
 
 variable "dedupe_ttl_hours" {
-  description = "Lifetime of the exactly-once content keys in processed_events, in hours. Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
+  description = "Lifetime of the exactly-once content digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (ring entries never expire). Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
   type        = number
   default     = 168
   nullable    = false
@@ -256,7 +304,7 @@ variable "dedupe_ttl_hours" {
 }
 
 variable "once_per_message_ttl_hours" {
-  description = "Lifetime of the once-per-message keys in processed_events, in hours (default 90 days)."
+  description = "Lifetime of the once-per-message digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (default 90 days)."
   type        = number
   default     = 2160
   nullable    = false
@@ -264,6 +312,68 @@ variable "once_per_message_ttl_hours" {
   validation {
     condition     = var.once_per_message_ttl_hours >= 1 && var.once_per_message_ttl_hours <= 87600
     error_message = "once_per_message_ttl_hours must be from 1 to 87600."
+  }
+}
+
+variable "machine_engagement" {
+  description = "How opens and clicks that machines made are scored (docs/scoring.md, \"Machine engagement\"). An event's points are multiplied by the lowest weight (0 to 1) of its reasons; weights not given keep their defaults (privacy_proxy_open 0, scanner_list 0, burst 0, send_time_proximity 0.5). Reasons: privacy_proxy_open (user agent exactly one of privacy_proxy_user_agents, or address in privacy_proxy_cidrs; opens only), send_time_proximity (within send_time_proximity_seconds of sending; 0 turns it off), scanner_list (user agent containing one of scanner_user_agents, case-insensitive, or address in scanner_cidrs), burst (burst_min_links distinct links of one message clicked within burst_window_ms, in one batch). Weight 1 counts the event as human; weight 0 does not count it (it stays in logs and metrics)."
+  type = object({
+    # A map, not an object, so that a misspelt reason fails validation instead of being dropped.
+    weights                     = optional(map(number), {})
+    privacy_proxy_user_agents   = optional(list(string), ["Mozilla/5.0"])
+    privacy_proxy_cidrs         = optional(list(string), [])
+    scanner_user_agents         = optional(list(string), [])
+    scanner_cidrs               = optional(list(string), [])
+    send_time_proximity_seconds = optional(number, 10)
+    burst_window_ms             = optional(number, 1000)
+    burst_min_links             = optional(number, 2)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : contains(["privacy_proxy_open", "scanner_list", "burst", "send_time_proximity"], name)]), false)
+    error_message = "machine_engagement weights may name only privacy_proxy_open, scanner_list, burst and send_time_proximity."
+  }
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : weight >= 0 && weight <= 1]), false)
+    error_message = "machine_engagement weights must be numbers from 0 to 1."
+  }
+
+  validation {
+    condition = try(alltrue([
+      for cidr in concat(var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_cidrs) :
+      can(cidrhost(cidr, 0))
+    ]), false)
+    error_message = "machine_engagement privacy_proxy_cidrs and scanner_cidrs must be CIDR blocks such as 192.0.2.0/24 or 2001:db8::/32."
+  }
+
+  validation {
+    condition = alltrue([
+      for text in concat(var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.scanner_user_agents) :
+      length(text) >= 1 && length(text) <= 512
+      ]) && alltrue([
+      for list in [var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_user_agents, var.machine_engagement.scanner_cidrs] :
+      length(list) <= 100
+    ])
+    error_message = "machine_engagement lists hold at most 100 items; each user agent is 1-512 characters."
+  }
+
+  validation {
+    condition = try(
+      var.machine_engagement.send_time_proximity_seconds >= 0 && var.machine_engagement.send_time_proximity_seconds <= 86400 && floor(var.machine_engagement.send_time_proximity_seconds) == var.machine_engagement.send_time_proximity_seconds &&
+      var.machine_engagement.burst_window_ms >= 0 && var.machine_engagement.burst_window_ms <= 60000 && floor(var.machine_engagement.burst_window_ms) == var.machine_engagement.burst_window_ms &&
+      var.machine_engagement.burst_min_links >= 2 && var.machine_engagement.burst_min_links <= 100 && floor(var.machine_engagement.burst_min_links) == var.machine_engagement.burst_min_links,
+      false
+    )
+    error_message = "machine_engagement send_time_proximity_seconds must be a whole number from 0 to 86400, burst_window_ms from 0 to 60000 and burst_min_links from 2 to 100."
+  }
+
+  validation {
+    # Lambda allows 4 KB for all of a function's environment variables together.
+    condition     = length(jsonencode(var.machine_engagement)) <= 2048
+    error_message = "machine_engagement must encode to at most 2048 characters of JSON (Lambda's environment holds 4 KB in all): keep the lists short."
   }
 }
 
@@ -437,13 +547,13 @@ variable "scorer_timeout" {
 }
 
 variable "scorer_reserved_concurrency" {
-  description = "Reserved concurrency of the scorer function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the scorer function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 0 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
-    error_message = "scorer_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 1 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
+    error_message = "scorer_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -472,13 +582,13 @@ variable "score_sync_timeout" {
 }
 
 variable "score_sync_reserved_concurrency" {
-  description = "Reserved concurrency of the score sync function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the score sync function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 0 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
-    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 1 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
+    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -511,9 +621,9 @@ variable "scorer_maximum_batching_window_seconds" {
 }
 
 variable "scorer_starting_position" {
-  description = "Where the scorer starts reading the stream: LATEST or TRIM_HORIZON."
+  description = "Where the scorer starts reading the stream when its mapping is created: TRIM_HORIZON (default: every record still in the stream, so nothing written before the mapping exists is lost; exactly-once keys make re-reads harmless) or LATEST (only records written after the mapping exists)."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {
@@ -583,9 +693,9 @@ variable "score_sync_maximum_batching_window_seconds" {
 }
 
 variable "score_sync_starting_position" {
-  description = "Where the score sync starts reading the user_scores stream: LATEST or TRIM_HORIZON."
+  description = "Where the score sync starts reading the user_scores stream when its mapping is created: TRIM_HORIZON (default: score changes the scorer wrote before this mapping existed, e.g. during the first apply, still reach the sinks) or LATEST."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {
@@ -640,6 +750,253 @@ variable "failure_queue_retention_seconds" {
     condition     = var.failure_queue_retention_seconds >= 60 && var.failure_queue_retention_seconds <= 1209600 && floor(var.failure_queue_retention_seconds) == var.failure_queue_retention_seconds
     error_message = "failure_queue_retention_seconds must be a whole number from 60 to 1209600."
   }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Successor formats: how the scorer finds the user and the campaign in SES and End User Messaging records
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "user_key_tag" {
+  description = "SES message tag / End User Messaging SMS `Context` key that names the user (USER_KEY_TAG). The SES EventBridge target also partitions the stream by this tag, so one user's e-mail events stay on one shard."
+  type        = string
+  default     = "user_key"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,128}$", var.user_key_tag))
+    error_message = "user_key_tag must be 1-128 letters, digits, '_' or '-' (SES tag names allow these characters; the SES target's partition key path $.detail.mail.tags.<tag>[0] must stay within EventBridge's 256 characters)."
+  }
+}
+
+variable "campaign_tag" {
+  description = "SES message tag / End User Messaging SMS `Context` key that names the campaign (CAMPAIGN_TAG)."
+  type        = string
+  default     = "campaign"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,256}$", var.campaign_tag))
+    error_message = "campaign_tag must be 1-256 letters, digits, '_' or '-'."
+  }
+}
+
+variable "recipient_user_key" {
+  description = "Whether a recipient stands in for a missing user tag (RECIPIENT_USER_KEY): none (the event is skipped as no_user_key), address (the e-mail address or phone number is the key) or hashed_address (a keyed HMAC of it; set recipient_hash_key_parameter)."
+  type        = string
+  default     = "none"
+  nullable    = false
+
+  validation {
+    condition     = contains(["none", "address", "hashed_address"], var.recipient_user_key)
+    error_message = "recipient_user_key must be none, address or hashed_address."
+  }
+}
+
+variable "recipient_hash_key_parameter" {
+  description = "SSM SecureString parameter (name or ARN) holding the HMAC key for recipient_user_key = hashed_address (at least 16 characters). The scorer gets ssm:GetParameter on it; a parameter encrypted with a customer managed key also needs kms:Decrypt, which the key's policy must grant to the scorer role."
+  type        = string
+  default     = null
+
+  validation {
+    # RE2 caps counted repetitions at 1000, so the 2048-character limit is a length check.
+    condition     = var.recipient_hash_key_parameter == null || try(length(var.recipient_hash_key_parameter) <= 2048 && can(regex("^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9_./-]+|/?[A-Za-z0-9_.-][A-Za-z0-9_./-]*)$", var.recipient_hash_key_parameter)), false)
+    error_message = "recipient_hash_key_parameter must be an SSM parameter name (letters, digits, '_', '.', '-', '/') or a parameter ARN: arn:<partition>:ssm:<region>:<account>:parameter/<name>."
+  }
+}
+
+variable "max_clock_skew_seconds" {
+  description = "Events whose time is further ahead of the scorer's clock than this are rejected as future_timestamp (MAX_CLOCK_SKEW_SECONDS)."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.max_clock_skew_seconds >= 0 && var.max_clock_skew_seconds <= 604800 && floor(var.max_clock_skew_seconds) == var.max_clock_skew_seconds
+    error_message = "max_clock_skew_seconds must be a whole number of seconds from 0 to 604800."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SES event publishing -> default event bus -> rules -> the stream (ses.tf)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "ses_configuration_set_names" {
+  description = "SES (v2) configuration sets whose events are scored. Per name the module adds an EventBridge event destination (the default bus, the only one SES publishes to), and rules on the default bus put those events into the stream. Empty = no SES wiring."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in var.ses_configuration_set_names : can(regex("^[A-Za-z0-9_-]{1,64}$", name))]) && length(distinct(var.ses_configuration_set_names)) == length(var.ses_configuration_set_names)
+    error_message = "ses_configuration_set_names must be distinct SES configuration set names of 1-64 letters, digits, '_' or '-'."
+  }
+}
+
+variable "create_ses_configuration_sets" {
+  description = "Create the SES configuration sets named in ses_configuration_set_names (false: they exist already)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "ses_event_types" {
+  description = "SES event types the event destinations publish (SESv2 names). The default is all ten; the default rules score DELIVERY, OPEN, CLICK, BOUNCE, COMPLAINT and SUBSCRIPTION."
+  type        = list(string)
+  default     = ["SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "OPEN", "CLICK", "RENDERING_FAILURE", "DELIVERY_DELAY", "SUBSCRIPTION"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.ses_event_types) > 0 && length(distinct(var.ses_event_types)) == length(var.ses_event_types) && alltrue([for type in var.ses_event_types : contains(["SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "OPEN", "CLICK", "RENDERING_FAILURE", "DELIVERY_DELAY", "SUBSCRIPTION"], type)])
+    error_message = "ses_event_types must be a non-empty list of distinct SESv2 event types: SEND, REJECT, BOUNCE, COMPLAINT, DELIVERY, OPEN, CLICK, RENDERING_FAILURE, DELIVERY_DELAY, SUBSCRIPTION."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# End User Messaging SMS: event records via a log group subscription, inbound replies via SNS -> SQS -> Pipes (sms.tf)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "sms_configuration_set_names" {
+  description = "End User Messaging SMS configuration sets whose events are scored. Non-empty: the module creates the SMS event log group, its subscription filter into the stream and the role End User Messaging writes with, and outputs the create-event-destination command per name (provider 5.x has no resource for SMS event destinations). Empty = no SMS event wiring."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name in var.sms_configuration_set_names : can(regex("^[A-Za-z0-9_-]{1,64}$", name))]) && length(distinct(var.sms_configuration_set_names)) == length(var.sms_configuration_set_names)
+    error_message = "sms_configuration_set_names must be distinct configuration set names of 1-64 letters, digits, '_' or '-'."
+  }
+}
+
+variable "create_sms_configuration_sets" {
+  description = "Create the End User Messaging SMS configuration sets named in sms_configuration_set_names (false: they exist already)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "sms_event_types" {
+  description = "End User Messaging event types the printed create-event-destination commands select (MatchingEventTypes). The default TEXT_ALL covers every SMS status; VOICE_* and MEDIA_* score only where a rule names them."
+  type        = list(string)
+  default     = ["TEXT_ALL"]
+  nullable    = false
+
+  validation {
+    condition = length(var.sms_event_types) > 0 && length(distinct(var.sms_event_types)) == length(var.sms_event_types) && alltrue([for type in var.sms_event_types : contains([
+      "ALL", "TEXT_ALL", "TEXT_SENT", "TEXT_PENDING", "TEXT_QUEUED", "TEXT_SUCCESSFUL", "TEXT_DELIVERED", "TEXT_INVALID",
+      "TEXT_INVALID_MESSAGE", "TEXT_UNREACHABLE", "TEXT_CARRIER_UNREACHABLE", "TEXT_BLOCKED", "TEXT_CARRIER_BLOCKED",
+      "TEXT_SPAM", "TEXT_UNKNOWN", "TEXT_TTL_EXPIRED", "TEXT_PROTECT_BLOCKED", "VOICE_ALL", "VOICE_INITIATED", "VOICE_RINGING",
+      "VOICE_ANSWERED", "VOICE_COMPLETED", "VOICE_BUSY", "VOICE_NO_ANSWER", "VOICE_FAILED", "VOICE_TTL_EXPIRED", "MEDIA_ALL",
+      "MEDIA_PENDING", "MEDIA_QUEUED", "MEDIA_SUCCESSFUL", "MEDIA_DELIVERED", "MEDIA_INVALID", "MEDIA_INVALID_MESSAGE",
+      "MEDIA_UNREACHABLE", "MEDIA_CARRIER_UNREACHABLE", "MEDIA_BLOCKED", "MEDIA_CARRIER_BLOCKED", "MEDIA_SPAM", "MEDIA_UNKNOWN",
+      "MEDIA_TTL_EXPIRED", "MEDIA_FILE_INACCESSIBLE", "MEDIA_FILE_TYPE_UNSUPPORTED", "MEDIA_FILE_SIZE_EXCEEDED",
+    ], type)])
+    error_message = "sms_event_types must be a non-empty list of distinct End User Messaging event types (pinpoint-sms-voice-v2 EventType), e.g. TEXT_ALL, TEXT_DELIVERED, VOICE_ALL."
+  }
+}
+
+variable "sms_event_log_retention_days" {
+  description = "Retention of the SMS event log group, in days (one of CloudWatch's allowed values; 0 = never expire). The log group is encrypted with kms_key_arn when that is set."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.sms_event_log_retention_days)
+    error_message = "sms_event_log_retention_days must be one of CloudWatch Logs' values: 0 (never expire), 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "create_sms_inbound_topic" {
+  description = "Create an SNS topic for End User Messaging two-way SMS (STOP replies), wired through an SQS queue and an EventBridge pipe into the stream. Point the phone number's two-way channel at the sms_inbound_topic_arn output."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "sms_inbound_topic_arn" {
+  description = "ARN of an existing SNS topic that receives two-way SMS (STOP replies), in this account and region: the module subscribes its inbound queue to it. Leave null with create_sms_inbound_topic, or for no inbound wiring."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sms_inbound_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.sms_inbound_topic_arn))
+    error_message = "sms_inbound_topic_arn must be a standard SNS topic ARN: arn:<partition>:sns:<region>:<account>:<name>."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Amazon Connect Customer Profiles sink of the score sync (customer_profiles.tf)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "customer_profiles_domain_name" {
+  description = "Customer Profiles domain the score sync writes score objects to (CUSTOMER_PROFILES_DOMAIN); null = sink off. Set create_customer_profiles_domain to create it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.customer_profiles_domain_name == null || can(regex("^[A-Za-z0-9_-]{1,64}$", var.customer_profiles_domain_name))
+    error_message = "customer_profiles_domain_name must be 1-64 letters, digits, '_' or '-'."
+  }
+}
+
+variable "create_customer_profiles_domain" {
+  description = "Create the Customer Profiles domain customer_profiles_domain_name (false: it exists already)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "customer_profiles_expiration_days" {
+  description = "Default expiration of the created domain's profile data, in days (1-1098)."
+  type        = number
+  default     = 366
+  nullable    = false
+
+  validation {
+    condition     = var.customer_profiles_expiration_days >= 1 && var.customer_profiles_expiration_days <= 1098 && floor(var.customer_profiles_expiration_days) == var.customer_profiles_expiration_days
+    error_message = "customer_profiles_expiration_days must be a whole number of days from 1 to 1098."
+  }
+}
+
+variable "customer_profiles_dead_letter_queue_url" {
+  description = "SQS queue URL where the created domain sends ingestion failures of its integrations (optional; the score sync's own failures go to the failure queue). Its policy must allow profile.amazonaws.com to send."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.customer_profiles_dead_letter_queue_url == null || can(regex("^https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}$", var.customer_profiles_dead_letter_queue_url))
+    error_message = "customer_profiles_dead_letter_queue_url must be an SQS queue URL: https://sqs.<region>.amazonaws.com/<account>/<name>."
+  }
+}
+
+variable "customer_profiles_kms_key_arn" {
+  description = "Customer managed KMS key that encrypts the created domain's data (default_encryption_key); null uses an AWS owned key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.customer_profiles_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.customer_profiles_kms_key_arn))
+    error_message = "customer_profiles_kms_key_arn must be a KMS key ARN: arn:<partition>:kms:<region>:<account>:key/<key-id>."
+  }
+}
+
+variable "customer_profiles_object_type_name" {
+  description = "Custom object type of the score objects (CUSTOMER_PROFILES_OBJECT_TYPE); may not start with '_'."
+  type        = string
+  default     = "EngagementScore"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_-]{0,254}$", var.customer_profiles_object_type_name))
+    error_message = "customer_profiles_object_type_name must be 1-255 letters, digits, '_' or '-', starting with a letter (names starting with '_' are AWS's standard object types)."
+  }
+}
+
+variable "customer_profiles_create_object_type" {
+  description = "Let the score sync create the object type on first use when it is missing (CUSTOMER_PROFILES_CREATE_OBJECT_TYPE; grants profile:PutProfileObjectType). false: create it with `python -m engagement_scoring.profiles_setup`."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------

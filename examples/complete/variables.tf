@@ -18,3 +18,10 @@ variable "enable_pinpoint" {
   default     = true
   nullable    = false
 }
+
+variable "deletion_protection_enabled" {
+  description = "DynamoDB deletion protection of the module's tables (the module's default: on). The simulator's aws target turns it off for the stacks it destroys."
+  type        = bool
+  default     = true
+  nullable    = false
+}

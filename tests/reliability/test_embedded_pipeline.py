@@ -43,7 +43,9 @@ from tests.reliability.support import (
 
 pytestmark = pytest.mark.reliability
 
-TRANSACT = "DynamoDB_20120810.TransactWriteItems"
+# The scorer's user write (layout v2: one conditional UpdateItem per user; TransactWriteItems only when a
+# ring overflows, which these workloads' users never reach).
+WRITE = "DynamoDB_20120810.UpdateItem"
 LOST_RESPONSE = Fault(500, "InternalServerError", "Injected lost response", after_forward=True)
 
 
@@ -70,8 +72,8 @@ def test_dynamodb_throttling_and_lost_responses_lose_nothing_and_count_nothing_t
 
     def inject() -> None:
         cloud.proxy.set_rules(
-            # Every fifth transaction, in turn: committed with the response lost, throttled, throttled.
-            FaultRule(TRANSACT, 0.2, (LOST_RESPONSE, *DYNAMODB_THROTTLING), even=True),
+            # Every fifth user write, in turn: committed with the response lost, throttled, throttled.
+            FaultRule(WRITE, 0.2, (LOST_RESPONSE, *DYNAMODB_THROTTLING), even=True),
             # A fifth of every other DynamoDB call of the functions (Scan, BatchGetItem): throttled.
             FaultRule("DynamoDB_20120810.", 0.2, DYNAMODB_THROTTLING),
             seed=101,
@@ -86,7 +88,7 @@ def test_dynamodb_throttling_and_lost_responses_lose_nothing_and_count_nothing_t
     kinds = {key.split(" ", 1)[1] for key in faults.faults}
     assert any("ThrottlingException" in kind for kind in kinds), kinds
     assert any("ProvisionedThroughputExceededException" in kind for kind in kinds), kinds
-    assert any(key.startswith(TRANSACT) and "InternalServerError" in key for key in faults.faults), faults
+    assert any(key.startswith(WRITE) and "InternalServerError" in key for key in faults.faults), faults
     outcome.assert_matches_oracle()
     assert outcome.expectation.duplicates > 0  # the producer's re-sent bytes were in the stream
 
@@ -124,29 +126,29 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_and_doubles_nothing(clou
     workload = cloud.workload(users=100, events=800, seed=303)
     records = records_of(workload)
     scorer = str(cloud.outputs["scorer_function_name"])
-    transactions = 0
+    writes = 0
     killed: list[tuple[int, str, int]] = []
     lock = threading.Lock()
 
     def kill_scorer_workers(moment: str) -> None:
         for pid in cloud.runner.worker_pids(scorer):
             os.kill(pid, signal.SIGKILL)
-            killed.append((transactions, moment, pid))
+            killed.append((writes, moment, pid))
 
     def before_forward(operation: str) -> None:
-        nonlocal transactions
-        if operation != TRANSACT:
+        nonlocal writes
+        if operation != WRITE:
             return
         with lock:
-            transactions += 1
-            if transactions == 8:  # the transaction never reaches DynamoDB
+            writes += 1
+            if writes == 8:  # the write never reaches DynamoDB
                 kill_scorer_workers("before commit")
 
     def after_forward(operation: str) -> None:
-        if operation != TRANSACT:
+        if operation != WRITE:
             return
         with lock:
-            if transactions in (2, 5):  # committed, but the worker dies before it hears so
+            if writes in (2, 5):  # committed, but the worker dies before it hears so
                 kill_scorer_workers("after commit")
 
     def arm() -> None:
@@ -179,7 +181,7 @@ def test_every_batch_delivered_twice_counts_once(cloud: ReliabilityCloud) -> Non
 
     assert outcome.runner("duplicate_deliveries") >= len(records) // 100
     outcome.assert_matches_oracle()
-    # The first delivery of each batch scored its events, the second found every one in the ledger.
+    # The first delivery of each batch scored its events, the second found every one in its user's ring.
     assert outcome.scorer("scored") == outcome.expectation.counted
     assert outcome.scorer("duplicates_suppressed") >= outcome.expectation.counted
 
@@ -406,7 +408,7 @@ def test_a_batch_given_up_on_is_redriven_after_the_fix_and_counted_exactly_once(
     ).encode()
     middle = len(good) // 2
     stream = [*good[:middle], poison, *good[middle:]]
-    refuse_poison = FaultRule(TRANSACT, 1.0, (ITEM_TOO_LARGE,), body_contains=f'"{poison_user}"'.encode())
+    refuse_poison = FaultRule(WRITE, 1.0, (ITEM_TOO_LARGE,), body_contains=f'"{poison_user}"'.encode())
 
     # Given: the poison user's writes are refused on every try, so its batch exhausts the mapping's retries
     # and goes to the failure queue (one shard, one lane: the records are delivered in this order).
@@ -451,7 +453,7 @@ def test_a_batch_given_up_on_is_redriven_after_the_fix_and_counted_exactly_once(
     outcome = cloud.verify(stream, owners_of(workload), stats_delta(before, cloud.runner.pipeline_stats()))
     assert outcome.mismatches == [], [m.to_json() for m in outcome.mismatches[:10]]
     assert poison_user in outcome.expectation.users
-    assert outcome.ledger_content_keys == outcome.expectation.counted and outcome.ledger_other_keys == 0
+    assert outcome.dedupe_digests == outcome.expectation.counted and outcome.ledger_other_items == 0
     assert outcome.scorer("scored") == outcome.expectation.counted
     assert outcome.scorer("duplicates_suppressed") >= 1
     assert outcome.pinpoint.mismatches == 0 and outcome.eventbridge.mismatches == 0
