@@ -226,3 +226,18 @@ output "customer_profiles_object_type_name" {
   description = "Object type of the score objects in Customer Profiles, or null when that sink is off."
   value       = local.customer_profiles_enabled ? var.customer_profiles_object_type_name : null
 }
+
+output "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify (created or given); null without alarms."
+  value       = local.alarm_topic_arn
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms, each with a section in docs/operations.md; empty without alarms."
+  value       = local.alarms_enabled ? local.all_alarm_names : []
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard; null without it."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
+}

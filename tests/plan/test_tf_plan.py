@@ -313,7 +313,7 @@ def test_create_false_plans_nothing_and_reads_nothing(plans: dict[str, Plan | Pl
     )
     assert [resource["address"] for module in read for resource in module.get("resources", [])] == []
     outputs = disabled.raw.outputs["module"]
-    assert {name: value for name, value in outputs.items() if value not in (None, False, {})} == {}
+    assert {name: value for name, value in outputs.items() if value not in (None, False, {}, [])} == {}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -343,6 +343,12 @@ def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
             "aws_iam_role_policy": 2,
             "aws_sqs_queue": 1,
             "terraform_data": 1,
+            # monitoring.tf: 11 alarms, their topic, its policy and key, the dashboard
+            "aws_cloudwatch_metric_alarm": 11,
+            "aws_sns_topic": 1,
+            "aws_sns_topic_policy": 1,
+            "aws_kms_key": 1,
+            "aws_cloudwatch_dashboard": 1,
         }
     )
 
@@ -618,6 +624,11 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
             "terraform_data": 1,
+            # monitoring.tf: 11 alarms, a topic under kms_key_arn (no key of its own), a dashboard
+            "aws_cloudwatch_metric_alarm": 11,
+            "aws_sns_topic": 1,
+            "aws_sns_topic_policy": 1,
+            "aws_cloudwatch_dashboard": 1,
         }
     )
     assert full.after("aws_pinpoint_event_stream.this[0]")["application_id"] == PINPOINT_APP
@@ -779,8 +790,9 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue
-    assert len(tagged) == 12, sorted(tagged)
+    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms and their topic (a
+    # dashboard has no tags)
+    assert len(tagged) == 24, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
