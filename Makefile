@@ -81,6 +81,9 @@ localstack-up: ## Start LocalStack with Docker (docker-compose.yml) and wait unt
 localstack-down: ## Stop the LocalStack container
 	docker compose down
 
+redrive: venv ## Redrive the failure queue: dry run unless ARGS has --apply (ARGS="--queue-url URL ...")
+	$(PY) -m engagement_scoring.redrive $(ARGS)
+
 bench: venv toolchain ## Run the benchmarks and write benchmarks/results.json
 	$(PY) -m benchmarks $(ARGS)
 
@@ -88,4 +91,4 @@ clean: ## Remove build outputs (keeps the virtual environments)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help venv toolchain fmt lint checkov docs test test-unit test-reliability simulate deploy-localstack \
-	localstack-up localstack-down bench clean
+	localstack-up localstack-down redrive bench clean

@@ -5,7 +5,7 @@
 # type resource: the sync creates it on first use, or `python -m engagement_scoring.profiles_setup` does.
 
 locals {
-  customer_profiles_enabled = var.customer_profiles_domain_name != null
+  customer_profiles_enabled = local.create && var.customer_profiles_domain_name != null
 
   customer_profiles_domain_arn      = local.customer_profiles_enabled ? "arn:${local.partition}:profile:${local.region}:${local.account_id}:domains/${var.customer_profiles_domain_name}" : null
   customer_profiles_object_type_arn = local.customer_profiles_enabled ? "${local.customer_profiles_domain_arn}/object-types/${var.customer_profiles_object_type_name}" : null
@@ -45,6 +45,6 @@ resource "aws_iam_role_policy" "score_sync_customer_profiles" {
   count = local.customer_profiles_enabled ? 1 : 0
 
   name   = "customer-profiles"
-  role   = aws_iam_role.score_sync.id
+  role   = aws_iam_role.score_sync[0].id
   policy = data.aws_iam_policy_document.score_sync_customer_profiles[0].json
 }

@@ -1,10 +1,15 @@
-# All tables: on demand, point-in-time recovery, and encryption with the customer key when kms_key_arn is
-# set (without it DynamoDB uses its AWS owned key: no server_side_encryption block, no KMS charges).
+# All tables: on demand, deletion protection and point-in-time recovery (both inputs, default on), and
+# encryption with the customer key when kms_key_arn is set (without it DynamoDB uses its AWS owned key: no
+# server_side_encryption block, no KMS charges). The ledger shares the scores' recovery setting, so that a
+# restore of both tables to one time keeps the exactly-once bookkeeping consistent with the scores.
 
 resource "aws_dynamodb_table" "score_rules" {
-  name         = local.names.score_rules_table
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "event_type"
+  count = local.create ? 1 : 0
+
+  name                        = local.names.score_rules_table
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = var.deletion_protection_enabled
+  hash_key                    = "event_type"
 
   attribute {
     name = "event_type"
@@ -12,7 +17,7 @@ resource "aws_dynamodb_table" "score_rules" {
   }
 
   point_in_time_recovery {
-    enabled = true
+    enabled = var.point_in_time_recovery_enabled
   }
 
   dynamic "server_side_encryption" {
@@ -27,11 +32,14 @@ resource "aws_dynamodb_table" "score_rules" {
 }
 
 resource "aws_dynamodb_table" "user_scores" {
-  name             = local.names.user_scores_table
-  billing_mode     = "PAY_PER_REQUEST"
-  hash_key         = "user_key"
-  stream_enabled   = true
-  stream_view_type = "NEW_AND_OLD_IMAGES"
+  count = local.create ? 1 : 0
+
+  name                        = local.names.user_scores_table
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = var.deletion_protection_enabled
+  hash_key                    = "user_key"
+  stream_enabled              = true
+  stream_view_type            = "NEW_AND_OLD_IMAGES"
 
   attribute {
     name = "user_key"
@@ -39,7 +47,7 @@ resource "aws_dynamodb_table" "user_scores" {
   }
 
   point_in_time_recovery {
-    enabled = true
+    enabled = var.point_in_time_recovery_enabled
   }
 
   dynamic "server_side_encryption" {
@@ -54,9 +62,12 @@ resource "aws_dynamodb_table" "user_scores" {
 }
 
 resource "aws_dynamodb_table" "processed_events" {
-  name         = local.names.processed_events_table
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "event_key"
+  count = local.create ? 1 : 0
+
+  name                        = local.names.processed_events_table
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = var.deletion_protection_enabled
+  hash_key                    = "event_key"
 
   attribute {
     name = "event_key"
@@ -69,7 +80,7 @@ resource "aws_dynamodb_table" "processed_events" {
   }
 
   point_in_time_recovery {
-    enabled = true
+    enabled = var.point_in_time_recovery_enabled
   }
 
   dynamic "server_side_encryption" {
@@ -85,10 +96,10 @@ resource "aws_dynamodb_table" "processed_events" {
 
 # Only the attributes a rule sets are written, so the items stay minimal and re-plans show no diff.
 resource "aws_dynamodb_table_item" "score_rule" {
-  for_each = local.score_rules_by_event_type
+  for_each = local.create ? local.score_rules_by_event_type : {}
 
-  table_name = aws_dynamodb_table.score_rules.name
-  hash_key   = aws_dynamodb_table.score_rules.hash_key
+  table_name = aws_dynamodb_table.score_rules[0].name
+  hash_key   = aws_dynamodb_table.score_rules[0].hash_key
   item = jsonencode(merge(
     {
       event_type = { S = each.value.event_type }

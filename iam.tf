@@ -4,6 +4,8 @@
 # endpoints/users of one Pinpoint application); the only "*" is X-Ray's (see below).
 
 data "aws_iam_policy_document" "lambda_assume_role" {
+  count = local.create ? 1 : 0
+
   statement {
     sid     = "LambdaAssumeRole"
     actions = ["sts:AssumeRole"]
@@ -20,14 +22,20 @@ data "aws_iam_policy_document" "lambda_assume_role" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "scorer" {
-  name               = local.names.scorer
-  description        = "Engagement scoring: scorer Lambda (${var.name_prefix})"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+  count = local.create ? 1 : 0
+
+  name                 = local.names.scorer
+  description          = "Engagement scoring: scorer Lambda (${var.name_prefix})"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }
 
 data "aws_iam_policy_document" "scorer" {
+  count = local.create ? 1 : 0
+
   # The event source mapping polls the stream with the function's role (no enhanced fan-out
   # consumer, so kinesis:SubscribeToShard is not needed).
   statement {
@@ -48,15 +56,13 @@ data "aws_iam_policy_document" "scorer" {
     resources = [local.table_arns.score_rules]
   }
 
-  # Score updates and ledger entries are written together in TransactWriteItems, which IAM
-  # authorises per item action (UpdateItem, PutItem, ConditionCheckItem).
+  # Layout v2: user items and overflow buckets are read with BatchGetItem and written with
+  # UpdateItem; the TransactWriteItems of a write whose dedupe ring evicts holds only Update
+  # actions, which IAM authorises as UpdateItem.
   statement {
     sid = "WriteScoresAndLedger"
     actions = [
       "dynamodb:BatchGetItem",
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:GetItem",
-      "dynamodb:PutItem",
       "dynamodb:UpdateItem",
     ]
     resources = [local.table_arns.user_scores, local.table_arns.processed_events]
@@ -95,9 +101,11 @@ data "aws_iam_policy_document" "scorer" {
 }
 
 resource "aws_iam_role_policy" "scorer" {
+  count = local.create ? 1 : 0
+
   name   = "scoring"
-  role   = aws_iam_role.scorer.id
-  policy = data.aws_iam_policy_document.scorer.json
+  role   = aws_iam_role.scorer[0].id
+  policy = data.aws_iam_policy_document.scorer[0].json
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -105,14 +113,20 @@ resource "aws_iam_role_policy" "scorer" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "score_sync" {
-  name               = local.names.score_sync
-  description        = "Engagement scoring: score sync Lambda (${var.name_prefix})"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume_role.json
+  count = local.create ? 1 : 0
+
+  name                 = local.names.score_sync
+  description          = "Engagement scoring: score sync Lambda (${var.name_prefix})"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }
 
 data "aws_iam_policy_document" "score_sync" {
+  count = local.create ? 1 : 0
+
   # The stream label is assigned by DynamoDB when the stream is enabled, hence stream/* of this one table.
   statement {
     sid = "ReadScoreChanges"
@@ -181,9 +195,11 @@ data "aws_iam_policy_document" "score_sync" {
 }
 
 resource "aws_iam_role_policy" "score_sync" {
+  count = local.create ? 1 : 0
+
   name   = "score-sync"
-  role   = aws_iam_role.score_sync.id
-  policy = data.aws_iam_policy_document.score_sync.json
+  role   = aws_iam_role.score_sync[0].id
+  policy = data.aws_iam_policy_document.score_sync[0].json
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -220,9 +236,11 @@ data "aws_iam_policy_document" "pinpoint_assume_role" {
 resource "aws_iam_role" "pinpoint_stream" {
   count = local.create_pinpoint_event_stream ? 1 : 0
 
-  name               = local.names.pinpoint_stream_role
-  description        = "Engagement scoring: Pinpoint event stream into ${local.stream_name}"
-  assume_role_policy = data.aws_iam_policy_document.pinpoint_assume_role[0].json
+  name                 = local.names.pinpoint_stream_role
+  description          = "Engagement scoring: Pinpoint event stream into ${local.stream_name}"
+  assume_role_policy   = data.aws_iam_policy_document.pinpoint_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }

@@ -5,10 +5,10 @@
 locals {
   scorer_environment = merge(
     {
-      RULES_TABLE                = aws_dynamodb_table.score_rules.name
-      SCORES_TABLE               = aws_dynamodb_table.user_scores.name
-      PROCESSED_EVENTS_TABLE     = aws_dynamodb_table.processed_events.name
-      FAILURE_QUEUE_URL          = aws_sqs_queue.this.url
+      RULES_TABLE                = one(aws_dynamodb_table.score_rules[*].name)
+      SCORES_TABLE               = one(aws_dynamodb_table.user_scores[*].name)
+      PROCESSED_EVENTS_TABLE     = one(aws_dynamodb_table.processed_events[*].name)
+      FAILURE_QUEUE_URL          = one(aws_sqs_queue.this[*].url)
       USER_KEY_MODE              = var.user_key_mode
       DECAY_HALF_LIFE_HOURS      = tostring(var.decay_half_life_hours)
       TIERS                      = jsonencode(var.tiers)
@@ -17,6 +17,7 @@ locals {
       ONCE_PER_MESSAGE_TTL_HOURS = tostring(var.once_per_message_ttl_hours)
       METRICS_NAMESPACE          = var.metrics_namespace
       LOG_LEVEL                  = var.log_level
+      MACHINE_ENGAGEMENT         = local.machine_engagement
       USER_KEY_TAG               = var.user_key_tag
       CAMPAIGN_TAG               = var.campaign_tag
       RECIPIENT_USER_KEY         = var.recipient_user_key
@@ -35,7 +36,7 @@ locals {
 
   score_sync_environment = merge(
     {
-      FAILURE_QUEUE_URL       = aws_sqs_queue.this.url
+      FAILURE_QUEUE_URL       = one(aws_sqs_queue.this[*].url)
       USER_KEY_MODE           = var.user_key_mode
       PINPOINT_SCORE_METRIC   = var.pinpoint_score_metric
       PINPOINT_TIER_ATTRIBUTE = var.pinpoint_tier_attribute
@@ -54,6 +55,8 @@ locals {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "scorer" {
+  count = local.create ? 1 : 0
+
   name              = local.log_group_names.scorer
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -62,6 +65,8 @@ resource "aws_cloudwatch_log_group" "scorer" {
 }
 
 resource "aws_cloudwatch_log_group" "score_sync" {
+  count = local.create ? 1 : 0
+
   name              = local.log_group_names.score_sync
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -74,11 +79,13 @@ resource "aws_cloudwatch_log_group" "score_sync" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_lambda_function" "scorer" {
+  count = local.create ? 1 : 0
+
   function_name                  = local.names.scorer
   description                    = "Engagement scoring: scores Kinesis events into ${local.names.user_scores_table}"
-  role                           = aws_iam_role.scorer.arn
-  filename                       = data.archive_file.this.output_path
-  source_code_hash               = data.archive_file.this.output_base64sha256
+  role                           = aws_iam_role.scorer[0].arn
+  filename                       = data.archive_file.this[0].output_path
+  source_code_hash               = data.archive_file.this[0].output_base64sha256
   handler                        = "engagement_scoring.handlers.scorer.handler"
   runtime                        = var.lambda_runtime
   architectures                  = [var.lambda_architecture]
@@ -117,11 +124,13 @@ resource "aws_lambda_function" "scorer" {
 }
 
 resource "aws_lambda_function" "score_sync" {
+  count = local.create ? 1 : 0
+
   function_name                  = local.names.score_sync
   description                    = "Engagement scoring: syncs score changes to Pinpoint, EventBridge and Customer Profiles"
-  role                           = aws_iam_role.score_sync.arn
-  filename                       = data.archive_file.this.output_path
-  source_code_hash               = data.archive_file.this.output_base64sha256
+  role                           = aws_iam_role.score_sync[0].arn
+  filename                       = data.archive_file.this[0].output_path
+  source_code_hash               = data.archive_file.this[0].output_base64sha256
   handler                        = "engagement_scoring.handlers.score_sync.handler"
   runtime                        = var.lambda_runtime
   architectures                  = [var.lambda_architecture]
@@ -148,7 +157,9 @@ resource "aws_lambda_function" "score_sync" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_lambda_event_source_mapping" "scorer" {
-  function_name                      = aws_lambda_function.scorer.arn
+  count = local.create ? 1 : 0
+
+  function_name                      = aws_lambda_function.scorer[0].arn
   event_source_arn                   = local.ingest_stream_arn
   starting_position                  = var.scorer_starting_position
   batch_size                         = var.scorer_batch_size
@@ -161,7 +172,7 @@ resource "aws_lambda_event_source_mapping" "scorer" {
 
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.this.arn
+      destination_arn = aws_sqs_queue.this[0].arn
     }
   }
 
@@ -170,8 +181,10 @@ resource "aws_lambda_event_source_mapping" "scorer" {
 }
 
 resource "aws_lambda_event_source_mapping" "score_sync" {
-  function_name                      = aws_lambda_function.score_sync.arn
-  event_source_arn                   = aws_dynamodb_table.user_scores.stream_arn
+  count = local.create ? 1 : 0
+
+  function_name                      = aws_lambda_function.score_sync[0].arn
+  event_source_arn                   = aws_dynamodb_table.user_scores[0].stream_arn
   starting_position                  = var.score_sync_starting_position
   batch_size                         = var.score_sync_batch_size
   maximum_batching_window_in_seconds = var.score_sync_maximum_batching_window_seconds
@@ -183,7 +196,7 @@ resource "aws_lambda_event_source_mapping" "score_sync" {
 
   destination_config {
     on_failure {
-      destination_arn = aws_sqs_queue.this.arn
+      destination_arn = aws_sqs_queue.this[0].arn
     }
   }
 
@@ -195,7 +208,7 @@ resource "aws_lambda_event_source_mapping" "score_sync" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "scorer_recipient_hash_key" {
-  count = var.recipient_hash_key_parameter == null ? 0 : 1
+  count = local.create && var.recipient_hash_key_parameter != null ? 1 : 0
 
   statement {
     sid       = "ReadRecipientHashKey"
@@ -205,9 +218,9 @@ data "aws_iam_policy_document" "scorer_recipient_hash_key" {
 }
 
 resource "aws_iam_role_policy" "scorer_recipient_hash_key" {
-  count = var.recipient_hash_key_parameter == null ? 0 : 1
+  count = local.create && var.recipient_hash_key_parameter != null ? 1 : 0
 
   name   = "recipient-hash-key"
-  role   = aws_iam_role.scorer.id
+  role   = aws_iam_role.scorer[0].id
   policy = data.aws_iam_policy_document.scorer_recipient_hash_key[0].json
 }

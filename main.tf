@@ -1,13 +1,26 @@
-data "aws_caller_identity" "current" {}
+data "aws_caller_identity" "current" {
+  count = local.create ? 1 : 0
+}
 
-data "aws_partition" "current" {}
+data "aws_partition" "current" {
+  count = local.create ? 1 : 0
+}
 
-data "aws_region" "current" {}
+# The region comes from the ARN of the account's default event bus, which exists in every region: the
+# aws_region data source's `name` is deprecated in provider 6.x and its replacement `region` is missing in
+# 5.x. A data source (not a resource) keeps the ARNs below, and so the IAM policies, known at plan time.
+data "aws_cloudwatch_event_bus" "default" {
+  count = local.create ? 1 : 0
+
+  name = "default"
+}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  # With create = false nothing is read or created; "" keeps the ARNs below well-formed and unused.
+  create     = var.create
+  account_id = try(data.aws_caller_identity.current[0].account_id, "")
+  partition  = try(data.aws_partition.current[0].partition, "aws")
+  region     = try(element(split(":", data.aws_cloudwatch_event_bus.default[0].arn), 3), "")
 
   names = {
     stream                 = "${var.name_prefix}-events"
@@ -27,7 +40,7 @@ locals {
     logs     = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
   }
 
-  create_stream = var.existing_kinesis_stream_arn == null
+  create_stream = local.create && var.existing_kinesis_stream_arn == null
   # Policies use this ARN built from the name; wiring (mappings, Pinpoint) uses ingest_stream_arn,
   # read from the resource, so that it waits for the stream to exist.
   stream_arn        = coalesce(var.existing_kinesis_stream_arn, "arn:${local.partition}:kinesis:${local.region}:${local.account_id}:stream/${local.names.stream}")
@@ -48,7 +61,7 @@ locals {
   }
 
   pinpoint_enabled             = var.pinpoint_application_id != null
-  create_pinpoint_event_stream = local.pinpoint_enabled && var.create_pinpoint_event_stream
+  create_pinpoint_event_stream = local.create && local.pinpoint_enabled && var.create_pinpoint_event_stream
   pinpoint_application_arn     = local.pinpoint_enabled ? "arn:${local.partition}:mobiletargeting:${local.region}:${local.account_id}:apps/${var.pinpoint_application_id}" : null
   event_bus_enabled            = var.event_bus_arn != null
   score_rules_by_event_type    = { for rule in var.score_rules : rule.event_type => rule }
@@ -57,6 +70,8 @@ locals {
 
 # One zip of lambda_src/ serves both functions; the handler string selects the entry point.
 data "archive_file" "this" {
+  count = local.create ? 1 : 0
+
   type        = "zip"
   source_dir  = "${path.module}/lambda_src"
   output_path = "${path.module}/build/lambda/${var.name_prefix}-engagement-scoring.zip"

@@ -1,11 +1,11 @@
 output "stream_name" {
   description = "Name of the ingest Kinesis stream (created or existing)."
-  value       = local.stream_name
+  value       = local.create ? local.stream_name : null
 }
 
 output "stream_arn" {
   description = "ARN of the ingest Kinesis stream (created or existing)."
-  value       = local.ingest_stream_arn
+  value       = local.create ? local.ingest_stream_arn : null
 }
 
 output "stream_created" {
@@ -15,122 +15,122 @@ output "stream_created" {
 
 output "score_rules_table_name" {
   description = "Name of the score_rules DynamoDB table."
-  value       = aws_dynamodb_table.score_rules.name
+  value       = try(aws_dynamodb_table.score_rules[0].name, null)
 }
 
 output "score_rules_table_arn" {
   description = "ARN of the score_rules DynamoDB table."
-  value       = aws_dynamodb_table.score_rules.arn
+  value       = try(aws_dynamodb_table.score_rules[0].arn, null)
 }
 
 output "user_scores_table_name" {
   description = "Name of the user_scores DynamoDB table."
-  value       = aws_dynamodb_table.user_scores.name
+  value       = try(aws_dynamodb_table.user_scores[0].name, null)
 }
 
 output "user_scores_table_arn" {
   description = "ARN of the user_scores DynamoDB table."
-  value       = aws_dynamodb_table.user_scores.arn
+  value       = try(aws_dynamodb_table.user_scores[0].arn, null)
 }
 
 output "user_scores_stream_arn" {
   description = "ARN of the user_scores table's stream (NEW_AND_OLD_IMAGES), read by the score sync."
-  value       = aws_dynamodb_table.user_scores.stream_arn
+  value       = try(aws_dynamodb_table.user_scores[0].stream_arn, null)
 }
 
 output "processed_events_table_name" {
-  description = "Name of the processed_events (exactly-once ledger) DynamoDB table."
-  value       = aws_dynamodb_table.processed_events.name
+  description = "Name of the processed_events (exactly-once overflow buckets) DynamoDB table."
+  value       = try(aws_dynamodb_table.processed_events[0].name, null)
 }
 
 output "processed_events_table_arn" {
-  description = "ARN of the processed_events (exactly-once ledger) DynamoDB table."
-  value       = aws_dynamodb_table.processed_events.arn
+  description = "ARN of the processed_events (exactly-once overflow buckets) DynamoDB table."
+  value       = try(aws_dynamodb_table.processed_events[0].arn, null)
 }
 
 output "score_rules" {
   description = "The scoring rules seeded into the score_rules table, by event type."
-  value       = local.score_rules_by_event_type
+  value       = local.create ? local.score_rules_by_event_type : {}
 }
 
 output "scorer_function_name" {
   description = "Name of the scorer Lambda function."
-  value       = aws_lambda_function.scorer.function_name
+  value       = try(aws_lambda_function.scorer[0].function_name, null)
 }
 
 output "scorer_function_arn" {
   description = "ARN of the scorer Lambda function."
-  value       = aws_lambda_function.scorer.arn
+  value       = try(aws_lambda_function.scorer[0].arn, null)
 }
 
 output "score_sync_function_name" {
   description = "Name of the score sync Lambda function."
-  value       = aws_lambda_function.score_sync.function_name
+  value       = try(aws_lambda_function.score_sync[0].function_name, null)
 }
 
 output "score_sync_function_arn" {
   description = "ARN of the score sync Lambda function."
-  value       = aws_lambda_function.score_sync.arn
+  value       = try(aws_lambda_function.score_sync[0].arn, null)
 }
 
 output "scorer_event_source_mapping_uuid" {
   description = "UUID of the event source mapping Kinesis stream -> scorer."
-  value       = aws_lambda_event_source_mapping.scorer.uuid
+  value       = try(aws_lambda_event_source_mapping.scorer[0].uuid, null)
 }
 
 output "score_sync_event_source_mapping_uuid" {
   description = "UUID of the event source mapping user_scores stream -> score sync."
-  value       = aws_lambda_event_source_mapping.score_sync.uuid
+  value       = try(aws_lambda_event_source_mapping.score_sync[0].uuid, null)
 }
 
 output "scorer_log_group_name" {
   description = "CloudWatch log group of the scorer."
-  value       = aws_cloudwatch_log_group.scorer.name
+  value       = try(aws_cloudwatch_log_group.scorer[0].name, null)
 }
 
 output "score_sync_log_group_name" {
   description = "CloudWatch log group of the score sync."
-  value       = aws_cloudwatch_log_group.score_sync.name
+  value       = try(aws_cloudwatch_log_group.score_sync[0].name, null)
 }
 
 output "scorer_role_name" {
   description = "Name of the scorer's IAM role."
-  value       = aws_iam_role.scorer.name
+  value       = try(aws_iam_role.scorer[0].name, null)
 }
 
 output "scorer_role_arn" {
   description = "ARN of the scorer's IAM role."
-  value       = aws_iam_role.scorer.arn
+  value       = try(aws_iam_role.scorer[0].arn, null)
 }
 
 output "score_sync_role_name" {
   description = "Name of the score sync's IAM role."
-  value       = aws_iam_role.score_sync.name
+  value       = try(aws_iam_role.score_sync[0].name, null)
 }
 
 output "score_sync_role_arn" {
   description = "ARN of the score sync's IAM role."
-  value       = aws_iam_role.score_sync.arn
+  value       = try(aws_iam_role.score_sync[0].arn, null)
 }
 
 output "failure_queue_name" {
   description = "Name of the SQS failure queue (failed batches and unscorable records)."
-  value       = aws_sqs_queue.this.name
+  value       = try(aws_sqs_queue.this[0].name, null)
 }
 
 output "failure_queue_arn" {
   description = "ARN of the SQS failure queue."
-  value       = aws_sqs_queue.this.arn
+  value       = try(aws_sqs_queue.this[0].arn, null)
 }
 
 output "failure_queue_url" {
   description = "URL of the SQS failure queue."
-  value       = aws_sqs_queue.this.url
+  value       = try(aws_sqs_queue.this[0].url, null)
 }
 
 output "pinpoint_application_id" {
   description = "The Pinpoint application the pipeline is wired to, or null."
-  value       = var.pinpoint_application_id
+  value       = local.create ? var.pinpoint_application_id : null
 }
 
 output "pinpoint_event_stream_role_arn" {
@@ -140,17 +140,17 @@ output "pinpoint_event_stream_role_arn" {
 
 output "event_bus_arn" {
   description = "The EventBridge bus the score sync publishes to, or null."
-  value       = var.event_bus_arn
+  value       = local.create ? var.event_bus_arn : null
 }
 
 output "lambda_package_path" {
   description = "Path of the Lambda zip built from lambda_src/."
-  value       = data.archive_file.this.output_path
+  value       = try(data.archive_file.this[0].output_path, null)
 }
 
 output "lambda_package_base64sha256" {
   description = "Base64 SHA-256 of the Lambda zip (the functions' source_code_hash)."
-  value       = data.archive_file.this.output_base64sha256
+  value       = try(data.archive_file.this[0].output_base64sha256, null)
 }
 
 output "ses_configuration_set_names" {

@@ -8,7 +8,7 @@
 # exactly one of them, and none is lost or doubled (docs/formats.md, "Wiring").
 
 locals {
-  ses_enabled = length(var.ses_configuration_set_names) > 0
+  ses_enabled = local.create && length(var.ses_configuration_set_names) > 0
 
   names_ses = {
     keyed_rule   = "${var.name_prefix}-ses-keyed"
@@ -34,7 +34,7 @@ locals {
 }
 
 resource "aws_sesv2_configuration_set" "this" {
-  for_each = var.create_ses_configuration_sets ? toset(var.ses_configuration_set_names) : toset([])
+  for_each = local.create && var.create_ses_configuration_sets ? toset(var.ses_configuration_set_names) : toset([])
 
   configuration_set_name = each.value
 
@@ -42,7 +42,7 @@ resource "aws_sesv2_configuration_set" "this" {
 }
 
 resource "aws_sesv2_configuration_set_event_destination" "this" {
-  for_each = var.create_ses_event_destinations ? toset(var.ses_configuration_set_names) : toset([])
+  for_each = local.ses_enabled && var.create_ses_event_destinations ? toset(var.ses_configuration_set_names) : toset([])
 
   configuration_set_name = var.create_ses_configuration_sets ? aws_sesv2_configuration_set.this[each.value].configuration_set_name : each.value
   event_destination_name = "${var.name_prefix}-engagement-scoring"
@@ -140,9 +140,11 @@ data "aws_iam_policy_document" "ses_events_assume_role" {
 resource "aws_iam_role" "ses_events" {
   count = local.ses_enabled ? 1 : 0
 
-  name               = local.names_ses.target_role
-  description        = "Engagement scoring: EventBridge puts SES events into ${local.stream_name}"
-  assume_role_policy = data.aws_iam_policy_document.ses_events_assume_role[0].json
+  name                 = local.names_ses.target_role
+  description          = "Engagement scoring: EventBridge puts SES events into ${local.stream_name}"
+  assume_role_policy   = data.aws_iam_policy_document.ses_events_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }

@@ -14,8 +14,8 @@
 # would be a third function to own; an HTTPS subscription needs an endpoint.)
 
 locals {
-  sms_events_enabled  = length(var.sms_configuration_set_names) > 0
-  sms_inbound_enabled = var.create_sms_inbound_topic || var.sms_inbound_topic_arn != null
+  sms_events_enabled  = local.create && length(var.sms_configuration_set_names) > 0
+  sms_inbound_enabled = local.create && (var.create_sms_inbound_topic || var.sms_inbound_topic_arn != null)
 
   names_sms = {
     event_log_group   = "/engagement-scoring/${var.name_prefix}/sms-events"
@@ -40,7 +40,7 @@ locals {
 }
 
 resource "aws_pinpointsmsvoicev2_configuration_set" "this" {
-  for_each = var.create_sms_configuration_sets ? toset(var.sms_configuration_set_names) : toset([])
+  for_each = local.create && var.create_sms_configuration_sets ? toset(var.sms_configuration_set_names) : toset([])
 
   name = each.value
 
@@ -91,9 +91,11 @@ data "aws_iam_policy_document" "sms_log_writer_assume_role" {
 resource "aws_iam_role" "sms_log_writer" {
   count = local.sms_events_enabled ? 1 : 0
 
-  name               = local.names_sms.log_writer_role
-  description        = "Engagement scoring: End User Messaging SMS writes event records to ${local.names_sms.event_log_group}"
-  assume_role_policy = data.aws_iam_policy_document.sms_log_writer_assume_role[0].json
+  name                 = local.names_sms.log_writer_role
+  description          = "Engagement scoring: End User Messaging SMS writes event records to ${local.names_sms.event_log_group}"
+  assume_role_policy   = data.aws_iam_policy_document.sms_log_writer_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }
@@ -146,9 +148,11 @@ data "aws_iam_policy_document" "sms_log_subscription_assume_role" {
 resource "aws_iam_role" "sms_log_subscription" {
   count = local.sms_events_enabled ? 1 : 0
 
-  name               = local.names_sms.subscription_role
-  description        = "Engagement scoring: CloudWatch Logs puts SMS event records into ${local.stream_name}"
-  assume_role_policy = data.aws_iam_policy_document.sms_log_subscription_assume_role[0].json
+  name                 = local.names_sms.subscription_role
+  description          = "Engagement scoring: CloudWatch Logs puts SMS event records into ${local.stream_name}"
+  assume_role_policy   = data.aws_iam_policy_document.sms_log_subscription_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }
@@ -198,7 +202,7 @@ resource "aws_cloudwatch_log_subscription_filter" "sms_events" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_sns_topic" "sms_inbound" {
-  count = var.create_sms_inbound_topic ? 1 : 0
+  count = local.create && var.create_sms_inbound_topic ? 1 : 0
 
   name = local.names_sms.inbound_topic
   # End User Messaging can publish to an encrypted topic only with a customer managed key whose policy allows
@@ -209,7 +213,7 @@ resource "aws_sns_topic" "sms_inbound" {
 }
 
 data "aws_iam_policy_document" "sms_inbound_topic" {
-  count = var.create_sms_inbound_topic ? 1 : 0
+  count = local.create && var.create_sms_inbound_topic ? 1 : 0
 
   statement {
     sid       = "EndUserMessagingPublishes"
@@ -230,7 +234,7 @@ data "aws_iam_policy_document" "sms_inbound_topic" {
 }
 
 resource "aws_sns_topic_policy" "sms_inbound" {
-  count = var.create_sms_inbound_topic ? 1 : 0
+  count = local.create && var.create_sms_inbound_topic ? 1 : 0
 
   arn    = aws_sns_topic.sms_inbound[0].arn
   policy = data.aws_iam_policy_document.sms_inbound_topic[0].json
@@ -334,9 +338,11 @@ data "aws_iam_policy_document" "sms_inbound_pipe_assume_role" {
 resource "aws_iam_role" "sms_inbound_pipe" {
   count = local.sms_inbound_enabled ? 1 : 0
 
-  name               = local.names_sms.inbound_role
-  description        = "Engagement scoring: the pipe moves inbound SMS from ${local.names_sms.inbound_queue} into ${local.stream_name}"
-  assume_role_policy = data.aws_iam_policy_document.sms_inbound_pipe_assume_role[0].json
+  name                 = local.names_sms.inbound_role
+  description          = "Engagement scoring: the pipe moves inbound SMS from ${local.names_sms.inbound_queue} into ${local.stream_name}"
+  assume_role_policy   = data.aws_iam_policy_document.sms_inbound_pipe_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
 
   tags = var.tags
 }

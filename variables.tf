@@ -13,6 +13,36 @@ variable "name_prefix" {
   }
 }
 
+variable "create" {
+  description = "Create the module's resources. false creates nothing (and reads nothing from AWS), e.g. to switch a deployment off per environment without removing the module block."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "role_path" {
+  description = "IAM path of every role the module creates (e.g. `/engagement/`)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    condition     = length(var.role_path) <= 512 && can(regex("^/(?:[\\x21-\\x2E\\x30-\\x7E]+/)*$", var.role_path))
+    error_message = "role_path must be an IAM path: '/' or '/name/.../', at most 512 printable ASCII characters."
+  }
+}
+
+variable "role_permissions_boundary" {
+  description = "ARN of an IAM managed policy set as the permissions boundary of every role the module creates; null sets none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::(?:[0-9]{12}|aws):policy/[\\x21-\\x7E]+$", var.role_permissions_boundary))
+    error_message = "role_permissions_boundary must be an IAM policy ARN: arn:<partition>:iam::<account>:policy/<path><name>."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every taggable resource."
   type        = map(string)
@@ -95,6 +125,24 @@ variable "kms_key_arn" {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
     error_message = "kms_key_arn must be a KMS key ARN (not an alias): arn:<partition>:kms:<region>:<account>:key/<key-id>."
   }
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data protection
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "deletion_protection_enabled" {
+  description = "DynamoDB deletion protection on the three tables: while on, DynamoDB refuses DeleteTable, so a `terraform destroy`, or a change that replaces a table (a new name_prefix), fails instead of deleting the scores. Apply false first to remove the tables on purpose."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery (continuous backups, 35 days) of the score_rules and user_scores tables, and of processed_events so that both can be restored to the same time."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -244,7 +292,7 @@ variable "rules_cache_ttl_seconds" {
 }
 
 variable "dedupe_ttl_hours" {
-  description = "Lifetime of the exactly-once content keys in processed_events, in hours. Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
+  description = "Lifetime of the exactly-once content digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (ring entries never expire). Must be >= stream_retention_hours, so a record re-read at the end of its retention is still recognised."
   type        = number
   default     = 168
   nullable    = false
@@ -256,7 +304,7 @@ variable "dedupe_ttl_hours" {
 }
 
 variable "once_per_message_ttl_hours" {
-  description = "Lifetime of the once-per-message keys in processed_events, in hours (default 90 days)."
+  description = "Lifetime of the once-per-message digests a user's dedupe ring evicted into processed_events buckets, in hours from the eviction (default 90 days)."
   type        = number
   default     = 2160
   nullable    = false
@@ -264,6 +312,68 @@ variable "once_per_message_ttl_hours" {
   validation {
     condition     = var.once_per_message_ttl_hours >= 1 && var.once_per_message_ttl_hours <= 87600
     error_message = "once_per_message_ttl_hours must be from 1 to 87600."
+  }
+}
+
+variable "machine_engagement" {
+  description = "How opens and clicks that machines made are scored (docs/scoring.md, \"Machine engagement\"). An event's points are multiplied by the lowest weight (0 to 1) of its reasons; weights not given keep their defaults (privacy_proxy_open 0, scanner_list 0, burst 0, send_time_proximity 0.5). Reasons: privacy_proxy_open (user agent exactly one of privacy_proxy_user_agents, or address in privacy_proxy_cidrs; opens only), send_time_proximity (within send_time_proximity_seconds of sending; 0 turns it off), scanner_list (user agent containing one of scanner_user_agents, case-insensitive, or address in scanner_cidrs), burst (burst_min_links distinct links of one message clicked within burst_window_ms, in one batch). Weight 1 counts the event as human; weight 0 does not count it (it stays in logs and metrics)."
+  type = object({
+    # A map, not an object, so that a misspelt reason fails validation instead of being dropped.
+    weights                     = optional(map(number), {})
+    privacy_proxy_user_agents   = optional(list(string), ["Mozilla/5.0"])
+    privacy_proxy_cidrs         = optional(list(string), [])
+    scanner_user_agents         = optional(list(string), [])
+    scanner_cidrs               = optional(list(string), [])
+    send_time_proximity_seconds = optional(number, 10)
+    burst_window_ms             = optional(number, 1000)
+    burst_min_links             = optional(number, 2)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : contains(["privacy_proxy_open", "scanner_list", "burst", "send_time_proximity"], name)]), false)
+    error_message = "machine_engagement weights may name only privacy_proxy_open, scanner_list, burst and send_time_proximity."
+  }
+
+  validation {
+    condition     = try(alltrue([for name, weight in var.machine_engagement.weights : weight >= 0 && weight <= 1]), false)
+    error_message = "machine_engagement weights must be numbers from 0 to 1."
+  }
+
+  validation {
+    condition = try(alltrue([
+      for cidr in concat(var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_cidrs) :
+      can(cidrhost(cidr, 0))
+    ]), false)
+    error_message = "machine_engagement privacy_proxy_cidrs and scanner_cidrs must be CIDR blocks such as 192.0.2.0/24 or 2001:db8::/32."
+  }
+
+  validation {
+    condition = alltrue([
+      for text in concat(var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.scanner_user_agents) :
+      length(text) >= 1 && length(text) <= 512
+      ]) && alltrue([
+      for list in [var.machine_engagement.privacy_proxy_user_agents, var.machine_engagement.privacy_proxy_cidrs, var.machine_engagement.scanner_user_agents, var.machine_engagement.scanner_cidrs] :
+      length(list) <= 100
+    ])
+    error_message = "machine_engagement lists hold at most 100 items; each user agent is 1-512 characters."
+  }
+
+  validation {
+    condition = try(
+      var.machine_engagement.send_time_proximity_seconds >= 0 && var.machine_engagement.send_time_proximity_seconds <= 86400 && floor(var.machine_engagement.send_time_proximity_seconds) == var.machine_engagement.send_time_proximity_seconds &&
+      var.machine_engagement.burst_window_ms >= 0 && var.machine_engagement.burst_window_ms <= 60000 && floor(var.machine_engagement.burst_window_ms) == var.machine_engagement.burst_window_ms &&
+      var.machine_engagement.burst_min_links >= 2 && var.machine_engagement.burst_min_links <= 100 && floor(var.machine_engagement.burst_min_links) == var.machine_engagement.burst_min_links,
+      false
+    )
+    error_message = "machine_engagement send_time_proximity_seconds must be a whole number from 0 to 86400, burst_window_ms from 0 to 60000 and burst_min_links from 2 to 100."
+  }
+
+  validation {
+    # Lambda allows 4 KB for all of a function's environment variables together.
+    condition     = length(jsonencode(var.machine_engagement)) <= 2048
+    error_message = "machine_engagement must encode to at most 2048 characters of JSON (Lambda's environment holds 4 KB in all): keep the lists short."
   }
 }
 
@@ -437,13 +547,13 @@ variable "scorer_timeout" {
 }
 
 variable "scorer_reserved_concurrency" {
-  description = "Reserved concurrency of the scorer function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the scorer function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 0 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
-    error_message = "scorer_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.scorer_reserved_concurrency == null || try(var.scorer_reserved_concurrency >= 1 && floor(var.scorer_reserved_concurrency) == var.scorer_reserved_concurrency, false)
+    error_message = "scorer_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -472,13 +582,13 @@ variable "score_sync_timeout" {
 }
 
 variable "score_sync_reserved_concurrency" {
-  description = "Reserved concurrency of the score sync function; null leaves it unreserved (shared account pool)."
+  description = "Reserved concurrency of the score sync function (>= 1); null leaves it unreserved (shared account pool). 0 is rejected: it would disable the function."
   type        = number
   default     = null
 
   validation {
-    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 0 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
-    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 0."
+    condition     = var.score_sync_reserved_concurrency == null || try(var.score_sync_reserved_concurrency >= 1 && floor(var.score_sync_reserved_concurrency) == var.score_sync_reserved_concurrency, false)
+    error_message = "score_sync_reserved_concurrency must be null or a whole number >= 1 (0 would stop the function: its stream would back up until records expire)."
   }
 }
 
@@ -511,9 +621,9 @@ variable "scorer_maximum_batching_window_seconds" {
 }
 
 variable "scorer_starting_position" {
-  description = "Where the scorer starts reading the stream: LATEST or TRIM_HORIZON."
+  description = "Where the scorer starts reading the stream when its mapping is created: TRIM_HORIZON (default: every record still in the stream, so nothing written before the mapping exists is lost; exactly-once keys make re-reads harmless) or LATEST (only records written after the mapping exists)."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {
@@ -583,9 +693,9 @@ variable "score_sync_maximum_batching_window_seconds" {
 }
 
 variable "score_sync_starting_position" {
-  description = "Where the score sync starts reading the user_scores stream: LATEST or TRIM_HORIZON."
+  description = "Where the score sync starts reading the user_scores stream when its mapping is created: TRIM_HORIZON (default: score changes the scorer wrote before this mapping existed, e.g. during the first apply, still reach the sinks) or LATEST."
   type        = string
-  default     = "LATEST"
+  default     = "TRIM_HORIZON"
   nullable    = false
 
   validation {

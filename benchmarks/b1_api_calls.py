@@ -206,6 +206,7 @@ class _BatchLines:
 _SERVICE_OF = {
     "Scan": "dynamodb",
     "BatchGetItem": "dynamodb",
+    "UpdateItem": "dynamodb",
     "TransactWriteItems": "dynamodb",
     "SendMessageBatch": "sqs",
     "UpdateEndpointsBatch": "pinpoint",

@@ -1,12 +1,12 @@
 """B2: scorer CPU per event with AWS stubbed in-process, beside the parsing floor measured in the same run.
 
 Ours: `pipeline.scorer.process_batch` (the body of `scorer.handler`: decode, parse, normalize, classify,
-ledger and user reads, score, plan, build the transactions, the batch log line and EMF) over the
+user reads and ring checks, score, plan, build the writes, the batch log line and EMF) over the
 standard workload in Lambda Kinesis events, with an in-memory DynamoDB fake that answers Scan,
-BatchGetItem and TransactWriteItems from dicts (users and ledger keys persist across batches, so later
-batches read existing users as on AWS). The fake's own time is measured and subtracted; the log
-lines go to a discarding stream. A fresh fake and runtime per repetition (otherwise every event
-would be a duplicate the second time).
+BatchGetItem, UpdateItem and TransactWriteItems from dicts (users and overflow buckets persist across
+batches, so later batches read existing users as on AWS). The fake's own time is measured and
+subtracted; the log lines go to a discarding stream. A fresh fake and runtime per repetition
+(otherwise every event would be a duplicate the second time).
 
 Floor: `json.loads(base64.b64decode(data))` of the same records, nothing else.
 
@@ -69,7 +69,7 @@ class FakeDynamoDB:
             for event_type, points in ORIGINAL_POINTS.items()
         ]
         self.users: dict[str, dict[str, Any]] = {}
-        self.ledger: set[str] = set()
+        self.buckets: dict[str, set[bytes]] = {}
         self.stub_ns = 0
         self.calls = 0
 
@@ -89,8 +89,9 @@ class FakeDynamoDB:
             for key in request["Keys"]:
                 if table == self.ledger_table:
                     event_key = key["event_key"]["S"]
-                    if event_key in self.ledger:
-                        found.append({"event_key": {"S": event_key}})
+                    digests = self.buckets.get(event_key)
+                    if digests is not None:
+                        found.append({"event_key": {"S": event_key}, "d": {"BS": sorted(digests)}})
                 else:
                     item = self.users.get(key["user_key"]["S"])
                     if item is not None:
@@ -98,20 +99,30 @@ class FakeDynamoDB:
         self.stub_ns += time.perf_counter_ns() - started
         return {"Responses": responses, "UnprocessedKeys": {}}
 
+    def _apply_update(self, update: dict[str, Any]) -> None:
+        if update["TableName"] == self.ledger_table:
+            digests = update["ExpressionAttributeValues"][":d"]["BS"]
+            self.buckets.setdefault(update["Key"]["event_key"]["S"], set()).update(digests)
+            return
+        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+        set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
+        item = {"user_key": update["Key"]["user_key"]}
+        for name, value in _ASSIGNMENT.findall(set_clause):
+            item[names[name]] = values[value]
+        self.users[update["Key"]["user_key"]["S"]] = item
+
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        started = time.perf_counter_ns()
+        self.calls += 1
+        self._apply_update(request)
+        self.stub_ns += time.perf_counter_ns() - started
+        return {}
+
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
         started = time.perf_counter_ns()
         self.calls += 1
         for action in TransactItems:
-            if "Put" in action:
-                self.ledger.add(action["Put"]["Item"]["event_key"]["S"])
-                continue
-            update = action["Update"]
-            names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-            set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
-            item = {"user_key": update["Key"]["user_key"]}
-            for name, value in _ASSIGNMENT.findall(set_clause):
-                item[names[name]] = values[value]
-            self.users[update["Key"]["user_key"]["S"]] = item
+            self._apply_update(action["Update"])
         self.stub_ns += time.perf_counter_ns() - started
         return {}
 

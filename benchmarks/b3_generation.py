@@ -1,7 +1,8 @@
 """B3: simulator generation throughput without AWS, on one core.
 
-`simulator.workload.generate(WorkloadConfig())`, the whole of what `python -m simulator run` does
-before sending (population, funnels, injection), for the standard workload; CPU time of this process
+`simulator.workload.generate(WorkloadConfig(formats=("pinpoint",)))`, what `python -m simulator run
+--formats pinpoint` does before sending (population, funnels, injection), for the standard workload
+(benchmarks/common.py); CPU time of this process
 (`time.process_time`), pinned to one CPU while it runs; one warm-up, then the median of the runs.
 The population's share (a fixed cost, Faker name pools) is timed separately and reported beside.
 """
@@ -40,7 +41,9 @@ def one_core() -> Iterator[int | None]:
 
 
 def run(repetitions: int = REPETITIONS, log: Callable[[str], None] = print) -> dict[str, Any]:
-    config = WorkloadConfig(users=STANDARD_USERS, events=STANDARD_EVENTS, seed=STANDARD_SEED)
+    config = WorkloadConfig(
+        formats=("pinpoint",), users=STANDARD_USERS, events=STANDARD_EVENTS, seed=STANDARD_SEED
+    )
     cpu_s: list[float] = []
     wall_s: list[float] = []
     population_s: list[float] = []

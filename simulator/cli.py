@@ -1,4 +1,4 @@
-"""`python -m simulator`: simulate Pinpoint engagement events, run them through a deployment, verify.
+"""`python -m simulator`: simulate engagement events, run them through a deployment, verify.
 
     python -m simulator run [--target auto|embedded|localstack|aws] [--users N] [--events N]
                             [--seed N] [--rate R] [--duplicate-rate F] [--malformed-rate F]
@@ -6,8 +6,13 @@
                             [--decay-half-life-hours H] [--score-floor X] [--score-ceiling X]
                             [--tiers JSON] [--user-key-mode MODE] [--score-rules FILE.json]
                             [--tf-var NAME=JSON ...] [--funnel NAME=RATE ...]
+                            [--formats successor|pinpoint|successor,pinpoint]
     python -m simulator generate --output FILE.jsonl [--users N] [--events N] [--seed N] ...
     python -m simulator deploy [--target ...] [module settings]
+
+The default workload is the successor mix (simulator/successor.py: SES e-mail, End User Messaging SMS
+and custom app events, in the envelopes AWS delivers them in); `--formats pinpoint` generates the
+Pinpoint event-stream funnels (simulator/funnels.py), `--formats successor,pinpoint` half of each.
 
 `run` opens the deployment (simulator/targets.py: the embedded local cloud, LocalStack or AWS),
 reads the rules (Scan of the rules table) and the settings (the scorer's environment), generates
@@ -40,8 +45,16 @@ from simulator.producer import KinesisProducer, ProducerError, ProducerStats
 from simulator.readback import function_environment, output, read_rules, read_scores
 from simulator.replay import read_events_file, write_events_file
 from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
-from simulator.verify import SinkCheck, check_eventbridge, check_pinpoint, compare_scores
-from simulator.workload import DEFAULT_PERIOD_END_MS, Workload, WorkloadConfig, generate
+from simulator.successor import SuccessorRates
+from simulator.verify import (
+    SinkCheck,
+    check_counters,
+    check_customer_profiles,
+    check_eventbridge,
+    check_pinpoint,
+    compare_scores,
+)
+from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, WorkloadConfig, generate
 
 TARGETS = ("auto", "embedded", "localstack", "aws")
 DEFAULT_REPORT_DIR = Path("build/simulate")
@@ -72,6 +85,13 @@ def _period_end(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names or set(names) - set(FORMATS) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"distinct names out of {', '.join(FORMATS)}")
+    return names
+
+
 def _add_workload_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workload")
     group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
@@ -93,11 +113,20 @@ def _add_workload_options(parser: argparse.ArgumentParser) -> None:
         help="end of the simulated period, ISO 8601 (default 2025-11-01T00:00Z, fixed for reproducibility)",
     )
     group.add_argument(
+        "--formats",
+        type=_formats,
+        default=("successor",),
+        metavar="NAME[,NAME]",
+        help="what to generate: successor (SES, End User Messaging SMS and custom app events; the default), "
+        "pinpoint (the Pinpoint event-stream funnels), or successor,pinpoint (half the records each)",
+    )
+    group.add_argument(
         "--funnel",
         action="append",
         default=[],
         metavar="NAME=RATE",
-        help=f"override a funnel rate; names: {', '.join(FunnelRates.names())}",
+        help=f"override a funnel rate; successor: {', '.join(SuccessorRates.names())}; "
+        f"pinpoint: {', '.join(FunnelRates.names())}",
     )
 
 
@@ -165,11 +194,16 @@ def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def workload_config(args: argparse.Namespace, app_id: str | None = None) -> WorkloadConfig:
     overrides: dict[str, float] = {}
+    successor_overrides: dict[str, float] = {}
     for assignment in args.funnel:
         name, sep, value = assignment.partition("=")
-        if not sep or name not in FunnelRates.names():
-            raise ValueError(f"--funnel needs NAME=RATE with NAME one of {', '.join(FunnelRates.names())}")
-        overrides[name] = _rate(value)
+        if sep and name in SuccessorRates.names():
+            successor_overrides[name] = _rate(value)
+        elif sep and name in FunnelRates.names():
+            overrides[name] = _rate(value)
+        else:
+            names = ", ".join(SuccessorRates.names() + FunnelRates.names())
+            raise ValueError(f"--funnel needs NAME=RATE with NAME one of {names}")
     return WorkloadConfig(
         users=args.users,
         events=args.events,
@@ -180,6 +214,8 @@ def workload_config(args: argparse.Namespace, app_id: str | None = None) -> Work
         period_end_ms=args.period_end,
         rates=dataclasses.replace(FunnelRates(), **overrides),
         app_id=app_id,
+        formats=args.formats,
+        successor_rates=dataclasses.replace(SuccessorRates(), **successor_overrides),
     )
 
 
@@ -257,8 +293,12 @@ class RunResult:
     expectation: Expectation | None = None
     pinpoint: SinkCheck | None = None
     eventbridge: SinkCheck | None = None
+    counters: SinkCheck | None = None
+    customer_profiles: SinkCheck | None = None
     pinpoint_reason: str = ""
     eventbridge_reason: str = ""
+    counters_reason: str = ""
+    customer_profiles_reason: str = ""
 
 
 def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
@@ -313,6 +353,20 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.eventbridge_reason = "events not observable on this target"
         else:
             result.eventbridge = check_eventbridge(expectation, events, settings)
+        if not sync_env.get("CUSTOMER_PROFILES_DOMAIN"):
+            result.customer_profiles_reason = "Customer Profiles sink off"
+        elif (objects := deployment.customer_profiles_objects()) is None:
+            result.customer_profiles_reason = "objects not observable on this target"
+        else:
+            result.customer_profiles = check_customer_profiles(expectation, objects, settings)
+        scorer = (result.pipeline or {}).get("scorer")
+        runner = (result.pipeline or {}).get("runner") or {}
+        if not scorer:
+            result.counters_reason = "batch statistics not observable on this target"
+        elif scorer.get("retryable_failures") or runner.get("function_errors"):
+            result.counters_reason = "batches were retried, so they were counted more than once"
+        else:
+            result.counters = check_counters(expectation, scorer)
     return result
 
 
@@ -337,11 +391,21 @@ def build_report(
         score_mismatches = len({m.user_key for m in details})
         pinpoint = result.pinpoint.mismatches if result.pinpoint else 0
         eventbridge = result.eventbridge.mismatches if result.eventbridge else 0
+        counters = result.counters.mismatches if result.counters else 0
+        profiles = result.customer_profiles.mismatches if result.customer_profiles else 0
         verification.update(
-            mismatches=score_mismatches + pinpoint + eventbridge,
+            mismatches=score_mismatches + pinpoint + eventbridge + counters + profiles,
             score_mismatches=score_mismatches,
+            counter_mismatches=counters,
             pinpoint_mismatches=pinpoint,
             eventbridge_mismatches=eventbridge,
+            customer_profiles_mismatches=profiles,
+            counters=result.counters.to_json()
+            if result.counters
+            else {"checked": False, "reason": result.counters_reason},
+            customer_profiles=result.customer_profiles.to_json()
+            if result.customer_profiles
+            else {"checked": False, "reason": result.customer_profiles_reason},
             details=[m.to_json() for m in details[:MAX_REPORTED_MISMATCHES]],
             pinpoint=result.pinpoint.to_json()
             if result.pinpoint

@@ -114,6 +114,7 @@ class GeneratedEvent(NamedTuple):
     timestamp: int
     partition_key: str
     data: bytes
+    redelivery: bool = False  # the exact bytes of an earlier record again (EventBridge's at-least-once)
 
 
 class FunnelGenerator:

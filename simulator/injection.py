@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from simulator.funnels import GeneratedEvent
@@ -57,10 +57,23 @@ class StreamRecord(NamedTuple):
     malformed_kind: str | None = None
 
 
+MalformFn = Callable[[str, bytes, random.Random], bytes]
+
+
 def inject(
-    events: Sequence[GeneratedEvent], *, duplicate_rate: float, malformed_rate: float, seed: int
+    events: Sequence[GeneratedEvent],
+    *,
+    duplicate_rate: float,
+    malformed_rate: float,
+    seed: int,
+    kinds: Sequence[str] = MALFORMED_KINDS,
+    malform: MalformFn | None = None,
 ) -> list[StreamRecord]:
-    """The stream: `events` in order, plus round(rate * len(events)) duplicates and malformed records."""
+    """The stream: `events` in order, plus round(rate * len(events)) duplicates and malformed records.
+
+    A generated redelivery (an EventBridge event delivered twice) is a duplicate; `kinds` and `malform`
+    make the malformed records (default: the Pinpoint kinds above)."""
+    malform = malform or malformed
     if not 0 <= duplicate_rate <= 1 or not 0 <= malformed_rate <= 1:
         raise ValueError("duplicate and malformed rates must be within [0, 1]")
     rng = random.Random(f"{seed}:inject")
@@ -73,15 +86,15 @@ def inject(
             original = events[source]
             extra.setdefault(after, []).append(StreamRecord(original.partition_key, original.data, DUPLICATE))
         for i in range(round(malformed_rate * n)):
-            kind = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
+            kind = kinds[i % len(kinds)]
             base = events[rng.randrange(n)]
-            data = malformed(kind, base.data, rng)
+            data = malform(kind, base.data, rng)
             extra.setdefault(rng.randrange(n), []).append(
                 StreamRecord(base.partition_key, data, MALFORMED, kind)
             )
     out: list[StreamRecord] = []
     for i, event in enumerate(events):
-        out.append(StreamRecord(event.partition_key, event.data))
+        out.append(StreamRecord(event.partition_key, event.data, DUPLICATE if event.redelivery else EVENT))
         if i in extra:
             out.extend(extra[i])
     return out

@@ -1,35 +1,54 @@
-"""The oracle: what every user's score, channel scores and tier must be after a run.
+"""The oracle: what every user's score, channel scores and tier must be after a run, and what the scorer
+must have counted, skipped and rejected.
 
-An independent implementation of the scoring semantics of docs/architecture.md (it never imports
-lambda_src), applied to the exact bytes the producer sent:
+An independent implementation of the scoring semantics of docs/architecture.md and docs/formats.md (it
+never imports lambda_src, and keeps its own event-type tables), applied to the exact bytes the producer
+sent:
 
-- Records are parsed the way the contract describes the input formats. Anything that is not a
-  JSON object with a string `event_type`, a numeric `event_timestamp` and a user key is rejected
-  and scores nothing (as do custom-format events with an unknown `schema`).
-- User key: `auto` = the endpoint's `User.UserId` when the record carries one, else
-  `client.client_id`; `endpoint_id` = `client.client_id` (else `endpoint.Id`); `user_id` = the
-  endpoint's `User.UserId`, records without one are rejected.
-- `_test.event_stream` and event types without a rule score nothing.
-- Each distinct record counts once: identical bytes (re-sent duplicates) count zero more times.
-- A `once_per_message` rule counts once per (user key, event type, message id); the first such
-  event in stream order counts. Message id: e-mail `facets.email_channel.mail_event.mail.message_id`,
-  else SMS `attributes.message_id`, else campaign `campaign_id`/`campaign_activity_id`/`treatment_id`,
-  else journey `journey_id`/`journey_run_id`/`journey_activity_id`; events without one count
-  normally. (Generated records never carry two of these, so the precedence cannot matter.)
+- Envelopes are opened first: CloudWatch Logs subscription data (gzip; one payload per log event,
+  `CONTROL_MESSAGE` skipped as `control_message`), EventBridge (`detail`), SNS (`Message`) and SQS as
+  Pipes passes it on (`body`); an envelope that is broken rejects its record (a broken log event only
+  itself). Formats are told apart by their fields: custom (`schema`), Pinpoint (`event_type`), SES
+  (`mail` + `eventType`), End User Messaging SMS status (`eventTimestamp`) and inbound two-way SMS.
+- SES: `SES_EVENT_TYPES` maps each `eventType` to its rule name (Bounce by `bounceType`, Subscription by
+  whether it newly unsubscribes); the time is the type object's `timestamp`, else `mail.timestamp`.
+  SMS: TEXT_SUCCESSFUL / TEXT_DELIVERED are `_SMS.SUCCESS` and final failures `_SMS.FAILURE`, both once
+  per message whatever the rule says; other types `_SMS.<type>`. Inbound opt-out keywords are
+  `_SMS.OPTOUT` at the envelope's time.
+- User key: the tag named by `USER_KEY_TAG` (SES `mail.tags`, SMS `context`); without it, with
+  `RECIPIENT_USER_KEY=address`, the recipients (`email:` / `sms:` + the normalized address; one event
+  per recipient the SES event names); otherwise the payload is skipped `no_user_key`. Pinpoint: `auto`
+  = the endpoint's `User.UserId` when the record carries one, else `client.client_id`; `endpoint_id` =
+  `client.client_id` (else `endpoint.Id`); `user_id` = the endpoint's `User.UserId`, records without
+  one are rejected. Custom: `user_key` as given.
+- `_test.event_stream` and event types without a rule score nothing (`test_event`, `no_rule`); skips
+  and rejections count every time a payload arrives.
+- Each distinct event counts once (`dedupe_key`, see `parse_record`): for Pinpoint and custom records
+  the payload's bytes, for SES and SMS what identifies the event (type, message id, time, user), so an
+  EventBridge redelivery or the same event bare and wrapped counts once.
+- A once-per-message event (the rule's flag, or the SMS format's) counts once per (user key, event
+  type, message id); the first such event in stream order counts. Message id: SES `mail.messageId`,
+  SMS `messageId`, inbound `previousPublishedMessageId`; Pinpoint e-mail
+  `facets.email_channel.mail_event.mail.message_id`, else SMS `attributes.message_id`, else campaign
+  `campaign_id`/`campaign_activity_id`/`treatment_id`, else journey
+  `journey_id`/`journey_run_id`/`journey_activity_id`; custom `message_id`; events without one count
+  normally.
 - Decay: `as_of` = the newest counted event's time; raw = sum(points * 2^(-(as_of - t) / H)),
   channel scores alike; no decay when H = 0 (exact decimal sums).
 - score = clamp(raw, floor, ceiling); tier = the tier with the highest `min_score` <= score, the
   lowest tier for scores below every `min_score`, None without tiers.
-- Channel: the rule's `channel`, else the event type's prefix (`_email` email, `_SMS` sms,
-  `_campaign`/`_push`/`_journey` push, `_session`/`_userauth`/`_monetization`/`_in_app` in_app,
-  anything else custom).
+- Channel: the rule's `channel`, else the channel a custom event names, else the event type's prefix
+  (`_email` email, `_SMS` sms, `_campaign`/`_push`/`_journey` push,
+  `_session`/`_userauth`/`_monetization`/`_in_app` in_app, anything else custom).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import math
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +69,11 @@ PREFIX_CHANNELS = {
 }
 TEST_EVENT = "_test.event_stream"
 USER_KEY_MODES = ("auto", "endpoint_id", "user_id")
+RECIPIENT_USER_KEYS = ("none", "address")  # hashed_address: the oracle cannot know the HMAC key
+CHANNELS = ("email", "sms", "push", "in_app", "custom")
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_ENVELOPE_DEPTH = 3
+ENVELOPE_MARKERS = ("detail-type", "Type", "eventSource", "messageType")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +97,8 @@ class Settings:
     floor: Decimal | None = None
     ceiling: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
+    user_key_tag: str = "user_key"
+    recipient_user_key: str = "none"
 
     @property
     def decays(self) -> bool:
@@ -87,7 +113,15 @@ class Settings:
         tiers = tuple(
             Tier(str(t["name"]), Decimal(str(t["min_score"]))) for t in json.loads(env.get("TIERS") or "[]")
         )
+        recipient = env.get("RECIPIENT_USER_KEY") or "none"
+        if recipient not in RECIPIENT_USER_KEYS:
+            raise ValueError(
+                f"RECIPIENT_USER_KEY {recipient!r}: the oracle checks only {RECIPIENT_USER_KEYS} "
+                "(a keyed hash of the address needs the secret key)"
+            )
         return cls(
+            user_key_tag=env.get("USER_KEY_TAG") or "user_key",
+            recipient_user_key=recipient,
             user_key_mode=mode,
             decay_half_life_hours=float(env.get("DECAY_HALF_LIFE_HOURS") or 0),
             floor=_optional_decimal(env.get("SCORE_FLOOR")),
@@ -102,6 +136,8 @@ class Settings:
             "score_floor": None if self.floor is None else float(self.floor),
             "score_ceiling": None if self.ceiling is None else float(self.ceiling),
             "tiers": [{"name": t.name, "min_score": float(t.min_score)} for t in self.tiers],
+            "user_key_tag": self.user_key_tag,
+            "recipient_user_key": self.recipient_user_key,
         }
 
 
@@ -124,9 +160,12 @@ def rules_from_items(items: Iterable[Mapping[str, Any]]) -> dict[str, Rule]:
     return rules
 
 
-def channel_of(event_type: str, rule: Rule | None = None) -> str:
+def channel_of(event_type: str, rule: Rule | None = None, event_channel: str | None = None) -> str:
+    """The rule's channel, else the one the event names (custom format), else the type's prefix."""
     if rule is not None and rule.channel:
         return rule.channel
+    if event_channel:
+        return event_channel
     prefix = event_type.split(".", 1)[0]
     return PREFIX_CHANNELS.get(prefix, "custom")
 
@@ -163,6 +202,17 @@ class ParsedEvent:
     timestamp: int
     message_id: str | None
     endpoint_id: str | None  # set on campaign, journey and app events that carry their endpoint
+    # What makes this event the same as another (exactly-once): see `parse_record`.
+    dedupe_key: Any = None
+    channel: str | None = None  # the channel the event itself names (custom format)
+    once_per_message: bool = False  # the format counts it once per message (SMS success / failure)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A payload that scores nothing by design (no user key, a CloudWatch Logs control message...)."""
+
+    reason: str
 
 
 class Rejected(Exception):
@@ -171,16 +221,155 @@ class Rejected(Exception):
         self.reason = reason
 
 
+Outcome = ParsedEvent | Skipped | Rejected
+
+
 def parse(data: bytes, user_key_mode: str = "auto") -> ParsedEvent:
-    """One record's meaning for scoring, or `Rejected(reason)`."""
+    """One bare Pinpoint or custom record's meaning for scoring, or `Rejected(reason)`."""
+    outcomes = parse_record(data, Settings(user_key_mode=user_key_mode))
+    if len(outcomes) != 1:
+        raise Rejected("several_events")
+    outcome = outcomes[0]
+    if isinstance(outcome, Rejected):
+        raise outcome
+    if isinstance(outcome, Skipped):
+        raise Rejected(outcome.reason)
+    return outcome
+
+
+def parse_record(data: bytes, settings: Settings) -> list[Outcome]:
+    """Every outcome of one Kinesis record: envelopes opened, each payload parsed by its format.
+
+    Raises `Rejected` when the record as a whole is unreadable. Exactly-once keys (`dedupe_key`):
+    SES (type, message id, event time, what tells two events of that type apart, user key); SMS status
+    (type, message id, time, user key); inbound SMS (inbound id, user key); Pinpoint and custom: the
+    payload's bytes (for an EventBridge `detail`, its canonical JSON), so a redelivered event or the same
+    SES event bare and wrapped counts once.
+    """
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            raise Rejected("bad_gzip") from None
+    value = _json(data)
+    if not isinstance(value, dict):
+        raise Rejected("not_an_object")
+    outcomes: list[Outcome] = []
+    for payload, payload_bytes, received_ms in _payloads(value, data, None, 0):
+        if isinstance(payload, Skipped | Rejected):
+            outcomes.append(payload)
+            continue
+        try:
+            outcomes.extend(_parse_payload(payload, payload_bytes, received_ms, settings))
+        except Rejected as rejected:
+            outcomes.append(rejected)
+    if len(outcomes) == 1 and isinstance(outcomes[0], Rejected):
+        raise outcomes[0]
+    return outcomes
+
+
+def _json(data: bytes | str) -> Any:
     try:
-        obj = json.loads(data.decode("utf-8"))
+        return json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting exhausts the JSON parser's stack
         raise Rejected("invalid_json") from None
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+Payload = tuple[Any, bytes | None, int | None]  # (value or Skipped/Rejected, its bytes, delivery time)
+
+
+def _payloads(
+    value: dict[str, Any], data: bytes | None, received_ms: int | None, depth: int
+) -> list[Payload]:
+    """The payloads inside the envelopes around `value` (the value itself when it is none)."""
+    if depth > MAX_ENVELOPE_DEPTH:
+        raise Rejected("bad_envelope")
+    if "detail-type" in value and "detail" in value:  # EventBridge
+        detail = value["detail"]
+        if not isinstance(detail, dict):
+            raise Rejected("bad_envelope")
+        return _inner(detail, None, _iso_ms(value.get("time")) or received_ms, depth)
+    if value.get("Type") == "Notification" and "Message" in value:  # SNS
+        message = value["Message"]
+        if not isinstance(message, str):
+            raise Rejected("bad_envelope")
+        return _inner(_json(message), message.encode(), _iso_ms(value.get("Timestamp")) or received_ms, depth)
+    if value.get("Type") in ("SubscriptionConfirmation", "UnsubscribeConfirmation") and "TopicArn" in value:
+        return [(Skipped("sns_confirmation"), None, None)]
+    if value.get("eventSource") == "aws:sqs" and "body" in value:  # SQS, as Pipes passes it on
+        body = value["body"]
+        if not isinstance(body, str):
+            raise Rejected("bad_envelope")
+        attributes = value.get("attributes")
+        sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+        sent_ms = int(sent) if isinstance(sent, str) and sent.isascii() and sent.isdigit() else None
+        return _inner(_json(body), body.encode(), sent_ms or received_ms, depth)
+    if "messageType" in value and "logEvents" in value:  # CloudWatch Logs subscription data
+        if value["messageType"] == "CONTROL_MESSAGE":
+            return [(Skipped("control_message"), None, None)]
+        events = value["logEvents"]
+        if value["messageType"] != "DATA_MESSAGE" or not isinstance(events, list):
+            raise Rejected("bad_envelope")
+        if not events:
+            return [(Skipped("empty_envelope"), None, None)]
+        out: list[Payload] = []
+        for event in events:
+            message = event.get("message") if isinstance(event, dict) else None
+            logged = event.get("timestamp") if isinstance(event, dict) else None
+            logged = logged if isinstance(logged, int) and not isinstance(logged, bool) else None
+            try:
+                if not isinstance(message, str):
+                    raise Rejected("bad_envelope")
+                out.extend(_inner(_json(message), message.encode(), logged, depth))
+            except Rejected as rejected:
+                out.append((rejected, None, None))
+        return out
+    return [(value, data, received_ms)]
+
+
+def _inner(value: Any, data: bytes | None, received_ms: int | None, depth: int) -> list[Payload]:
+    if isinstance(value, dict) and any(k in value for k in ENVELOPE_MARKERS):
+        return _payloads(value, data, received_ms, depth + 1)
+    return [(value, data, received_ms)]
+
+
+def _iso_ms(value: Any) -> int | None:
+    """Epoch ms of an ISO 8601 time with a zone; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return round(moment.timestamp() * 1000)
+
+
+def _parse_payload(
+    obj: Any, payload_bytes: bytes | None, received_ms: int | None, settings: Settings
+) -> list[ParsedEvent | Skipped]:
     if not isinstance(obj, dict):
         raise Rejected("not_an_object")
+    key_bytes = payload_bytes if payload_bytes is not None else _canonical(obj)
     if "schema" in obj:
-        return _parse_custom(obj)
+        return [_parse_custom(obj, key_bytes)]
+    if "event_type" in obj or "event_timestamp" in obj or "client" in obj:
+        return [_parse_pinpoint(obj, settings.user_key_mode, key_bytes)]
+    if "mail" in obj and ("eventType" in obj or "notificationType" in obj):
+        return _parse_ses(obj, settings)
+    if "eventTimestamp" in obj or "eventType" in obj:
+        return [_parse_sms_status(obj, settings)]
+    if "inboundMessageId" in obj or "originationNumber" in obj:
+        return [_parse_inbound(obj, received_ms, settings)]
+    raise Rejected("unknown_format")
+
+
+def _parse_pinpoint(obj: dict[str, Any], user_key_mode: str, key_bytes: bytes) -> ParsedEvent:
     event_type = obj.get("event_type")
     if not isinstance(event_type, str) or not event_type:
         raise Rejected("invalid_event_type")
@@ -214,6 +403,7 @@ def parse(data: bytes, user_key_mode: str = "auto") -> ParsedEvent:
         int(timestamp),
         _message_id(obj, attributes),
         (client_id or endpoint_id_field) if endpoint is not None else None,
+        key_bytes,
     )
 
 
@@ -240,28 +430,287 @@ def _dig(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def _parse_custom(obj: dict[str, Any]) -> ParsedEvent:
+def _parse_custom(obj: dict[str, Any], key_bytes: bytes) -> ParsedEvent | Skipped:
     if obj.get("schema") != CUSTOM_SCHEMA:
         raise Rejected("unknown_schema")
     event_type, user_key, timestamp = obj.get("event_type"), obj.get("user_key"), obj.get("timestamp")
     if not isinstance(event_type, str) or not event_type:
         raise Rejected("invalid_event_type")
+    if event_type == TEST_EVENT:
+        return Skipped("test_event")
     if not isinstance(user_key, str) or not user_key:
         raise Rejected("no_user_key")
     if isinstance(timestamp, str):
-        try:
-            moment = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-        except ValueError:
-            raise Rejected("invalid_timestamp") from None
-        if moment.tzinfo is None:
+        millis = _iso_ms(timestamp)
+        if millis is None:
             raise Rejected("invalid_timestamp")
-        millis = round(moment.timestamp() * 1000)
     elif isinstance(timestamp, int | float) and not isinstance(timestamp, bool):
         millis = int(timestamp)
     else:
         raise Rejected("invalid_timestamp")
+    channel = obj.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        raise Rejected("invalid_channel")
+    metrics = obj.get("metrics")
+    if metrics is not None and not (
+        isinstance(metrics, dict)
+        and all(
+            type(v) in (int, float) and math.isfinite(v) and isinstance(k, str) and k
+            for k, v in metrics.items()
+        )
+    ):
+        raise Rejected("invalid_metrics")
     message_id = obj.get("message_id")
-    return ParsedEvent(user_key, event_type, millis, f"custom:{message_id}" if message_id else None, None)
+    return ParsedEvent(
+        user_key,
+        event_type,
+        millis,
+        f"custom:{message_id}" if message_id else None,
+        None,
+        key_bytes,
+        channel if isinstance(channel, str) else None,
+    )
+
+
+# SES event publishing: eventType -> (its own object, the rule name; None: decided by that object).
+# The oracle's own table, written from the issue's mapping (never imported from lambda_src).
+SES_EVENT_TYPES: dict[str, tuple[str, str | None]] = {
+    "Send": ("send", "_email.send"),
+    "Delivery": ("delivery", "_email.delivered"),
+    "Open": ("open", "_email.open"),
+    "Click": ("click", "_email.click"),
+    "Bounce": ("bounce", None),  # bounceType Permanent: _email.hardbounce, else _email.softbounce
+    "Complaint": ("complaint", "_email.complaint"),
+    "Reject": ("reject", "_email.rejected"),
+    "Rendering Failure": ("failure", "_email.rendering_failure"),
+    "DeliveryDelay": ("deliveryDelay", "_email.delivery_delay"),
+    "Subscription": ("subscription", None),  # unsubscribing: _email.unsubscribe, else _email.subscription
+}
+# Which recipients an event names, when no user tag names the user (docs/formats.md)
+SES_RECIPIENTS = {
+    "Bounce": ("bouncedRecipients", "emailAddress"),
+    "Complaint": ("complainedRecipients", "emailAddress"),
+    "Delivery": ("recipients", None),
+    "DeliveryDelay": ("delayedRecipients", "emailAddress"),
+}
+SES_WHOLE_MESSAGE = ("Send", "Reject", "Rendering Failure")
+SMS_SUCCESS = ("TEXT_SUCCESSFUL", "TEXT_DELIVERED")
+SMS_FINAL_FAILURES = (
+    "TEXT_BLOCKED",
+    "TEXT_CARRIER_BLOCKED",
+    "TEXT_CARRIER_UNREACHABLE",
+    "TEXT_INVALID",
+    "TEXT_INVALID_MESSAGE",
+    "TEXT_PROTECT_BLOCKED",
+    "TEXT_SPAM",
+    "TEXT_TTL_EXPIRED",
+    "TEXT_UNKNOWN",
+    "TEXT_UNREACHABLE",
+)
+SMS_OPT_OUT_KEYWORDS = (
+    "ARRET",
+    "CANCEL",
+    "END",
+    "OPT-OUT",
+    "OPTOUT",
+    "QUIT",
+    "REMOVE",
+    "STOP",
+    "TD",
+    "UNSUBSCRIBE",
+)
+
+
+def _tag(tags: Any, name: str) -> str | None:
+    """A tag's value: SES tags are lists (the first non-empty string counts), SMS context values strings."""
+    value = tags.get(name) if isinstance(tags, dict) else None
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str) and v), None)
+    return value if isinstance(value, str) and value else None
+
+
+def _email_address(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(">") and "<" in text:
+        text = text[text.rindex("<") + 1 : -1].strip()
+    local, at, domain = text.partition("@")
+    if (
+        not at
+        or not local
+        or "@" in domain
+        or "." not in domain
+        or any(c.isspace() or c in "<>," for c in text)
+    ):
+        return None
+    return text.lower()
+
+
+def _phone_number(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = "".join(c for c in value.strip() if c not in " -().")
+    digits = text[1:]
+    if text[:1] != "+" or not 2 <= len(digits) <= 15 or not digits.isdigit() or not digits.isascii():
+        return None
+    return text if digits[0] != "0" else None
+
+
+def _unsubscribes(subscription: Any) -> bool:
+    """Newly unsubscribed from all, or newly opted out of a topic."""
+    if not isinstance(subscription, dict):
+        return False
+    new, old = subscription.get("newTopicPreferences"), subscription.get("oldTopicPreferences")
+
+    def all_off(preferences: Any) -> bool:
+        return isinstance(preferences, dict) and preferences.get("unsubscribeAll") is True
+
+    def opted_out(preferences: Any) -> set[str]:
+        statuses = preferences.get("topicSubscriptionStatus") if isinstance(preferences, dict) else None
+        return {
+            str(s.get("topicName"))
+            for s in (statuses if isinstance(statuses, list) else [])
+            if isinstance(s, dict) and s.get("subscriptionStatus") == "OptOut"
+        }
+
+    return (all_off(new) and not all_off(old)) or bool(opted_out(new) - opted_out(old))
+
+
+def _parse_ses(obj: dict[str, Any], settings: Settings) -> list[ParsedEvent | Skipped]:
+    name = obj.get("eventType", obj.get("notificationType"))
+    if not isinstance(name, str) or not name:
+        raise Rejected("invalid_event_type")
+    mail = obj.get("mail")
+    if not isinstance(mail, dict):
+        raise Rejected("no_mail")
+    message_id = mail.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise Rejected("no_message_id")
+    object_key, rule_name = SES_EVENT_TYPES.get(name, (name[:1].lower() + name[1:], None))
+    sub = obj.get(object_key)
+    own_time = sub.get("timestamp") if isinstance(sub, dict) else None
+    timestamp = _iso_ms(own_time if own_time is not None else mail.get("timestamp"))
+    if timestamp is None:
+        raise Rejected("invalid_timestamp")
+    if rule_name is None:
+        if name == "Bounce":
+            permanent = isinstance(sub, dict) and sub.get("bounceType") == "Permanent"
+            rule_name = "_email.hardbounce" if permanent else "_email.softbounce"
+        elif name == "Subscription":
+            rule_name = "_email.unsubscribe" if _unsubscribes(sub) else "_email.subscription"
+        else:
+            rule_name = "_email." + name.lower().replace(" ", "_")
+    tagged = _tag(mail.get("tags"), settings.user_key_tag)
+    if tagged is not None:
+        keys = [tagged]
+    elif settings.recipient_user_key == "address":
+        keys = [f"email:{a}" for a in _ses_recipients(name, sub, mail)]
+    else:
+        keys = []
+    if not keys:
+        return [Skipped("no_user_key")]
+    tells_apart: Any = None
+    if isinstance(sub, dict):
+        if name in ("Bounce", "Complaint"):
+            tells_apart = sub.get("feedbackId")
+        elif name == "Click":
+            tells_apart = sub.get("link")
+        elif name == "Open":
+            tells_apart = (sub.get("ipAddress"), sub.get("userAgent"))
+        elif name == "Subscription":
+            tells_apart = (sub.get("contactList"), sub.get("source"))
+    return [
+        ParsedEvent(
+            key,
+            rule_name,
+            timestamp,
+            message_id,
+            None,
+            ("ses", name, message_id, timestamp, tells_apart, key),
+        )
+        for key in keys
+    ]
+
+
+def _ses_recipients(name: str, sub: Any, mail: dict[str, Any]) -> list[str]:
+    listed: list[Any] | None = None
+    if (
+        name in SES_RECIPIENTS
+        and isinstance(sub, dict)
+        and isinstance(sub.get(SES_RECIPIENTS[name][0]), list)
+    ):
+        field_name = SES_RECIPIENTS[name][1]
+        items = sub[SES_RECIPIENTS[name][0]]
+        listed = (
+            items
+            if field_name is None
+            else [i.get(field_name) if isinstance(i, dict) else None for i in items]
+        )
+    if listed is None:
+        destination = mail.get("destination")
+        destination = destination if isinstance(destination, list) else []
+        listed = destination if name in SES_WHOLE_MESSAGE or len(destination) == 1 else []
+    found: dict[str, None] = {}
+    for value in listed:
+        address = _email_address(value)
+        if address is not None:
+            found[address] = None
+    return list(found)
+
+
+def _parse_sms_status(obj: dict[str, Any], settings: Settings) -> ParsedEvent | Skipped:
+    name = obj.get("eventType")
+    if not isinstance(name, str) or not name:
+        raise Rejected("invalid_event_type")
+    timestamp = obj.get("eventTimestamp")
+    if isinstance(timestamp, float) and timestamp.is_integer():
+        timestamp = int(timestamp)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        raise Rejected("invalid_timestamp")
+    message_id = obj.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise Rejected("no_message_id")
+    key = _tag(obj.get("context"), settings.user_key_tag)
+    if key is None and settings.recipient_user_key == "address":
+        number = _phone_number(obj.get("destinationPhoneNumber"))
+        key = f"sms:{number}" if number else None
+    if key is None:
+        return Skipped("no_user_key")
+    if name in SMS_SUCCESS:
+        event_type, once = "_SMS.SUCCESS", True
+    elif name in SMS_FINAL_FAILURES:
+        event_type, once = "_SMS.FAILURE", True
+    else:
+        event_type, once = f"_SMS.{name}", False
+    return ParsedEvent(
+        key, event_type, timestamp, message_id, None, ("sms", name, message_id, timestamp, key), None, once
+    )
+
+
+def _parse_inbound(obj: dict[str, Any], received_ms: int | None, settings: Settings) -> ParsedEvent | Skipped:
+    inbound_id = obj.get("inboundMessageId")
+    if not isinstance(inbound_id, str) or not inbound_id:
+        raise Rejected("no_message_id")
+    if received_ms is None:  # the payload has no time of its own: its envelope's stands in
+        raise Rejected("invalid_timestamp")
+    number = _phone_number(obj.get("originationNumber")) if settings.recipient_user_key == "address" else None
+    if number is None:
+        return Skipped("no_user_key")
+    key = f"sms:{number}"
+    opt_out = any(
+        isinstance(obj.get(f), str) and obj[f].strip().upper() in SMS_OPT_OUT_KEYWORDS
+        for f in ("messageKeyword", "messageBody")
+    )
+    replied_to = obj.get("previousPublishedMessageId")
+    return ParsedEvent(
+        key,
+        "_SMS.OPTOUT" if opt_out else "_SMS.INBOUND",
+        received_ms,
+        replied_to if isinstance(replied_to, str) and replied_to else None,
+        None,
+        ("inbound", inbound_id, key),
+    )
 
 
 # ---- the expectation --------------------------------------------------------------------------
@@ -290,41 +739,61 @@ class Expectation:
 
 
 def expect(records: Iterable[bytes], rules: Mapping[str, Rule], settings: Settings) -> Expectation:
-    """The final state the pipeline must reach after consuming `records` (in this order)."""
-    seen_bytes: set[bytes] = set()
+    """The final state the pipeline must reach after consuming `records` (in this order).
+
+    Per payload, in stream order: skips and rejections are counted every time they occur (a re-sent
+    record is skipped again); an event without a rule is skipped `no_rule`; an event with a rule counts
+    unless its `dedupe_key` was counted before (`duplicates`) or it repeats a (user, type, message) that
+    counts once (`once_per_message_suppressed`)."""
+    seen_keys: set[Any] = set()
     seen_messages: set[tuple[str, str, str]] = set()
     applied: dict[str, list[tuple[int, Decimal, str]]] = {}
     endpoints: dict[str, set[str]] = {}
     result = Expectation(users={})
+    parsed: dict[bytes, list[Outcome]] = {}  # re-sent records are parsed once
+
+    def count(table: dict[str, int], reason: str) -> None:
+        table[reason] = table.get(reason, 0) + 1
+
     for data in records:
-        if data in seen_bytes:
-            result.duplicates += 1
-            continue
-        seen_bytes.add(data)
-        try:
-            event = parse(data, settings.user_key_mode)
-        except Rejected as rejected:
-            result.rejected[rejected.reason] = result.rejected.get(rejected.reason, 0) + 1
-            continue
-        if event.event_type == TEST_EVENT:
-            result.skipped["test_event"] = result.skipped.get("test_event", 0) + 1
-            continue
-        rule = rules.get(event.event_type)
-        if rule is None:
-            result.skipped["no_rule"] = result.skipped.get("no_rule", 0) + 1
-            continue
-        if rule.once_per_message and event.message_id is not None:
-            message_key = (event.user_key, event.event_type, event.message_id)
-            if message_key in seen_messages:
-                result.once_per_message_suppressed += 1
+        outcomes = parsed.get(data)
+        if outcomes is None:
+            try:
+                outcomes = parse_record(data, settings)
+            except Rejected as rejected:
+                outcomes = [rejected]
+            parsed[data] = outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, Rejected):
+                count(result.rejected, outcome.reason)
                 continue
-            seen_messages.add(message_key)
-        result.counted += 1
-        applied.setdefault(event.user_key, []).append(
-            (event.timestamp, rule.points, channel_of(event.event_type, rule))
-        )
-        if event.endpoint_id is not None:
-            endpoints.setdefault(event.user_key, set()).add(event.endpoint_id)
+            if isinstance(outcome, Skipped):
+                count(result.skipped, outcome.reason)
+                continue
+            event = outcome
+            if event.event_type == TEST_EVENT:
+                count(result.skipped, "test_event")
+                continue
+            rule = rules.get(event.event_type)
+            if rule is None:
+                count(result.skipped, "no_rule")
+                continue
+            if event.dedupe_key in seen_keys:
+                result.duplicates += 1
+                continue
+            seen_keys.add(event.dedupe_key)
+            if (rule.once_per_message or event.once_per_message) and event.message_id is not None:
+                message_key = (event.user_key, event.event_type, event.message_id)
+                if message_key in seen_messages:
+                    result.once_per_message_suppressed += 1
+                    continue
+                seen_messages.add(message_key)
+            result.counted += 1
+            applied.setdefault(event.user_key, []).append(
+                (event.timestamp, rule.points, channel_of(event.event_type, rule, event.channel))
+            )
+            if event.endpoint_id is not None:
+                endpoints.setdefault(event.user_key, set()).add(event.endpoint_id)
     for user_key, events in applied.items():
         result.users[user_key] = _score(user_key, events, settings, endpoints.get(user_key, set()))
     return result

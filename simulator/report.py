@@ -134,8 +134,10 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
         table.add_row(str(rank), escape(user["user_key"]), shown, escape(str(user["tier"] or "-")))
     console.print(table)
     if verification.get("oracle"):
-        for name in ("pinpoint", "eventbridge"):
-            sink = verification[name]
+        for name in ("counters", "pinpoint", "eventbridge", "customer_profiles"):
+            sink = verification.get(name)
+            if sink is None:
+                continue
             if sink.get("checked"):
                 console.print(
                     f"{name}: {sink['ok']}/{sink['expected']} as expected, {sink['missing']} missing, "
@@ -146,8 +148,11 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
         style = "green" if verification["mismatches"] == 0 else "red"
         console.print(
             f"mismatches against the oracle: [bold {style}]{verification['mismatches']}[/] "
-            f"(users {verification['score_mismatches']}, pinpoint {verification['pinpoint_mismatches']}, "
-            f"eventbridge {verification['eventbridge_mismatches']})"
+            f"(users {verification['score_mismatches']}, "
+            f"counters {verification.get('counter_mismatches', 0)}, "
+            f"pinpoint {verification['pinpoint_mismatches']}, "
+            f"eventbridge {verification['eventbridge_mismatches']}, "
+            f"customer profiles {verification.get('customer_profiles_mismatches', 0)})"
         )
         for m in verification["details"][:5]:
             console.print(

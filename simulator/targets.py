@@ -495,6 +495,9 @@ class AwsDeployment(Deployment):
         self.tf_vars = dict(tf_vars)
         self.root = root or Path(os.environ.get("ENGAGEMENT_AWS_ROOT") or ROOT / "examples" / "complete")
         self.keep = keep if keep is not None else os.environ.get("ENGAGEMENT_AWS_KEEP") == "1"
+        if not self.keep:
+            # A stack this target destroys on exit: its tables must be deletable (the module protects them).
+            self.tf_vars.setdefault("deletion_protection_enabled", False)
         self.run_dir = run_dir or new_run_dir()
         self.stable_for_s = stable_for_s
         self.session = boto3.session.Session()

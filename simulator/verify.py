@@ -251,3 +251,90 @@ def check_eventbridge(
             check.fail("wrong", user_key=key, expected_score=plain(want.score), published=seen[-5:])
     check.notes["users_with_events_not_expected"] = len(set(scores_seen) - set(expectation.users))
     return check
+
+
+def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkCheck:
+    """The scorer's summed batch lines against the oracle: events counted, repeats suppressed (duplicates
+    and once-per-message together), every skip reason (`no_user_key`, `no_rule`, `control_message`, ...)
+    and the number of rejected payloads (the oracle names its own rejection reasons, so only their total
+    is compared). Each counter that differs is one mismatch. Only meaningful when no batch was retried
+    (a retried batch is counted again), which the caller checks."""
+    check = SinkCheck(checked=True)
+    skipped = scorer.get("skipped") if isinstance(scorer.get("skipped"), Mapping) else {}
+    rejected = scorer.get("rejected") if isinstance(scorer.get("rejected"), Mapping) else {}
+    assert isinstance(skipped, Mapping) and isinstance(rejected, Mapping)
+    # A re-sent copy of an event that was itself suppressed once-per-message (the second SMS status) is a
+    # duplicate for the engine within one batch and a once-per-message repeat across batches: only the sum
+    # of both is independent of how the stream was cut into batches.
+    suppressed = expectation.duplicates + expectation.once_per_message_suppressed
+    pairs: list[tuple[str, int, Any]] = [
+        ("scored", expectation.counted, scorer.get("scored", 0)),
+        (
+            "suppressed (duplicates + once per message)",
+            suppressed,
+            scorer.get("duplicates_suppressed", 0) + scorer.get("once_per_message_suppressed", 0),
+        ),
+        ("rejected", sum(expectation.rejected.values()), sum(rejected.values())),
+    ]
+    for reason in sorted(set(expectation.skipped) | set(skipped)):
+        pairs.append((f"skipped.{reason}", expectation.skipped.get(reason, 0), skipped.get(reason, 0)))
+    for name, expected, actual in pairs:
+        check.expected += 1
+        if expected == actual:
+            check.ok += 1
+        else:
+            check.fail("wrong", counter=name, expected=expected, actual=actual)
+    return check
+
+
+def check_customer_profiles(
+    expectation: Expectation, objects: Mapping[str, Mapping[str, Any]], settings: Settings
+) -> SinkCheck:
+    """The Customer Profiles stand-in's score objects (by user key): every expected user whose score is not 0
+    has one with the user's `score`, every channel of `channels` (a missing channel counts as 0) and, with
+    tiers, its `tier`; an object of a user the oracle does not know is unexpected. A user at 0 may never
+    have changed its score, so it is not required (but must be right when present)."""
+    check = SinkCheck(checked=True, observed=len(objects))
+    decays = settings.decays
+
+    def problems(obj: Mapping[str, Any], user_key: str) -> list[str]:
+        want = expectation.users[user_key]
+        found: list[str] = []
+        if obj.get("user_key") != user_key:
+            found.append("user_key")
+        if not numbers_equal(want.score, obj.get("score"), decays):
+            found.append("score")
+        channels = obj.get("channels") if isinstance(obj.get("channels"), Mapping) else {}
+        assert isinstance(channels, Mapping)
+        for channel in sorted(set(want.channels) | set(channels)):
+            if not numbers_equal(want.channels.get(channel, Decimal(0)), channels.get(channel, 0), decays):
+                found.append(f"channels.{channel}")
+        if (
+            want.tier is not None
+            and not _near_boundary(want.score, settings)
+            and obj.get("tier") != want.tier
+        ):
+            found.append("tier")
+        return found
+
+    for user_key, want in expectation.users.items():
+        obj = objects.get(user_key)
+        if obj is None:
+            if numbers_equal(want.score, 0, False):
+                check.notes["zero_users_without_object"] = check.notes.get("zero_users_without_object", 0) + 1
+                continue
+            check.expected += 1
+            check.fail("missing", user_key=user_key, expected_score=plain(want.score))
+            continue
+        check.expected += 1
+        wrong = problems(obj, user_key)
+        if wrong:
+            score = plain(obj.get("score"))
+            check.fail(
+                "wrong", user_key=user_key, fields=wrong, expected_score=plain(want.score), score=score
+            )
+        else:
+            check.ok += 1
+    for user_key in sorted(set(objects) - set(expectation.users)):
+        check.fail("unexpected", user_key=user_key)
+    return check

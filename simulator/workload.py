@@ -12,11 +12,21 @@ import gc
 import random
 from dataclasses import dataclass, field
 
-from simulator.funnels import ActivityMix, FunnelGenerator, FunnelRates
-from simulator.injection import StreamRecord, inject
+from simulator.funnels import ActivityMix, FunnelGenerator, FunnelRates, GeneratedEvent
+from simulator.injection import MALFORMED_KINDS, StreamRecord, inject, malformed
 from simulator.population import Population, PopulationConfig, build_population
+from simulator.successor import (
+    SUCCESSOR_MALFORMED_KINDS,
+    SuccessorGenerator,
+    SuccessorMix,
+    SuccessorRates,
+    successor_malformed,
+)
 
 DEFAULT_PERIOD_END_MS = int(dt.datetime(2025, 11, 1, tzinfo=dt.UTC).timestamp() * 1000)
+# "successor": SES, End User Messaging SMS and custom app events (simulator/successor.py);
+# "pinpoint": the Pinpoint event-stream funnels (simulator/funnels.py). Both: half the records each.
+FORMATS = ("successor", "pinpoint")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,9 @@ class WorkloadConfig:
     mix: ActivityMix = field(default_factory=ActivityMix)
     engagement_spread: float = 0.6
     app_id: str | None = None  # Pinpoint application id carried by the records (default: from the seed)
+    formats: tuple[str, ...] = ("successor",)
+    successor_rates: SuccessorRates = field(default_factory=SuccessorRates)
+    successor_mix: SuccessorMix = field(default_factory=SuccessorMix)
 
 
 @dataclass(slots=True)
@@ -48,32 +61,60 @@ class Workload:
 def generate(config: WorkloadConfig) -> Workload:
     if config.users < 1 or config.events < 0 or config.period_days < 1:
         raise ValueError("need at least one user, a non-negative event count and a period of >= 1 day")
+    if (
+        not config.formats
+        or set(config.formats) - set(FORMATS)
+        or len(set(config.formats)) < len(config.formats)
+    ):
+        raise ValueError(f"formats must be distinct names out of {', '.join(FORMATS)}")
     population = build_population(
         PopulationConfig(users=config.users, engagement_spread=config.engagement_spread), config.seed
     )
     app_id = config.app_id or f"{random.Random(f'{config.seed}:app').getrandbits(128):032x}"
-    generator = FunnelGenerator(
-        population,
-        seed=config.seed,
-        period_end_ms=config.period_end_ms,
-        period_days=config.period_days,
-        rates=config.rates,
-        mix=config.mix,
-        app_id=app_id,
-    )
     # Only acyclic objects are made here: the cyclic collector would re-scan the growing lists
     # again and again for nothing (about a fifth of the time), so it pauses meanwhile.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        events = generator.generate(config.events)
+        shares = _split(config.events, len(config.formats))
+        events: list[GeneratedEvent] = []
+        for name, count in zip(config.formats, shares, strict=True):
+            if name == "pinpoint":
+                events += FunnelGenerator(
+                    population,
+                    seed=config.seed,
+                    period_end_ms=config.period_end_ms,
+                    period_days=config.period_days,
+                    rates=config.rates,
+                    mix=config.mix,
+                    app_id=app_id,
+                ).generate(count)
+            else:
+                events += SuccessorGenerator(
+                    population,
+                    seed=config.seed,
+                    period_end_ms=config.period_end_ms,
+                    period_days=config.period_days,
+                    rates=config.successor_rates,
+                    mix=config.successor_mix,
+                ).generate(count)
+        if len(config.formats) > 1:
+            events.sort(key=lambda e: e.timestamp)
+        pinpoint_only = config.formats == ("pinpoint",)
         records = inject(
             events,
             duplicate_rate=config.duplicate_rate,
             malformed_rate=config.malformed_rate,
             seed=config.seed,
+            kinds=MALFORMED_KINDS if pinpoint_only else SUCCESSOR_MALFORMED_KINDS,
+            malform=malformed if pinpoint_only else successor_malformed,
         )
     finally:
         if collecting:
             gc.enable()
     return Workload(config, population, records)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """`total` as `parts` near-equal shares, the first ones larger."""
+    return [total // parts + (i < total % parts) for i in range(parts)]

@@ -32,3 +32,10 @@ variable "sms_configuration_set_names" {
   default     = ["engagement-sms"]
   nullable    = false
 }
+
+variable "deletion_protection_enabled" {
+  description = "DynamoDB deletion protection of the module's tables (the module's default: on). The simulator's aws target turns it off for the stacks it destroys."
+  type        = bool
+  default     = true
+  nullable    = false
+}

@@ -47,6 +47,9 @@ module "engagement_scoring" {
   name_prefix = var.name_prefix
   tags        = var.tags
 
+  # A throwaway stack on an emulator: the tables must go with `terraform destroy`.
+  deletion_protection_enabled = false
+
   score_rules           = var.score_rules
   tiers                 = var.tiers
   user_key_mode         = var.user_key_mode

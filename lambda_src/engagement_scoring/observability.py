@@ -36,8 +36,10 @@ def emf_lines(
     totals: Mapping[str, int],
     by_reason: Mapping[str, Mapping[str, int]],
     timestamp_ms: int | None = None,
+    breakdown_dimension: str = "Reason",
 ) -> list[str]:
-    """EMF documents: totals with dimension Function, and one per (metric, reason) with Function+Reason."""
+    """EMF documents: totals with dimension Function, and one per (metric, reason) with Function and
+    `breakdown_dimension` (Reason; the score sync's SinkFailures use Sink)."""
     timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
 
     def document(metrics: Mapping[str, int], dimensions: dict[str, str]) -> str:
@@ -60,7 +62,7 @@ def emf_lines(
     lines = [document(totals, {"Function": function})]
     for metric, reasons in by_reason.items():
         for reason, count in reasons.items():
-            lines.append(document({metric: count}, {"Function": function, "Reason": reason}))
+            lines.append(document({metric: count}, {"Function": function, breakdown_dimension: reason}))
     return lines
 
 

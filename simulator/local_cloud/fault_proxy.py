@@ -88,6 +88,9 @@ class FaultRule:
     # False: each call fails with probability `rate` (seeded; bursts happen). True: exactly every
     # 1/rate-th call fails, from a seeded offset (the same count whatever the thread interleaving).
     even: bool = False
+    # Only calls whose request body contains these bytes match (e.g. one user's key: a write DynamoDB
+    # refuses for that user alone); None = every call of the target.
+    body_contains: bytes | None = None
 
 
 @dataclass
@@ -141,11 +144,13 @@ class FaultProxy(LoopbackServer):
             return ProxyCounters(Counter(self.counters.calls), Counter(self.counters.faults))
 
     # request handling ------------------------------------------------------------------------------------
-    def choose_fault(self, operation: str) -> Fault | None:
+    def choose_fault(self, operation: str, body: bytes = b"") -> Fault | None:
         with self._lock:
             self.counters.calls[operation] += 1
             for index, rule in enumerate(self._rules):
                 if not operation.startswith(rule.target_prefix):
+                    continue
+                if rule.body_contains is not None and rule.body_contains not in body:
                     continue
                 self._matched[index] += 1
                 if rule.even:
@@ -186,7 +191,7 @@ class FaultProxy(LoopbackServer):
         operation = operation_of(request.headers, request.path)
         if self.on_request is not None:
             self.on_request(operation)
-        fault = self.choose_fault(operation)
+        fault = self.choose_fault(operation, request.body)
         if fault is None or fault.after_forward:
             try:
                 status, headers, payload = self.forward(

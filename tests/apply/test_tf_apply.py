@@ -172,6 +172,20 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
             "ONCE_PER_MESSAGE_TTL_HOURS": "2160",
             "METRICS_NAMESPACE": "EngagementScoring",
             "LOG_LEVEL": "INFO",
+            # machine_engagement at its defaults, as Terraform's jsonencode writes it (keys sorted)
+            "MACHINE_ENGAGEMENT": json.dumps(
+                {
+                    "burst_min_links": 2,
+                    "burst_window_ms": 1000,
+                    "privacy_proxy_cidrs": [],
+                    "privacy_proxy_user_agents": ["Mozilla/5.0"],
+                    "scanner_cidrs": [],
+                    "scanner_user_agents": [],
+                    "send_time_proximity_seconds": 10,
+                    "weights": {},
+                },
+                separators=(",", ":"),
+            ),
             "USER_KEY_TAG": "user_key",
             "CAMPAIGN_TAG": "campaign",
             "RECIPIENT_USER_KEY": "none",

@@ -1,7 +1,8 @@
 """Plan-level tests of the module (tftest), for several input combinations.
 
-The wrapper root in fixtures/wrapper calls the module with fake credentials; the one API call a plan
-makes (sts:GetCallerIdentity, for ARNs) goes to the session's embedded moto server. IAM policies are
+The wrapper root in fixtures/wrapper calls the module with fake credentials; the API calls a plan makes
+(sts:GetCallerIdentity for the account, events:DescribeEventBus of the default bus for the region) go to
+the session's embedded moto server. IAM policies are
 built from resource names, so they are complete in the plan and are checked here statement by statement.
 """
 
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,12 @@ PINPOINT_APP = "0123456789abcdef0123456789abcdef"
 EXISTING_STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/external-events"
 
 MINIMAL = {"name_prefix": "mini"}
+DISABLED = {
+    "name_prefix": "off",
+    "create": False,
+    "pinpoint_application_id": "0123456789abcdef0123456789abcdef",
+}
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/engagement-boundary"
 FULL = {
     "name_prefix": "full",
     "tags": {"team": "growth", "cost-center": "42"},
@@ -85,11 +93,15 @@ FULL = {
     "scorer_batch_size": 1000,
     "scorer_maximum_batching_window_seconds": 3,
     "scorer_parallelization_factor": 4,
-    "scorer_starting_position": "TRIM_HORIZON",
+    "scorer_starting_position": "LATEST",
     "scorer_maximum_retry_attempts": 3,
     "scorer_maximum_record_age_seconds": 3600,
     "score_sync_batch_size": 50,
     "score_sync_maximum_retry_attempts": 7,
+    "deletion_protection_enabled": False,
+    "point_in_time_recovery_enabled": False,
+    "role_path": "/engagement/scoring/",
+    "role_permissions_boundary": BOUNDARY,
 }
 EXISTING = {
     "name_prefix": "byo",
@@ -219,6 +231,7 @@ def plans(wrapper: tftest.TerraformTest, moto_server: EmbeddedMoto) -> dict[str,
 
     jobs: dict[str, tuple[dict[str, Any], bool]] = {
         "minimal": (MINIMAL, True),
+        "disabled": (DISABLED, True),
         "full": (FULL, True),
         "existing": (EXISTING, True),
     }
@@ -263,6 +276,44 @@ def test_wrapper_forwards_every_module_variable() -> None:
     assert {name for name, source in forwarded if name == source} == declared
 
 
+def test_provider_constraints_admit_only_the_versions_the_module_supports(
+    wrapper: tftest.TerraformTest, terraform_binary: str, tf_env: dict[str, str]
+) -> None:
+    # `terraform providers` lists each module's own requirements, as Terraform read them from versions.tf.
+    tree = subprocess.run(
+        [terraform_binary, "providers", "-no-color"],
+        cwd=wrapper.tfdir,
+        env=tf_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    module_part = tree.split("module.engagement_scoring", 1)[1]
+    requirements = dict(re.findall(r"provider\[registry\.terraform\.io/hashicorp/(\w+)\] (.+)", module_part))
+    assert requirements == {"aws": ">= 5.0.0, < 7.0.0", "archive": ">= 2.5.0, < 3.0.0"}
+
+
+def test_region_is_not_read_from_the_aws_region_data_source(minimal: Plan) -> None:
+    # aws_region's `name` is deprecated in provider 6.x and `region` missing in 5.x: the module reads
+    # neither; the ARNs in the policies still carry the provider's region (checked statement by statement
+    # in test_minimal_policies_grant_exactly_what_each_function_needs).
+    module = minimal.raw.configuration["root_module"]["module_calls"]["engagement_scoring"]["module"]
+    assert "aws_region" not in {resource["type"] for resource in module["resources"]}
+
+
+def test_create_false_plans_nothing_and_reads_nothing(plans: dict[str, Plan | PlanFailure | None]) -> None:
+    disabled = planned(plans, "disabled")
+    # Pinpoint is set too: the toggle wins over every feature input.
+    assert disabled.changes == {}
+    read = (
+        disabled.raw.get("prior_state", {}).get("values", {}).get("root_module", {}).get("child_modules", [])
+    )
+    assert [resource["address"] for module in read for resource in module.get("resources", [])] == []
+    outputs = disabled.raw.outputs["module"]
+    assert {name: value for name, value in outputs.items() if value not in (None, False, {})} == {}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Minimal: name_prefix only
 # ---------------------------------------------------------------------------------------------------------
@@ -295,9 +346,9 @@ def test_minimal_stream_is_on_demand_and_encrypted_with_the_aws_managed_key(mini
 
 
 def test_tables_follow_the_contract(minimal: Plan) -> None:
-    rules = minimal.after("aws_dynamodb_table.score_rules")
-    scores = minimal.after("aws_dynamodb_table.user_scores")
-    ledger = minimal.after("aws_dynamodb_table.processed_events")
+    rules = minimal.after("aws_dynamodb_table.score_rules[0]")
+    scores = minimal.after("aws_dynamodb_table.user_scores[0]")
+    ledger = minimal.after("aws_dynamodb_table.processed_events[0]")
 
     assert (rules["name"], rules["hash_key"], rules["attribute"]) == (
         "mini-score-rules",
@@ -314,11 +365,13 @@ def test_tables_follow_the_contract(minimal: Plan) -> None:
     assert ledger["ttl"] == [{"attribute_name": "expires_at", "enabled": True}]
     for name, table in (("score_rules", rules), ("user_scores", scores), ("processed_events", ledger)):
         assert table["billing_mode"] == "PAY_PER_REQUEST"
+        # Data protection is on by default: DynamoDB refuses to delete the table, and backups are continuous.
         assert table["point_in_time_recovery"][0]["enabled"] is True
+        assert table["deletion_protection_enabled"] is True
         assert table["range_key"] is None
         # No customer key: no server_side_encryption block, so DynamoDB uses its AWS owned key.
         assert "server_side_encryption" not in table
-        assert minimal.unknown(f"aws_dynamodb_table.{name}")["server_side_encryption"] is True
+        assert minimal.unknown(f"aws_dynamodb_table.{name}[0]")["server_side_encryption"] is True
     assert rules["stream_enabled"] is not True and ledger["stream_enabled"] is not True
 
 
@@ -340,12 +393,13 @@ def test_default_rules_are_the_original_solutions_table(minimal: Plan) -> None:
 
 
 def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan) -> None:
-    scorer = minimal.after("aws_lambda_event_source_mapping.scorer")
-    sync = minimal.after("aws_lambda_event_source_mapping.score_sync")
+    scorer = minimal.after("aws_lambda_event_source_mapping.scorer[0]")
+    sync = minimal.after("aws_lambda_event_source_mapping.score_sync[0]")
     for mapping in (scorer, sync):
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["bisect_batch_on_function_error"] is True
-        assert mapping["starting_position"] == "LATEST"
+        # LATEST would drop every record written before the mapping exists (the first deploy's events).
+        assert mapping["starting_position"] == "TRIM_HORIZON"
         assert mapping["parallelization_factor"] == 1
         assert mapping["maximum_retry_attempts"] == 10
         assert mapping["maximum_record_age_in_seconds"] == 21600
@@ -358,8 +412,8 @@ def test_event_source_mappings_wire_sources_functions_and_the_failure_queue(mini
     for name in ("scorer", "score_sync"):
         expressions = minimal.configured(f"aws_lambda_event_source_mapping.{name}")["expressions"]
         destination = expressions["destination_config"][0]["on_failure"][0]["destination_arn"]
-        assert "aws_sqs_queue.this.arn" in destination["references"]
-        assert f"aws_lambda_function.{name}.arn" in expressions["function_name"]["references"]
+        assert "aws_sqs_queue.this[0].arn" in destination["references"]
+        assert f"aws_lambda_function.{name}[0].arn" in expressions["function_name"]["references"]
     scorer_source = minimal.configured("aws_lambda_event_source_mapping.scorer")["expressions"][
         "event_source_arn"
     ]
@@ -367,14 +421,14 @@ def test_event_source_mappings_wire_sources_functions_and_the_failure_queue(mini
         "event_source_arn"
     ]
     assert scorer_source["references"] == ["local.ingest_stream_arn"]
-    assert "aws_dynamodb_table.user_scores.stream_arn" in sync_source["references"]
+    assert "aws_dynamodb_table.user_scores[0].stream_arn" in sync_source["references"]
     # The created stream's ARN is only known after apply: the mapping reads it from the resource.
-    assert minimal.unknown("aws_lambda_event_source_mapping.scorer")["event_source_arn"] is True
+    assert minimal.unknown("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] is True
 
 
 def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> None:
-    scorer = minimal.after("aws_lambda_function.scorer")
-    sync = minimal.after("aws_lambda_function.score_sync")
+    scorer = minimal.after("aws_lambda_function.scorer[0]")
+    sync = minimal.after("aws_lambda_function.score_sync[0]")
     assert (scorer["function_name"], scorer["handler"]) == (
         "mini-scorer",
         "engagement_scoring.handlers.scorer.handler",
@@ -399,12 +453,12 @@ def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> No
         60,
     )
     # The environment holds resource attributes (table names, queue URL): its values are checked after apply.
-    assert minimal.unknown("aws_lambda_function.scorer")["environment"] == [{"variables": True}]
+    assert minimal.unknown("aws_lambda_function.scorer[0]")["environment"] == [{"variables": True}]
 
 
 def test_log_groups_exist_before_the_functions(minimal: Plan) -> None:
     for name in ("scorer", "score_sync"):
-        group = minimal.after(f"aws_cloudwatch_log_group.{name}")
+        group = minimal.after(f"aws_cloudwatch_log_group.{name}[0]")
         assert group["name"] == f"/aws/lambda/mini-{name.replace('_', '-')}"
         assert group["retention_in_days"] == 30
         assert group["kms_key_id"] is None
@@ -413,7 +467,7 @@ def test_log_groups_exist_before_the_functions(minimal: Plan) -> None:
 
 
 def test_failure_queue_uses_sqs_managed_encryption(minimal: Plan) -> None:
-    queue = minimal.after("aws_sqs_queue.this")
+    queue = minimal.after("aws_sqs_queue.this[0]")
     assert queue["name"] == "mini-failures"
     assert queue["sqs_managed_sse_enabled"] is True
     assert queue["kms_master_key_id"] is None
@@ -422,7 +476,7 @@ def test_failure_queue_uses_sqs_managed_encryption(minimal: Plan) -> None:
 
 def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) -> None:
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
-    assert minimal.statements("aws_iam_role_policy.scorer") == {
+    assert minimal.statements("aws_iam_role_policy.scorer[0]") == {
         "ReadIngestStream": statement(
             [
                 "kinesis:DescribeStream",
@@ -440,9 +494,6 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
         "WriteScoresAndLedger": statement(
             [
                 "dynamodb:BatchGetItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
             ],
             [
@@ -458,7 +509,7 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
             "WriteLogs",
         ),
     }
-    assert minimal.statements("aws_iam_role_policy.score_sync") == {
+    assert minimal.statements("aws_iam_role_policy.score_sync[0]") == {
         "ReadScoreChanges": statement(
             [
                 "dynamodb:DescribeStream",
@@ -477,7 +528,7 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
         ),
     }
     for role in ("scorer", "score_sync"):
-        trust = minimal.policy(f"aws_iam_role.{role}", "assume_role_policy")
+        trust = minimal.policy(f"aws_iam_role.{role}[0]", "assume_role_policy")
         assert [(s["Principal"], s["Action"]) for s in trust["Statement"]] == [
             ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
         ]
@@ -581,19 +632,41 @@ def test_full_encrypts_everything_with_the_customer_key(full: Plan) -> None:
     stream = full.after("aws_kinesis_stream.this[0]")
     assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", KMS_KEY)
     for table in ("score_rules", "user_scores", "processed_events"):
-        assert full.after(f"aws_dynamodb_table.{table}")["server_side_encryption"] == [
+        assert full.after(f"aws_dynamodb_table.{table}[0]")["server_side_encryption"] == [
             {"enabled": True, "kms_key_arn": KMS_KEY}
         ]
-    queue = full.after("aws_sqs_queue.this")
+    queue = full.after("aws_sqs_queue.this[0]")
     assert queue["kms_master_key_id"] == KMS_KEY
     # SQS managed SSE is left unset with a customer key (the two exclude each other): only AWS decides it.
     assert "sqs_managed_sse_enabled" not in queue
     for name in ("scorer", "score_sync"):
-        assert full.after(f"aws_cloudwatch_log_group.{name}")["kms_key_id"] == KMS_KEY
-        assert full.after(f"aws_lambda_function.{name}")["kms_key_arn"] == KMS_KEY
-        assert full.statements(f"aws_iam_role_policy.{name}")["UseCustomerKey"] == statement(
+        assert full.after(f"aws_cloudwatch_log_group.{name}[0]")["kms_key_id"] == KMS_KEY
+        assert full.after(f"aws_lambda_function.{name}[0]")["kms_key_arn"] == KMS_KEY
+        assert full.statements(f"aws_iam_role_policy.{name}[0]")["UseCustomerKey"] == statement(
             ["kms:Decrypt", "kms:GenerateDataKey"], [KMS_KEY], "UseCustomerKey"
         )
+
+
+@pytest.mark.parametrize(
+    ("combination", "path", "boundary"),
+    [("minimal", "/", None), ("full", "/engagement/scoring/", BOUNDARY)],
+)
+def test_every_role_gets_the_path_and_permissions_boundary(
+    combination: str, path: str, boundary: str | None, request: pytest.FixtureRequest
+) -> None:
+    plan: Plan = request.getfixturevalue(combination)
+    roles = {address: plan.after(address) for address in plan.changes if address.startswith("aws_iam_role.")}
+    assert len(roles) >= 2
+    assert {address: (role["path"], role.get("permissions_boundary")) for address, role in roles.items()} == {
+        address: (path, boundary) for address in roles
+    }
+
+
+def test_full_turns_data_protection_off_on_every_table(full: Plan) -> None:
+    for table in ("score_rules", "user_scores", "processed_events"):
+        planned = full.after(f"aws_dynamodb_table.{table}[0]")
+        assert planned["deletion_protection_enabled"] is False
+        assert planned["point_in_time_recovery"][0]["enabled"] is False
 
 
 def test_full_stream_is_provisioned(full: Plan) -> None:
@@ -630,7 +703,7 @@ def test_full_rule_items_carry_only_the_attributes_that_are_set(full: Plan) -> N
 
 
 def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
-    scorer_esm = full.after("aws_lambda_event_source_mapping.scorer")
+    scorer_esm = full.after("aws_lambda_event_source_mapping.scorer[0]")
     assert {
         key: scorer_esm[key]
         for key in (
@@ -645,23 +718,23 @@ def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
         "batch_size": 1000,
         "maximum_batching_window_in_seconds": 3,
         "parallelization_factor": 4,
-        "starting_position": "TRIM_HORIZON",
+        "starting_position": "LATEST",
         "maximum_retry_attempts": 3,
         "maximum_record_age_in_seconds": 3600,
     }
-    sync_esm = full.after("aws_lambda_event_source_mapping.score_sync")
+    sync_esm = full.after("aws_lambda_event_source_mapping.score_sync[0]")
     assert (sync_esm["batch_size"], sync_esm["maximum_retry_attempts"]) == (50, 7)
-    scorer = full.after("aws_lambda_function.scorer")
-    sync = full.after("aws_lambda_function.score_sync")
+    scorer = full.after("aws_lambda_function.scorer[0]")
+    sync = full.after("aws_lambda_function.score_sync[0]")
     assert (scorer["reserved_concurrent_executions"], sync["reserved_concurrent_executions"]) == (20, 5)
     for function in (scorer, sync):
         assert function["tracing_config"] == [{"mode": "Active"}]
         assert function["runtime"] == "python3.13"
-    assert full.after("aws_cloudwatch_log_group.scorer")["retention_in_days"] == 365
+    assert full.after("aws_cloudwatch_log_group.scorer[0]")["retention_in_days"] == 365
 
 
 def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan) -> None:
-    statements = full.statements("aws_iam_role_policy.score_sync")
+    statements = full.statements("aws_iam_role_policy.score_sync[0]")
     app_arn = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}"
     assert statements["UpdatePinpointEndpoints"] == statement(
         [
@@ -676,7 +749,7 @@ def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan)
         ["events:PutEvents"], [EVENT_BUS], "PublishScoreEvents"
     )
     for role in ("scorer", "score_sync"):
-        assert full.statements(f"aws_iam_role_policy.{role}")["WriteTraces"] == {
+        assert full.statements(f"aws_iam_role_policy.{role}[0]")["WriteTraces"] == {
             "Sid": "WriteTraces",
             "Effect": "Allow",
             "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
@@ -687,7 +760,7 @@ def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan)
 def test_full_tags_every_taggable_resource(full: Plan) -> None:
     taggable = {address for address, change in full.changes.items() if "tags" in change["after"]}
     # Event source mapping tags arrived late in AWS provider 5.x; the module supports aws >= 5.0.
-    mappings = {"aws_lambda_event_source_mapping.scorer", "aws_lambda_event_source_mapping.score_sync"}
+    mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
     # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue
@@ -703,13 +776,13 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
 
 def test_existing_stream_is_used_not_created(existing: Plan) -> None:
     assert existing.count("aws_kinesis_stream") == 0
-    assert existing.after("aws_lambda_event_source_mapping.scorer")["event_source_arn"] == EXISTING_STREAM
+    assert existing.after("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] == EXISTING_STREAM
     assert existing.after("aws_pinpoint_event_stream.this[0]")["destination_stream_arn"] == EXISTING_STREAM
-    scorer = existing.statements("aws_iam_role_policy.scorer")
+    scorer = existing.statements("aws_iam_role_policy.scorer[0]")
     assert scorer["ReadIngestStream"]["Resource"] == [EXISTING_STREAM]
     # The stream's own key is granted; the module's stores still use AWS owned/managed keys.
     assert scorer["UseCustomerKey"]["Resource"] == [STREAM_KEY]
-    assert "UseCustomerKey" not in existing.statements("aws_iam_role_policy.score_sync")
+    assert "UseCustomerKey" not in existing.statements("aws_iam_role_policy.score_sync[0]")
     pinpoint = existing.statements("aws_iam_role_policy.pinpoint_stream[0]")
     assert pinpoint["PutEvents"]["Resource"] == [EXISTING_STREAM]
     assert pinpoint["UseStreamKey"]["Resource"] == [STREAM_KEY]

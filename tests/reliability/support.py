@@ -3,8 +3,8 @@
 `ReliabilityCloud` wraps an `EmbeddedDeployment` (moto + Pinpoint stand-in + apply of examples/local + the
 local Lambda runner running the deployed zip) whose functions reach moto through a `FaultProxy`. Each scenario
 starts from empty tables (`reset`), sends its records, waits for the pipeline to drain and compares the
-result with the simulator's oracle (`verify`): user_scores item by item, the exactly-once ledger, the Pinpoint
-endpoints and the EventBridge events.
+result with the simulator's oracle (`verify`): user_scores item by item, the exactly-once state (rings
+and overflow buckets), the Pinpoint endpoints and the EventBridge events.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engagement_scoring.core.dedupe import ring_digests
 
 from simulator.local_cloud.fault_proxy import FaultProxy
 from simulator.local_cloud.runner import RunnerSettings
@@ -60,8 +62,8 @@ class Outcome:
 
     expectation: Expectation
     mismatches: list[Mismatch]
-    ledger_content_keys: int
-    ledger_other_keys: int
+    dedupe_digests: int
+    ledger_other_items: int
     pinpoint: SinkCheck
     eventbridge: SinkCheck
     stats: dict[str, Any]
@@ -74,12 +76,13 @@ class Outcome:
         return int(self.stats.get("runner", {}).get(name, 0))
 
     def assert_matches_oracle(self) -> None:
-        """Nothing lost, nothing counted twice: scores, ledger and both sinks as the oracle says."""
+        """Nothing lost, nothing counted twice: scores, dedupe state and both sinks as the oracle says."""
         assert self.expectation.users, "the scenario scored nobody: it would prove nothing"
         assert self.mismatches == [], [m.to_json() for m in self.mismatches[:10]]
-        # Exactly once: one content key per counted event, none for anything else.
-        assert self.ledger_content_keys == self.expectation.counted
-        assert self.ledger_other_keys == 0
+        # Exactly once: one digest per counted event (in its user's ring or an overflow bucket), none
+        # for anything else, and no item in processed_events but overflow buckets (layout v2).
+        assert self.dedupe_digests == self.expectation.counted
+        assert self.ledger_other_items == 0
         assert self.pinpoint.expected > 0 and self.pinpoint.mismatches == 0, self.pinpoint.to_json()
         assert self.eventbridge.expected > 0 and self.eventbridge.mismatches == 0, self.eventbridge.to_json()
         # Nothing was given up on: no batch went to the on-failure destination.
@@ -141,7 +144,11 @@ class ReliabilityCloud:
 
     def workload(self, users: int, events: int, seed: int, **options: Any) -> Workload:
         app_id = self.outputs.get("pinpoint_application_id") or None
-        return generate(WorkloadConfig(users=users, events=events, seed=seed, app_id=app_id, **options))
+        return generate(
+            WorkloadConfig(
+                formats=("pinpoint",), users=users, events=events, seed=seed, app_id=app_id, **options
+            )
+        )
 
     def handler_logs(self) -> str:
         """Everything the functions printed so far (the runner captures it per invocation)."""
@@ -251,10 +258,8 @@ class ReliabilityCloud:
         expectation = expect(stream, self.rules(), settings)
         dynamodb = self.client("dynamodb")
         items = read_scores(dynamodb, self.outputs["user_scores_table_name"])
-        ledger = [
-            str(item["event_key"])
-            for item in scan_items(dynamodb, self.outputs["processed_events_table_name"])
-        ]
+        ledger = scan_items(dynamodb, self.outputs["processed_events_table_name"])
+        buckets = [item for item in ledger if str(item["event_key"]).startswith("b#")]
         sync_env = function_environment(self.client("lambda"), self.outputs["score_sync_function_name"])
         assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env
         endpoints = self.deployment.pinpoint_endpoints() or {}
@@ -262,8 +267,9 @@ class ReliabilityCloud:
         return Outcome(
             expectation=expectation,
             mismatches=compare_scores(expectation, items, settings),
-            ledger_content_keys=sum(1 for key in ledger if key.startswith("e#")),
-            ledger_other_keys=sum(1 for key in ledger if not key.startswith("e#")),
+            dedupe_digests=sum(len(ring_digests(bytes(item.get("dk", b"")))) for item in items.values())
+            + sum(len(item.get("d") or ()) for item in buckets),
+            ledger_other_items=len(ledger) - len(buckets),
             pinpoint=check_pinpoint(expectation, endpoints, settings, owners),
             eventbridge=check_eventbridge(expectation, events, settings),
             stats=stats,

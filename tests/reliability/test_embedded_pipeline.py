@@ -23,11 +23,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from engagement_scoring import redrive
 
 from simulator.injection import MALFORMED_KINDS, malformed
 from simulator.local_cloud.fault_proxy import DYNAMODB_THROTTLING, EVENTBRIDGE_OVERLOAD, Fault, FaultRule
 from simulator.local_cloud.pinpoint_standin import FaultInjection
 from simulator.local_cloud.workers import Invocation
+from simulator.readback import read_scores
 from tests.reliability.support import (
     E164,
     EMAIL,
@@ -36,11 +38,14 @@ from tests.reliability.support import (
     b64,
     owners_of,
     records_of,
+    stats_delta,
 )
 
 pytestmark = pytest.mark.reliability
 
-TRANSACT = "DynamoDB_20120810.TransactWriteItems"
+# The scorer's user write (layout v2: one conditional UpdateItem per user; TransactWriteItems only when a
+# ring overflows, which these workloads' users never reach).
+WRITE = "DynamoDB_20120810.UpdateItem"
 LOST_RESPONSE = Fault(500, "InternalServerError", "Injected lost response", after_forward=True)
 
 
@@ -67,8 +72,8 @@ def test_dynamodb_throttling_and_lost_responses_lose_nothing_and_count_nothing_t
 
     def inject() -> None:
         cloud.proxy.set_rules(
-            # Every fifth transaction, in turn: committed with the response lost, throttled, throttled.
-            FaultRule(TRANSACT, 0.2, (LOST_RESPONSE, *DYNAMODB_THROTTLING), even=True),
+            # Every fifth user write, in turn: committed with the response lost, throttled, throttled.
+            FaultRule(WRITE, 0.2, (LOST_RESPONSE, *DYNAMODB_THROTTLING), even=True),
             # A fifth of every other DynamoDB call of the functions (Scan, BatchGetItem): throttled.
             FaultRule("DynamoDB_20120810.", 0.2, DYNAMODB_THROTTLING),
             seed=101,
@@ -83,7 +88,7 @@ def test_dynamodb_throttling_and_lost_responses_lose_nothing_and_count_nothing_t
     kinds = {key.split(" ", 1)[1] for key in faults.faults}
     assert any("ThrottlingException" in kind for kind in kinds), kinds
     assert any("ProvisionedThroughputExceededException" in kind for kind in kinds), kinds
-    assert any(key.startswith(TRANSACT) and "InternalServerError" in key for key in faults.faults), faults
+    assert any(key.startswith(WRITE) and "InternalServerError" in key for key in faults.faults), faults
     outcome.assert_matches_oracle()
     assert outcome.expectation.duplicates > 0  # the producer's re-sent bytes were in the stream
 
@@ -121,29 +126,29 @@ def test_a_worker_killed_in_the_middle_of_a_batch_loses_and_doubles_nothing(clou
     workload = cloud.workload(users=100, events=800, seed=303)
     records = records_of(workload)
     scorer = str(cloud.outputs["scorer_function_name"])
-    transactions = 0
+    writes = 0
     killed: list[tuple[int, str, int]] = []
     lock = threading.Lock()
 
     def kill_scorer_workers(moment: str) -> None:
         for pid in cloud.runner.worker_pids(scorer):
             os.kill(pid, signal.SIGKILL)
-            killed.append((transactions, moment, pid))
+            killed.append((writes, moment, pid))
 
     def before_forward(operation: str) -> None:
-        nonlocal transactions
-        if operation != TRANSACT:
+        nonlocal writes
+        if operation != WRITE:
             return
         with lock:
-            transactions += 1
-            if transactions == 8:  # the transaction never reaches DynamoDB
+            writes += 1
+            if writes == 8:  # the write never reaches DynamoDB
                 kill_scorer_workers("before commit")
 
     def after_forward(operation: str) -> None:
-        if operation != TRANSACT:
+        if operation != WRITE:
             return
         with lock:
-            if transactions in (2, 5):  # committed, but the worker dies before it hears so
+            if writes in (2, 5):  # committed, but the worker dies before it hears so
                 kill_scorer_workers("after commit")
 
     def arm() -> None:
@@ -176,7 +181,7 @@ def test_every_batch_delivered_twice_counts_once(cloud: ReliabilityCloud) -> Non
 
     assert outcome.runner("duplicate_deliveries") >= len(records) // 100
     outcome.assert_matches_oracle()
-    # The first delivery of each batch scored its events, the second found every one in the ledger.
+    # The first delivery of each batch scored its events, the second found every one in its user's ring.
     assert outcome.scorer("scored") == outcome.expectation.counted
     assert outcome.scorer("duplicates_suppressed") >= outcome.expectation.counted
 
@@ -362,3 +367,94 @@ def test_no_email_address_or_phone_number_in_any_log_line(cloud: ReliabilityClou
     leaked = [d for d in digits if re.search(rf"(?<!\d){d}(?!\d)", logs)]
     assert leaked == []
     assert [address for address in emails | set(pii_users[:1]) if address in logs] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Redrive (make redrive, engagement_scoring/redrive.py)
+# ---------------------------------------------------------------------------------------------------------
+
+# What DynamoDB answers when a user's item would outgrow 400 KB: not retryable, so every try of the batch
+# fails for that user until someone fixes the cause.
+ITEM_TOO_LARGE = Fault(
+    400,
+    "com.amazonaws.dynamodb.v20120810#ValidationException",
+    "Item size to update has exceeded the maximum allowed size",
+)
+
+
+def _visible_messages(cloud: ReliabilityCloud) -> int:
+    attributes = cloud.client("sqs").get_queue_attributes(
+        QueueUrl=cloud.outputs["failure_queue_url"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0", attributes
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def test_a_batch_given_up_on_is_redriven_after_the_fix_and_counted_exactly_once(
+    cloud: ReliabilityCloud,
+) -> None:
+    workload = cloud.workload(users=30, events=150, seed=909)
+    good = [data for _, data in records_of(workload)]
+    poison_user = "poison-user-909"
+    poison = json.dumps(
+        {
+            "schema": "engagement.event/1",
+            "event_type": "_email.click",
+            "user_key": poison_user,
+            "timestamp": int(time.time() * 1000) - 60_000,
+            "message_id": "poison-message-909",
+        }
+    ).encode()
+    middle = len(good) // 2
+    stream = [*good[:middle], poison, *good[middle:]]
+    refuse_poison = FaultRule(WRITE, 1.0, (ITEM_TOO_LARGE,), body_contains=f'"{poison_user}"'.encode())
+
+    # Given: the poison user's writes are refused on every try, so its batch exhausts the mapping's retries
+    # and goes to the failure queue (one shard, one lane: the records are delivered in this order).
+    before = cloud.begin(lambda: cloud.proxy.set_rules(refuse_poison))
+    sequence_numbers = cloud.put_in_order("redrive", stream)
+    cloud.drain()
+    given_up = stats_delta(before, cloud.runner.pipeline_stats())
+    messages = given_up["runner"].get("on_failure_messages", 0)
+    assert messages >= 1 and given_up["runner"].get("records_discarded", 0) >= 1, given_up
+    assert _visible_messages(cloud) == messages
+    scores_table = cloud.outputs["user_scores_table_name"]
+    assert poison_user not in read_scores(cloud.client("dynamodb"), scores_table)
+
+    sqs, kinesis = cloud.client("sqs"), cloud.client("kinesis")
+    queue_url = cloud.outputs["failure_queue_url"]
+
+    # When: a dry run. Then: it finds the batch holding the poison record (with the users that shared its
+    # transaction) and changes nothing.
+    dry, plan = redrive.redrive(sqs, kinesis, queue_url, wait_s=0)
+    assert dry.messages_by_kind == {redrive.BATCH: messages}
+    ranges = [p.message.range for p in plan.messages if p.message.range is not None]
+    assert any(failed.contains(sequence_numbers[middle]) for failed in ranges), ranges
+    assert dry.records_found >= 1 and dry.records_lost == [] and dry.records_put == 0
+    records_read = cloud.runner.pipeline_stats()["runner"].get("records_read", 0)
+    cloud.drain()
+    assert cloud.runner.pipeline_stats()["runner"].get("records_read", 0) == records_read  # nothing put
+    assert _visible_messages(cloud) == messages
+    assert poison_user not in read_scores(cloud.client("dynamodb"), scores_table)
+
+    # When: the cause is fixed, then a redrive that stops after its PutRecords (its messages not deleted),
+    # then redrive --apply, which puts the same records a second time and deletes the messages.
+    cloud.proxy.set_rules()
+    assert len(redrive.put_records(kinesis, plan.records)) == len(plan.records)
+    cloud.drain()
+    applied, _ = redrive.redrive(sqs, kinesis, queue_url, apply=True, wait_s=0)
+    assert applied.records_put == dry.records_found and applied.records_not_accepted == []
+    assert applied.messages_deleted == messages and applied.messages_kept == {}
+    cloud.drain()
+
+    # Then: every event counted exactly once (the second copies were suppressed by the exactly-once keys),
+    # the poison user included, and the queue is empty.
+    outcome = cloud.verify(stream, owners_of(workload), stats_delta(before, cloud.runner.pipeline_stats()))
+    assert outcome.mismatches == [], [m.to_json() for m in outcome.mismatches[:10]]
+    assert poison_user in outcome.expectation.users
+    assert outcome.dedupe_digests == outcome.expectation.counted and outcome.ledger_other_items == 0
+    assert outcome.scorer("scored") == outcome.expectation.counted
+    assert outcome.scorer("duplicates_suppressed") >= 1
+    assert outcome.pinpoint.mismatches == 0 and outcome.eventbridge.mismatches == 0
+    assert outcome.failure_messages == []

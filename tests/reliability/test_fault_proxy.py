@@ -75,6 +75,21 @@ def test_dynamodb_throttling_is_the_error_botocore_and_the_engine_know(
     assert dynamodb.scan(TableName=name, ConsistentRead=True)["Count"] == 0  # not applied
 
 
+def test_a_rule_with_body_contains_hits_only_the_calls_that_carry_those_bytes(proxy: FaultProxy) -> None:
+    dynamodb = client(proxy, "dynamodb")
+    name = table(dynamodb)
+    refused = Fault(400, "com.amazonaws.dynamodb.v20120810#ValidationException", "Item size exceeded")
+    proxy.set_rules(FaultRule("DynamoDB_20120810.PutItem", 1.0, (refused,), body_contains=b'"poison-user"'))
+    dynamodb.put_item(TableName=name, Item={"k": {"S": "healthy-user"}})
+    with pytest.raises(ClientError) as raised:
+        dynamodb.put_item(TableName=name, Item={"k": {"S": "poison-user"}})
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert not is_retryable(raised.value)
+    proxy.set_rules()
+    keys = {item["k"]["S"] for item in dynamodb.scan(TableName=name, ConsistentRead=True)["Items"]}
+    assert keys == {"healthy-user"}
+
+
 def test_a_lost_response_is_applied_although_the_caller_sees_an_error(proxy: FaultProxy) -> None:
     dynamodb = client(proxy, "dynamodb")
     name = table(dynamodb)

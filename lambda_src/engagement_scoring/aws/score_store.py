@@ -1,9 +1,12 @@
-"""DynamoDB access of the scorer: rules Scan, ledger and user reads (BatchGetItem), transactional writes."""
+"""DynamoDB access of the scorer, layout v2 (docs/architecture.md): rules Scan; user items read with
+BatchGetItem (eventually consistent, strongly on a retry round); overflow buckets read strongly
+consistent; one conditional UpdateItem per user write, a TransactWriteItems only when the write moves
+evicted ring entries into `processed_events` buckets."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,6 +20,7 @@ from engagement_scoring.aws.errors import (
 )
 from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
+from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 
 BATCH_GET_KEYS = 100
@@ -33,20 +37,22 @@ _NAMES = {
     "#updated": "updated_at",
     "#tier": "tier",
     "#endpoints": "endpoint_ids",
+    "#dk": "dk",
+    "#dd": "dd",
 }
 # The user update's SET clause (the tier is appended: set, or removed when there are no tiers) and
 # the names it uses, with and without the endpoint ids.
 _SET = (
     "SET #score = :score, #raw = :raw, #as_of = :as_of, #channels = :channels, #events = :events, "
-    "#version = :version, #updated = :updated"
+    "#version = :version, #updated = :updated, #dk = :dk"
 )
 _SET_WITH_ENDPOINTS = _SET + ", #endpoints = :endpoints"
 _NAMES_WITHOUT_ENDPOINTS = {
     name: _NAMES[name]
-    for name in ("#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier")
+    for name in ("#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier", "#dk")
 }
 _NAMES_WITH_ENDPOINTS = {**_NAMES_WITHOUT_ENDPOINTS, "#endpoints": _NAMES["#endpoints"]}
-_LEDGER_CONDITION = "attribute_not_exists(event_key)"
+_BUCKET_UPDATE = "ADD d :d SET expires_at = :e"
 
 OK = "ok"
 CONFLICT = "conflict"  # a condition failed: re-read and recompute
@@ -67,6 +73,28 @@ def number(value: Decimal | int) -> dict[str, str]:
 def _finite(value: Any, fallback: Decimal = ZERO) -> Decimal:
     """`value` if it is a finite Decimal, else `fallback` (a module function, not a closure per user)."""
     return value if isinstance(value, Decimal) and value.is_finite() else fallback
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    """A user item as read: the score state and the dedupe ring and directory."""
+
+    state: UserState
+    ring: bytes = b""
+    directory: Directory | None = None
+
+
+NEW_USER = StoredUser(UserState())
+
+
+def stored_user(item: dict[str, Any]) -> StoredUser:
+    ring = item.get("dk")
+    stored_directory = item.get("dd")
+    return StoredUser(
+        user_state(item),
+        bytes(ring) if isinstance(ring, bytes | bytearray) else b"",
+        directory(stored_directory) if stored_directory is not None else None,
+    )
 
 
 def user_state(item: dict[str, Any]) -> UserState:
@@ -115,16 +143,21 @@ class ScoreStore:
             request["ExclusiveStartKey"] = last_key
 
     def _batch_get(
-        self, table: str, key_name: str, keys: Sequence[str], projection: str | None
+        self,
+        table: str,
+        key_name: str,
+        keys: Sequence[str],
+        projection: str | None,
+        consistent: bool,
     ) -> tuple[list[dict[str, Any]], set[str]]:
-        """Items found for `keys` (strongly consistent) and the keys that could not be read."""
+        """Items found for `keys` and the keys that could not be read."""
         found: list[dict[str, Any]] = []
         unresolved: set[str] = set()
         for start in range(0, len(keys), BATCH_GET_KEYS):
             chunk = keys[start : start + BATCH_GET_KEYS]
             request: dict[str, Any] = {
                 "Keys": [{key_name: {"S": key}} for key in chunk],
-                "ConsistentRead": True,
+                "ConsistentRead": consistent,
             }
             if projection:
                 request["ProjectionExpression"] = projection
@@ -146,20 +179,35 @@ class ScoreStore:
                 unresolved.update(key[key_name]["S"] for key in pending[table]["Keys"])
         return found, unresolved
 
-    def find_applied(self, keys: Sequence[str]) -> tuple[set[str], set[str]]:
-        """Which ledger keys exist already, and which could not be checked."""
-        items, unresolved = self._batch_get(self.ledger_table, "event_key", keys, "event_key")
-        return {item["event_key"] for item in items if isinstance(item.get("event_key"), str)}, unresolved
+    def load_users(
+        self, user_keys: Sequence[str], consistent: bool = False
+    ) -> tuple[dict[str, StoredUser], set[str]]:
+        """Stored items of these users (absent users are new), and the users that could not be read.
 
-    def load_users(self, user_keys: Sequence[str]) -> tuple[dict[str, UserState], set[str]]:
-        """Stored states of these users (absent users are new), and the users that could not be read."""
-        items, unresolved = self._batch_get(self.scores_table, "user_key", user_keys, None)
-        states = {
-            item["user_key"]: user_state(item) for item in items if isinstance(item.get("user_key"), str)
+        Eventually consistent by default: a stale item makes the version-conditioned write fail, and
+        the retry round reads strongly consistent."""
+        items, unresolved = self._batch_get(self.scores_table, "user_key", user_keys, None, consistent)
+        users = {
+            item["user_key"]: stored_user(item) for item in items if isinstance(item.get("user_key"), str)
         }
-        return states, unresolved
+        return users, unresolved
 
-    def _user_update(self, write: UserWrite, model: ScoringModel, now_ms: int) -> dict[str, Any]:
+    def bucket_key(self, user_key: str, suffix: str) -> str:
+        return f"b#{user_key}#{suffix}"
+
+    def read_buckets(self, bucket_keys: Sequence[str]) -> tuple[dict[str, set[bytes]], set[str]]:
+        """Digests held by these overflow buckets (strongly consistent), and the keys not read."""
+        items, unresolved = self._batch_get(self.ledger_table, "event_key", bucket_keys, "event_key, d", True)
+        found: dict[str, set[bytes]] = {}
+        for item in items:
+            key, digests = item.get("event_key"), item.get("d")
+            if isinstance(key, str):
+                found[key] = {bytes(d) for d in digests} if isinstance(digests, list | set) else set()
+        return found, unresolved
+
+    def _user_update(
+        self, write: UserWrite, ring: RingUpdate, had_directory: bool, model: ScoringModel, now_ms: int
+    ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
         state = write.state
@@ -172,81 +220,80 @@ class ScoreStore:
             ":events": {"N": str(state.events_applied)},
             ":version": {"N": str(state.version)},
             ":updated": {"N": str(now_ms)},
+            ":dk": {"B": ring.ring},
         }
         if state.endpoint_ids:
             values[":endpoints"] = {"SS": list(state.endpoint_ids)}
             expression, names = _SET_WITH_ENDPOINTS, _NAMES_WITH_ENDPOINTS
         else:
             expression, names = _SET, _NAMES_WITHOUT_ENDPOINTS
+        removed = []
         if tier is None:
-            expression += " REMOVE #tier"
+            removed.append("#tier")
         else:
             expression += ", #tier = :tier"
             values[":tier"] = {"S": tier}
+        if ring.directory:
+            expression += ", #dd = :dd"
+            values[":dd"] = {
+                "M": {
+                    suffix: {"L": [{"N": str(entry.count)}, {"N": str(entry.expires_at)}]}
+                    for suffix, entry in ring.directory.items()
+                }
+            }
+        elif had_directory:
+            removed.append("#dd")
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        if ring.directory or had_directory:
+            names = {**names, "#dd": "dd"}
         if write.expected_version:
             condition = "#version = :expected"
             values[":expected"] = {"N": str(write.expected_version)}
         else:
             condition = "attribute_not_exists(#version)"
         return {
-            "Update": {
-                "TableName": self.scores_table,
-                "Key": {"user_key": {"S": write.user_key}},
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": dict(names),
-                "ExpressionAttributeValues": values,
-            }
+            "TableName": self.scores_table,
+            "Key": {"user_key": {"S": write.user_key}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": dict(names),
+            "ExpressionAttributeValues": values,
         }
 
-    def transaction_actions(
-        self,
-        writes: Iterable[UserWrite],
-        model: ScoringModel,
-        now_ms: int,
-        dedupe_ttl_s: int,
-        once_ttl_s: int,
-    ) -> list[dict[str, Any]]:
-        """Per write: the user update, then a conditional ledger put per content key, then per once key."""
-        now_s = now_ms // 1000
-        # One put per counted event (benchmark B2): the expiry values are built once per transaction
-        # and shared by its puts (nothing modifies a request once built).
-        dedupe_expiry = {"N": str(now_s + dedupe_ttl_s)}
-        once_expiry = {"N": str(now_s + once_ttl_s)}
-        table = self.ledger_table
-        actions = []
-        for write in writes:
-            actions.append(self._user_update(write, model, now_ms))
-            candidates = write.candidates
-            actions.extend(
-                [
-                    {
-                        "Put": {
-                            "TableName": table,
-                            "Item": {
-                                "event_key": {"S": candidate.event.content_key},
-                                "expires_at": dedupe_expiry,
-                            },
-                            "ConditionExpression": _LEDGER_CONDITION,
-                        }
-                    }
-                    for candidate in candidates
-                ]
-            )
-            actions.extend(
-                [
-                    {
-                        "Put": {
-                            "TableName": table,
-                            "Item": {"event_key": {"S": candidate.once_key}, "expires_at": once_expiry},
-                            "ConditionExpression": _LEDGER_CONDITION,
-                        }
-                    }
-                    for candidate in candidates
-                    if candidate.once_key is not None
-                ]
-            )
-        return actions
+    def write_actions(
+        self, write: UserWrite, ring: RingUpdate, had_directory: bool, model: ScoringModel, now_ms: int
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The user update, and the bucket updates that must commit with it (empty: no eviction)."""
+        update = self._user_update(write, ring, had_directory, model, now_ms)
+        buckets = [
+            {
+                "Update": {
+                    "TableName": self.ledger_table,
+                    "Key": {"event_key": {"S": self.bucket_key(write.user_key, suffix)}},
+                    "UpdateExpression": _BUCKET_UPDATE,
+                    "ExpressionAttributeValues": {
+                        ":d": {"BS": list(dict.fromkeys(digests))},
+                        ":e": {"N": str(expires_at)},
+                    },
+                }
+            }
+            for suffix, (digests, expires_at) in ring.evicted.items()
+        ]
+        return update, buckets
+
+    def write_user(self, update: dict[str, Any], buckets: list[dict[str, Any]]) -> CommitOutcome:
+        """One conditional UpdateItem, or with evictions one TransactWriteItems; the result classified."""
+        if buckets:
+            return self.commit([{"Update": update}, *buckets])
+        try:
+            self.client.update_item(**update)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ConditionalCheckFailedException":
+                return CommitOutcome(CONFLICT, code)
+            return CommitOutcome(RETRY if is_retryable(exc) else INVALID, describe(exc))
+        return CommitOutcome(OK)
 
     def commit(self, actions: list[dict[str, Any]]) -> CommitOutcome:
         """Run one TransactWriteItems and classify the result."""

@@ -114,7 +114,7 @@ def change_detail(change: ScoreChange) -> dict[str, Any]:
         if address_of(change.user_key)
         else {"user_key": change.user_key}
     )
-    return {
+    detail: dict[str, Any] = {
         **who,
         "version": change.version,
         "score": json_number(change.score),
@@ -124,6 +124,9 @@ def change_detail(change: ScoreChange) -> dict[str, Any]:
         "channels": {name: json_number(value) for name, value in sorted(change.channels.items())},
         "as_of": change.as_of,
     }
+    if change.machine_flagged:  # only when machine-flagged events are behind the change
+        detail["machine_flagged"] = change.machine_flagged
+    return detail
 
 
 def publication_id(detail_type: str, change: ScoreChange, detail: dict[str, Any]) -> str:

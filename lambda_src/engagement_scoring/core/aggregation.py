@@ -1,9 +1,9 @@
 """Per-batch aggregation: which events count, and one conditional write per user carrying them.
 
 The steps are pure so the scorer can repeat them after re-reading DynamoDB:
-classify (rules, in-batch duplicates) -> ledger keys to look up -> select_new (drop events whose
-keys are already in the ledger, once-per-message suppression) -> plan_user_writes (new state per
-user, split when a user has more keys than one transaction holds) -> pack_transactions.
+classify (rules, in-batch duplicates) -> select_new (drop events whose keys the user's dedupe state
+already holds, once-per-message suppression) -> plan_user_writes (new state per user, split when a
+user has more new ring entries than one write adds).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from engagement_scoring.core.dedupe import MAX_ENTRIES_PER_WRITE
 from engagement_scoring.core.events import NormalizedEvent
 from engagement_scoring.core.keys import once_per_message_key
 from engagement_scoring.core.model import (
@@ -28,9 +30,10 @@ SCORED = "scored"
 DUPLICATE = "duplicate"
 ONCE_PER_MESSAGE = "once_per_message"
 FAILED = "failed"
-
-# DynamoDB TransactWriteItems holds at most 100 actions.
-MAX_TRANSACTION_ACTIONS = 100
+# A machine-flagged event whose policy weight is 0: not written, so it neither scores nor takes the
+# once-per-message slot (docs/scoring.md, "Machine engagement").
+NOT_COUNTED = "machine_not_counted"
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -42,6 +45,13 @@ class Candidate:
     sequence_numbers: list[str] = field(default_factory=list)
     once_key: str | None = None
     status: str = PENDING
+    # The machine-engagement verdict (core/machine.py): the points are multiplied by `weight`.
+    weight: Decimal = _ONE
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> Decimal:
+        return self.rule.points * self.weight if self.reasons else self.rule.points
 
     @property
     def key_count(self) -> int:
@@ -87,16 +97,6 @@ def classify(events: Iterable[tuple[str | None, NormalizedEvent]], rules: Mappin
     return Classified(list(by_content.values()), skipped, duplicates)
 
 
-def ledger_keys(candidates: Iterable[Candidate]) -> list[str]:
-    """Every ledger key that decides whether these candidates count (content and once-per-message keys)."""
-    keys: dict[str, None] = {}
-    for candidate in candidates:
-        keys[candidate.event.content_key] = None
-        if candidate.once_key is not None:
-            keys[candidate.once_key] = None
-    return list(keys)
-
-
 def select_new(candidates: Sequence[Candidate], applied: Set[str]) -> list[Candidate]:
     """Mark duplicates and once-per-message repeats; return the candidates that count, in stream order.
 
@@ -125,7 +125,7 @@ def select_new(candidates: Sequence[Candidate], applied: Set[str]) -> list[Candi
 
 @dataclass(frozen=True, slots=True)
 class UserWrite:
-    """One conditional write of a user item plus the ledger keys of the events it counts."""
+    """One conditional write of a user item and the events it counts."""
 
     user_key: str
     expected_version: int  # 0: the user item must not exist yet
@@ -133,21 +133,16 @@ class UserWrite:
     candidates: tuple[Candidate, ...]
 
     @property
-    def content_keys(self) -> list[str]:
-        return [candidate.event.content_key for candidate in self.candidates]
-
-    @property
-    def once_keys(self) -> list[str]:
-        return [candidate.once_key for candidate in self.candidates if candidate.once_key is not None]
-
-    @property
-    def action_count(self) -> int:
-        return 1 + len(self.candidates) + len(self.once_keys)  # the user update and every key count
+    def entry_count(self) -> int:
+        """Ring entries the write adds: a content digest per event, plus a once-per-message digest."""
+        return sum(candidate.key_count for candidate in self.candidates)
 
 
 def contribution(candidate: Candidate) -> Contribution:
     event, rule = candidate.event, candidate.rule
-    return Contribution(rule.points, event.timestamp_ms, rule.channel_for(event.channel), event.endpoint_id)
+    return Contribution(
+        candidate.points, event.timestamp_ms, rule.channel_for(event.channel), event.endpoint_id
+    )
 
 
 def plan_user_writes(
@@ -155,22 +150,23 @@ def plan_user_writes(
     state: UserState,
     accepted: Sequence[Candidate],
     model: ScoringModel,
-    max_actions: int = MAX_TRANSACTION_ACTIONS,
+    max_entries: int = MAX_ENTRIES_PER_WRITE,
 ) -> list[UserWrite]:
-    """The writes that count `accepted` for one user: one, or several in sequence when they do not fit."""
+    """The writes that count `accepted` for one user: one, or several in sequence when they add more
+    than `max_entries` ring entries."""
     chunks: list[Sequence[Candidate]] = []
-    if accepted and 1 + 2 * len(accepted) <= max_actions:
-        # The common case: the update and up to two keys per candidate fit in one write.
+    if accepted and 2 * len(accepted) <= max_entries:
+        # The common case: up to two entries per candidate fit in one write.
         chunks.append(accepted)
     else:
-        actions = max_actions
+        entries = max_entries
         for candidate in accepted:
-            if actions + candidate.key_count > max_actions:
+            if entries + candidate.key_count > max_entries:
                 current: list[Candidate] = []
                 chunks.append(current)
-                actions = 1
+                entries = 0
             current.append(candidate)
-            actions += candidate.key_count
+            entries += candidate.key_count
     writes = []
     decays = model.decays
     for chunk in chunks:
@@ -181,7 +177,9 @@ def plan_user_writes(
                 state,
                 [
                     (
-                        candidate.rule.points,
+                        candidate.rule.points * candidate.weight
+                        if candidate.reasons
+                        else candidate.rule.points,
                         candidate.event.timestamp_ms,
                         candidate.rule.channel_for(candidate.event.channel),
                         candidate.event.endpoint_id,
@@ -192,33 +190,3 @@ def plan_user_writes(
         writes.append(UserWrite(user_key, state.version, new_state, tuple(chunk)))
         state = new_state
     return writes
-
-
-def pack_transactions(
-    user_writes: Iterable[Sequence[UserWrite]], max_actions: int = MAX_TRANSACTION_ACTIONS
-) -> list[list[UserWrite]]:
-    """Group writes into transactions of at most `max_actions`, each write whole.
-
-    A user's n-th write goes into the n-th wave of transactions, so it runs after the user's earlier
-    writes and never shares a transaction with them.
-    """
-    waves: list[list[UserWrite]] = []
-    for writes in user_writes:
-        for index, write in enumerate(writes):
-            if index == len(waves):
-                waves.append([])
-            waves[index].append(write)
-    transactions: list[list[UserWrite]] = []
-    for wave in waves:
-        current: list[UserWrite] = []
-        actions = 0
-        for write in wave:
-            count = write.action_count
-            if current and actions + count > max_actions:
-                transactions.append(current)
-                current, actions = [], 0
-            current.append(write)
-            actions += count
-        if current:
-            transactions.append(current)
-    return transactions

@@ -141,6 +141,9 @@ class ScoreChange:
     version: int | None = None  # the item version of the latest image: what a publication is a state of
     rules: tuple[str, ...] = ()  # window rules matched now (#10), sorted
     updated_at: int | None = None  # epoch ms, wall clock of the latest write
+    # Machine-flagged events (weight > 0) behind this change, by reason: the sum of the `mf` maps of the
+    # user's new images in the batch (docs/scoring.md, "Machine engagement").
+    machine_flagged: dict[str, int] = field(default_factory=dict)
 
     @property
     def tier_changed(self) -> bool:
@@ -152,6 +155,22 @@ class _UserRecords:
     oldest: dict[str, Any] | None
     latest: dict[str, Any] | None = None
     sequence_numbers: list[str] = field(default_factory=list)
+    machine_flagged: dict[str, int] = field(default_factory=dict)
+
+
+def _add_machine_flagged(total: dict[str, int], image: Mapping[str, Any] | None) -> None:
+    """Add a written image's per-write `mf` counts (reason -> whole number >= 0) to `total`."""
+    counts = None if image is None else image.get("mf")
+    if not isinstance(counts, dict):
+        return
+    for reason, count in counts.items():
+        if (
+            isinstance(count, Decimal)
+            and count.is_finite()
+            and count > 0
+            and count == count.to_integral_value()
+        ):
+            total[reason] = total.get(reason, 0) + int(count)
 
 
 def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
@@ -171,6 +190,7 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
             records.latest = None
         elif _score(change.new_image) is not None:
             records.latest = change.new_image
+            _add_machine_flagged(records.machine_flagged, change.new_image)
     result = []
     for user_key, records in users.items():
         latest = records.latest
@@ -205,6 +225,7 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
                 if isinstance(rules, set)
                 else (),
                 updated_at=_integer(latest.get("updated_at")),
+                machine_flagged=dict(sorted(records.machine_flagged.items())),
             )
         )
     return result

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from engagement_scoring.core.events import RECIPIENT_USER_KEYS, USER_KEY_MODES, FormatSettings
+from engagement_scoring.core.machine import DEFAULT_POLICY, InvalidPolicy, MachinePolicy, parse_policy
 from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
 
 # SES message tag names allow these characters (and SMS context keys are free text), so one name
@@ -92,6 +93,7 @@ class ScorerConfig:
     recipient_user_key: str = "none"
     recipient_hash_key_parameter: str = ""
     max_clock_skew_seconds: float = 3600.0
+    machine: MachinePolicy = DEFAULT_POLICY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
@@ -116,6 +118,10 @@ class ScorerConfig:
             )
         except (InvalidTiers, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
+        try:
+            machine = parse_policy(env.get("MACHINE_ENGAGEMENT", ""))
+        except InvalidPolicy as exc:
+            raise ConfigError(f"MACHINE_ENGAGEMENT: {exc}") from exc
         return cls(
             rules_table=env.get("RULES_TABLE", ""),
             scores_table=env.get("SCORES_TABLE", ""),
@@ -133,6 +139,7 @@ class ScorerConfig:
             recipient_user_key=recipient_user_key,
             recipient_hash_key_parameter=hash_key_parameter,
             max_clock_skew_seconds=float(_number(env, "MAX_CLOCK_SKEW_SECONDS", "3600")),
+            machine=machine,
         )
 
     def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:

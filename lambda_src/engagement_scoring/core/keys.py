@@ -1,4 +1,4 @@
-"""Keys of the exactly-once ledger (`processed_events`)."""
+"""Exactly-once keys: content keys, once-per-message keys and their 8-byte digests (layout v2)."""
 
 from __future__ import annotations
 
@@ -13,3 +13,8 @@ def content_key(data: bytes) -> str:
 def once_per_message_key(user_key: str, event_type: str, message_id: str) -> str:
     """The key that marks a once-per-message rule as counted for this user and message."""
     return f"m#{user_key}#{event_type}#{message_id}"
+
+
+def digest(key: str) -> bytes:
+    """8-byte blake2b digest of a content or once-per-message key: the entry of a user's dedupe ring."""
+    return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()

@@ -14,6 +14,14 @@ from engagement_scoring.core.config import SyncConfig
 from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
 
 FUNCTION = "score_sync"
+# EMF metric SinkFailures, dimensions Function and Sink: users a sink failed for in the batch (retried by
+# Lambda), one value per enabled sink, zeros included, so an alarm sees a steady series.
+SINK_FAILURES = "SinkFailures"
+SINK_DIMENSION = "Sink"
+SINK_PINPOINT = "pinpoint"
+SINK_EVENTBRIDGE = "eventbridge"
+SINK_CUSTOMER_PROFILES = "customer_profiles"
+SINKS = (SINK_PINPOINT, SINK_EVENTBRIDGE, SINK_CUSTOMER_PROFILES)
 
 
 class SyncRuntime:
@@ -96,21 +104,25 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
             ignored += 1
     changes = coalesce(parsed)
     failed_users: set[str] = set()
+    sink_failures: dict[str, int] = {}
     errors: list[str] = []
     endpoints_updated = no_endpoint = published = profiles_updated = 0
     if runtime.pinpoint is not None:
         result = runtime.pinpoint.update(changes)
         failed_users |= result.failed_users
+        sink_failures[SINK_PINPOINT] = len(result.failed_users)
         endpoints_updated, no_endpoint = result.delivered, result.skipped_no_endpoint
         errors += result.errors
     if runtime.events is not None:
         result = runtime.events.publish(changes)
         failed_users |= result.failed_users
+        sink_failures[SINK_EVENTBRIDGE] = len(result.failed_users)
         published = result.delivered
         errors += result.errors
     if runtime.profiles is not None:
         result = runtime.profiles.put(changes)
         failed_users |= result.failed_users
+        sink_failures[SINK_CUSTOMER_PROFILES] = len(result.failed_users)
         profiles_updated = result.delivered
         errors += result.errors
     failures: dict[str, None] = {}
@@ -140,5 +152,13 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
         "SinkCalls": runtime.calls.total,
         "RetryableFailures": len(failures),
     }
-    print_emf(emf_lines(runtime.config.metrics_namespace, FUNCTION, totals, {}))
+    print_emf(
+        emf_lines(
+            runtime.config.metrics_namespace,
+            FUNCTION,
+            totals,
+            {SINK_FAILURES: sink_failures},
+            breakdown_dimension=SINK_DIMENSION,
+        )
+    )
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}

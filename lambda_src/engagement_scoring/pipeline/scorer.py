@@ -2,10 +2,13 @@
 
 decode every record (envelopes unwrapped, every payload normalized: a record may give several events)
 -> classify (rules, in-batch duplicates) -> rounds of:
-read ledger keys -> select new events -> read user items -> compute new states -> TransactWriteItems
-(user update conditioned on `version` + one conditional ledger put per key). Users whose transaction
-was cancelled are re-read and retried in the next round; users still failing after the last round,
-or when the invocation runs short of time, come back in batchItemFailures.
+read user items (eventually consistent; strongly on a retry round) -> drop events whose digest is in
+the user's ring -> read the overflow buckets the directory lists for the rest (strongly consistent)
+-> select new events -> compute new states -> per user one UpdateItem conditioned on `version` that
+sets the state and the ring (a TransactWriteItems with the bucket updates when the ring evicts).
+Users whose write failed its condition or was throttled are re-read and retried in the next round;
+users still failing after the last round, or when the invocation runs short of time, come back in
+batchItemFailures.
 """
 
 from __future__ import annotations
@@ -21,22 +24,28 @@ from typing import Any
 
 from engagement_scoring.aws.errors import backoff_delay, describe
 from engagement_scoring.aws.failure_queue import RejectedRecord, send_rejected
-from engagement_scoring.aws.score_store import CONFLICT, OK, RETRY, ScoreStore
+from engagement_scoring.aws.score_store import CONFLICT, NEW_USER, OK, RETRY, ScoreStore, StoredUser
 from engagement_scoring.core.aggregation import (
     DUPLICATE,
     FAILED,
+    NOT_COUNTED,
     ONCE_PER_MESSAGE,
     PENDING,
     SCORED,
     Candidate,
-    UserWrite,
     classify,
-    ledger_keys,
-    pack_transactions,
     plan_user_writes,
     select_new,
 )
 from engagement_scoring.core.config import ScorerConfig
+from engagement_scoring.core.dedupe import (
+    DIGEST_BYTES,
+    add_entries,
+    buckets_to_read,
+    content_entry,
+    once_entry,
+    ring_digests,
+)
 from engagement_scoring.core.events import (
     DEFAULT_SETTINGS,
     FormatSettings,
@@ -45,7 +54,7 @@ from engagement_scoring.core.events import (
     SkippedRecord,
 )
 from engagement_scoring.core.keys import content_key
-from engagement_scoring.core.model import UserState
+from engagement_scoring.core.machine import MachineCounts, judge
 from engagement_scoring.core.rules import Rule, rules_from_items
 from engagement_scoring.formats import normalize
 from engagement_scoring.formats.envelopes import (
@@ -81,6 +90,7 @@ class BatchStats:
     transaction_retries: int = 0
     internal_errors: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    machine: MachineCounts = field(default_factory=MachineCounts)
 
 
 class ScorerRuntime:
@@ -300,6 +310,47 @@ def _remaining_ms(context: Any) -> Callable[[], int] | None:
     return method if callable(method) else None
 
 
+def _entries(candidate: Candidate) -> tuple[bytes, bytes | None]:
+    """The ring entries of a candidate: its content digest, and its once-per-message digest if any."""
+    event = candidate.event
+    once_key = candidate.once_key
+    return (
+        content_entry(event.content_key, event.timestamp_ms),
+        once_entry(once_key) if once_key is not None else None,
+    )
+
+
+def _applied_keys(
+    candidates: list[Candidate],
+    entries: Mapping[int, tuple[bytes, bytes | None]],
+    stored: StoredUser,
+    store: ScoreStore,
+    now_s: int,
+) -> tuple[set[str], list[str]]:
+    """Keys (content, once) whose digest is in the user's ring, and the buckets to read for the rest."""
+    digests = ring_digests(stored.ring) if stored.ring else set()
+    applied: set[str] = set()
+    unresolved: list[bytes] = []
+    for candidate in candidates:
+        if candidate.status == SCORED:
+            continue
+        content, once = entries[id(candidate)]
+        if content[:DIGEST_BYTES] in digests:
+            applied.add(candidate.event.content_key)
+        else:
+            unresolved.append(content)
+        if once is not None and candidate.once_key is not None:
+            if once[:DIGEST_BYTES] in digests:
+                applied.add(candidate.once_key)
+            else:
+                unresolved.append(once)
+    if not unresolved or not stored.directory:
+        return applied, []
+    user_key = candidates[0].event.user_key
+    suffixes = buckets_to_read(unresolved, stored.directory, now_s)
+    return applied, [store.bucket_key(user_key, suffix) for suffix in suffixes]
+
+
 def _score_events(
     normalized: list[tuple[str | None, NormalizedEvent]],
     rules: Mapping[str, Rule],
@@ -312,8 +363,13 @@ def _score_events(
     classified = classify(normalized, rules)
     stats.skipped.update(classified.skipped)
     stats.in_batch_duplicates += classified.in_batch_duplicates
+    stats.machine = judge(classified.candidates, config.machine)
     by_user: dict[str, list[Candidate]] = {}
+    entries: dict[int, tuple[bytes, bytes | None]] = {}
     for candidate in classified.candidates:
+        if candidate.status == NOT_COUNTED:  # weight 0: neither scored nor a once-per-message touch
+            continue
+        entries[id(candidate)] = _entries(candidate)
         group = by_user.get(candidate.event.user_key)
         if group is None:
             by_user[candidate.event.user_key] = [candidate]
@@ -332,65 +388,94 @@ def _score_events(
                 break
             runtime.sleep(backoff_delay(round_number))
         retry: set[str] = set()
+        now_ms = int(runtime.clock() * 1000)
+        now_s = now_ms // 1000
         try:
-            applied, unchecked = store.find_applied(ledger_keys(c for u in pending for c in by_user[u]))
-            accepted: dict[str, list[Candidate]] = {}
+            # The first round reads eventually consistent (half the read units): the version condition
+            # catches a stale item. Every later round retries users whose write failed: strongly.
+            users, unread = store.load_users(pending, consistent=round_number > 0)
+            applied: dict[str, set[str]] = {}
+            wanted: dict[str, list[str]] = {}
             for user_key in pending:
-                candidates = by_user[user_key]
-                if unchecked and any(key in unchecked for key in ledger_keys(candidates)):
-                    retry.add(user_key)
+                if user_key in unread:
                     continue
-                new = select_new(candidates, applied)
-                if new:
-                    accepted[user_key] = new
-            states, unread = store.load_users(list(accepted))
+                keys, buckets = _applied_keys(
+                    by_user[user_key], entries, users.get(user_key, NEW_USER), store, now_s
+                )
+                applied[user_key] = keys
+                if buckets:
+                    wanted[user_key] = buckets
+            found: dict[str, set[bytes]] = {}
+            unchecked: set[str] = set()
+            if wanted:
+                found, unchecked = store.read_buckets([key for keys in wanted.values() for key in keys])
         except Exception as exc:
             stats.errors[describe(exc)] += 1
             pending = [user_key for user_key in pending if user_key not in given_up]
             continue
         retry |= unread
-        plans: list[list[UserWrite]] = []
-        for user_key, new in accepted.items():
+        for user_key in pending:
             if user_key in unread:
                 continue
-            state = states.get(user_key)
-            if state is None:  # a new user (not built as a default for every user: benchmark B2)
-                state = UserState()
+            buckets = wanted.get(user_key, [])
+            keys = applied[user_key]
+            candidates = by_user[user_key]
+            if buckets:
+                if any(key in unchecked for key in buckets):
+                    retry.add(user_key)
+                    continue
+                held = set().union(*(found.get(key, set()) for key in buckets))
+                for candidate in candidates:
+                    content, once = entries[id(candidate)]
+                    if content[:DIGEST_BYTES] in held:
+                        keys.add(candidate.event.content_key)
+                    if once is not None and candidate.once_key is not None and once[:DIGEST_BYTES] in held:
+                        keys.add(candidate.once_key)
+            new = select_new(candidates, keys)
+            if not new:
+                continue
+            stored = users.get(user_key, NEW_USER)
             try:
-                plans.append(plan_user_writes(user_key, state, new, config.model))
+                writes = plan_user_writes(user_key, stored.state, new, config.model)
             except Exception as exc:  # a bug for one user must not fail the others
                 stats.internal_errors += 1
                 stats.errors[type(exc).__name__] += 1
                 given_up.add(user_key)
-        blocked: set[str] = set()
-        now_ms = int(runtime.clock() * 1000)
-        for transaction in pack_transactions(plans):
-            writes = [write for write in transaction if write.user_key not in blocked]
-            if not writes:
                 continue
-            users = {write.user_key for write in writes}
-            try:
-                actions = store.transaction_actions(writes, config.model, now_ms, dedupe_ttl_s, once_ttl_s)
-                outcome = store.commit(actions)
-            except Exception as exc:
-                stats.internal_errors += 1
-                stats.errors[type(exc).__name__] += 1
-                blocked |= users
-                given_up |= users
-                continue
-            if outcome.status == OK:
-                for write in writes:
+            ring, listed = stored.ring, stored.directory
+            for write in writes:
+                try:
+                    new_entries = []
+                    for candidate in write.candidates:
+                        content, once = entries[id(candidate)]
+                        new_entries.append(content)
+                        if once is not None:
+                            new_entries.append(once)
+                    ring_update = add_entries(
+                        ring, listed or {}, new_entries, now_s, dedupe_ttl_s, once_ttl_s
+                    )
+                    update, bucket_updates = store.write_actions(
+                        write, ring_update, listed is not None, config.model, now_ms
+                    )
+                    outcome = store.write_user(update, bucket_updates)
+                except Exception as exc:
+                    stats.internal_errors += 1
+                    stats.errors[type(exc).__name__] += 1
+                    given_up.add(user_key)
+                    break
+                if outcome.status == OK:
                     for candidate in write.candidates:
                         candidate.status = SCORED
-                updated |= users
-                continue
-            stats.errors[outcome.detail] += 1
-            blocked |= users
-            if outcome.status in (CONFLICT, RETRY):
-                stats.transaction_retries += 1
-                retry |= users
-            else:
-                given_up |= users
+                    updated.add(user_key)
+                    ring, listed = ring_update.ring, ring_update.directory
+                    continue
+                stats.errors[outcome.detail] += 1
+                if outcome.status in (CONFLICT, RETRY):
+                    stats.transaction_retries += 1
+                    retry.add(user_key)
+                else:
+                    given_up.add(user_key)
+                break
         pending = [user_key for user_key in pending if user_key in retry and user_key not in given_up]
         if not pending:
             break
@@ -484,6 +569,8 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "scored": statuses[SCORED],
         "duplicates_suppressed": duplicates,
         "once_per_message_suppressed": statuses[ONCE_PER_MESSAGE],
+        "machine_flagged": dict(stats.machine.flagged),
+        "machine_not_counted": statuses[NOT_COUNTED],
         "skipped": dict(stats.skipped),
         "rejected": dict(stats.rejected),
         "users_updated": stats.users_updated,
@@ -508,6 +595,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "EventsSkipped": sum(stats.skipped.values()),
         "DuplicatesSuppressed": duplicates,
         "OncePerMessageSuppressed": statuses[ONCE_PER_MESSAGE],
+        "MachineNotCounted": statuses[NOT_COUNTED],
         "RecordsRejected": sum(stats.rejected.values()),
         "UsersUpdated": stats.users_updated,
         "SinkCalls": runtime.calls.total,
@@ -518,7 +606,11 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
             runtime.config.metrics_namespace,
             FUNCTION,
             totals,
-            {"EventsSkipped": stats.skipped, "RecordsRejected": stats.rejected},
+            {
+                "EventsSkipped": stats.skipped,
+                "RecordsRejected": stats.rejected,
+                "MachineFlagged": stats.machine.flagged,
+            },
         )
     )
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}

@@ -58,6 +58,7 @@ def test_our_run_did_the_work_and_the_counts_agree_with_the_engine_logs(b1: dict
     assert set(ours.calls) <= {
         "dynamodb.Scan",
         "dynamodb.BatchGetItem",
+        "dynamodb.UpdateItem",
         "dynamodb.TransactWriteItems",
         "pinpoint.UpdateEndpointsBatch",
         "eventbridge.PutEvents",

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.config import ScorerConfig
+from engagement_scoring.core.dedupe import ring_digests
 from engagement_scoring.pipeline.scorer import ScorerRuntime
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -190,6 +191,18 @@ class AwsResources:
         items = self.dynamodb.scan(TableName=LEDGER_TABLE, ConsistentRead=True)["Items"]
         return {item["event_key"]["S"] for item in items}
 
+    def dedupe_digests(self) -> dict[str, set[bytes]]:
+        """Per user, every digest the exactly-once state holds: the ring `dk` and its overflow buckets."""
+        held: dict[str, set[bytes]] = {}
+        for user_key, item in self.scores().items():
+            held[user_key] = ring_digests(bytes(item.get("dk", b"")))
+        for bucket in self.dynamodb.scan(TableName=LEDGER_TABLE, ConsistentRead=True)["Items"]:
+            key = bucket["event_key"]["S"]
+            if key.startswith("b#"):
+                user_key = key[2:].rpartition("#")[0]
+                held.setdefault(user_key, set()).update(bytes(d) for d in bucket.get("d", {}).get("BS", []))
+        return held
+
     def queue_messages(self, queue_url: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while True:
@@ -237,7 +250,13 @@ def batch_line(output: str, message: str = "batch scored") -> dict[str, Any]:
 
 
 class FlakyDynamoDB:
-    """Wraps a DynamoDB client; `on_transact(actions, attempt)` may raise or act before the real call."""
+    """Wraps a DynamoDB client; `on_transact(actions, attempt)` may raise or act before each write
+    (TransactWriteItems, or UpdateItem seen as a one-action transaction), `after_transact` after it.
+
+    A TransactionCanceledException raised for an UpdateItem becomes the error UpdateItem itself raises
+    for that reason (ThrottlingError -> ThrottlingException, TransactionConflict ->
+    TransactionConflictException, ConditionalCheckFailed -> ConditionalCheckFailedException), so one
+    fault script serves both write calls."""
 
     def __init__(self, client: Any, on_transact: Any = None, after_transact: Any = None) -> None:
         self._client = client
@@ -257,6 +276,38 @@ class FlakyDynamoDB:
             self._after_transact(request["TransactItems"], self.transact_attempts)
         return response
 
+    def update_item(self, **request: Any) -> Any:
+        self.transact_attempts += 1
+        actions = [{"Update": request}]
+        if self._on_transact is not None:
+            try:
+                self._on_transact(actions, self.transact_attempts)
+            except Exception as exc:
+                raise _as_update_item_error(exc) from None
+        response = self._client.update_item(**request)
+        if self._after_transact is not None:
+            self._after_transact(actions, self.transact_attempts)
+        return response
+
+
+_UPDATE_ITEM_CODES = {
+    "ThrottlingError": "ThrottlingException",
+    "TransactionConflict": "TransactionConflictException",
+    "ConditionalCheckFailed": "ConditionalCheckFailedException",
+}
+
+
+def _as_update_item_error(exc: Exception) -> Exception:
+    response = getattr(exc, "response", None)
+    if (
+        not isinstance(response, dict)
+        or response.get("Error", {}).get("Code") != "TransactionCanceledException"
+    ):
+        return exc
+    reasons = [reason.get("Code") for reason in response.get("CancellationReasons", [])]
+    code = next((_UPDATE_ITEM_CODES[r] for r in reasons if r in _UPDATE_ITEM_CODES), "InternalServerError")
+    return client_error(code, "UpdateItem", 500 if code == "InternalServerError" else 400)
+
 
 def client_error(code: str, operation: str, status: int = 400, **extra: Any) -> Exception:
     from botocore.exceptions import ClientError
@@ -270,7 +321,11 @@ def client_error(code: str, operation: str, status: int = 400, **extra: Any) -> 
 
 
 def users_in(actions: list[dict[str, Any]]) -> set[str]:
-    return {action["Update"]["Key"]["user_key"]["S"] for action in actions if "Update" in action}
+    return {
+        action["Update"]["Key"]["user_key"]["S"]
+        for action in actions
+        if "Update" in action and "user_key" in action["Update"]["Key"]
+    }
 
 
 def user_image(

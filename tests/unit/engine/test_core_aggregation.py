@@ -1,4 +1,4 @@
-"""Ledger keys, in-batch deduplication, once-per-message and the packing of writes into transactions."""
+"""Ledger keys, in-batch deduplication, once-per-message and the splitting of a user's writes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from engagement_scoring.core.aggregation import (
     PENDING,
     SCORED,
     classify,
-    ledger_keys,
-    pack_transactions,
     plan_user_writes,
     select_new,
 )
@@ -55,7 +53,6 @@ def test_classify_skips_types_without_rule_and_folds_in_batch_duplicates() -> No
     assert len(classified.candidates) == 1
     assert classified.candidates[0].sequence_numbers == ["1", "3"]
     assert classified.candidates[0].once_key == "m#u1#_email.open#m1"
-    assert ledger_keys(classified.candidates) == [open_event.content_key, "m#u1#_email.open#m1"]
 
 
 def test_once_per_message_counts_the_first_open_of_a_message_only() -> None:
@@ -102,47 +99,19 @@ def test_content_keys_in_the_ledger_are_duplicates_and_scored_candidates_stay_sc
     assert [c.status for c in candidates] == [SCORED, DUPLICATE]
 
 
-def test_a_user_with_more_keys_than_one_transaction_holds_gets_sequential_writes() -> None:
-    # given 150 once-per-message opens of distinct messages: 2 ledger keys each
+def test_a_user_with_more_entries_than_one_write_adds_gets_sequential_writes() -> None:
+    # given 150 once-per-message opens of distinct messages: 2 ring entries each
     batch = [(str(i), event("u1", "_email.open", i, f"m{i}")) for i in range(150)]
     accepted = select_new(classify(batch, RULES).candidates, set())
     # when
     writes = plan_user_writes("u1", UserState(version=7, raw=Decimal(5)), accepted, ScoringModel())
-    # then each write fits in 100 actions, versions chain and the final state counts everything once
-    assert [w.action_count for w in writes] == [99, 99, 99, 7]
-    assert [w.expected_version for w in writes] == [7, 8, 9, 10]
-    assert writes[-1].state.version == 11
+    # then each write adds at most MAX_ENTRIES_PER_WRITE (40) entries, versions chain and the final
+    # state counts everything once
+    assert [w.entry_count for w in writes] == [40] * 7 + [20]
+    assert [w.expected_version for w in writes] == list(range(7, 15))
+    assert writes[-1].state.version == 15
     assert writes[-1].state.raw == Decimal(5 + 150 * 10)
     assert sum(len(w.candidates) for w in writes) == 150
-
-
-def test_transactions_hold_at_most_100_actions_and_never_two_writes_of_one_user() -> None:
-    # given 120 users with one event each (2 actions) and one user with three writes
-    writes = [
-        plan_user_writes(
-            f"u{i}",
-            UserState(),
-            select_new(classify([(str(i), event(f"u{i}", "_email.click", i))], RULES).candidates, set()),
-            ScoringModel(),
-        )
-        for i in range(120)
-    ]
-    big = [(str(i), event("big", "_email.open", i, f"m{i}")) for i in range(120)]
-    writes.append(
-        plan_user_writes(
-            "big", UserState(), select_new(classify(big, RULES).candidates, set()), ScoringModel()
-        )
-    )
-    # when
-    transactions = pack_transactions(writes)
-    # then
-    assert all(sum(w.action_count for w in t) <= 100 for t in transactions)
-    for transaction in transactions:
-        users = [w.user_key for w in transaction]
-        assert len(users) == len(set(users))
-    big_positions = [i for i, t in enumerate(transactions) for w in t if w.user_key == "big"]
-    assert big_positions == sorted(big_positions) and len(big_positions) == 3
-    assert sum(len(t) for t in transactions) == 123
 
 
 def test_the_formats_once_per_message_flag_counts_once_whatever_the_rule_says() -> None:

@@ -149,8 +149,10 @@ def test_first_use_creates_the_object_type_then_puts_one_object_per_user(
     line = batch_line(output, "scores synced")
     assert line["profiles_updated"] == 3 and line["retryable_failures"] == 0
     assert line["aws_calls"] == {"GetProfileObjectType": 1, "PutProfileObject": 3, "PutProfileObjectType": 1}
-    (emf,) = [doc for doc in log_lines(output) if "_aws" in doc]
+    (emf,) = [doc for doc in log_lines(output) if "_aws" in doc and "ProfilesUpdated" in doc]
     assert emf["ProfilesUpdated"] == 3
+    (failures,) = [doc for doc in log_lines(output) if "SinkFailures" in doc]
+    assert (failures["Sink"], failures["SinkFailures"]) == ("customer_profiles", 0)
     assert EMAIL not in output and PHONE[1:] not in output
     # and later batches of the same execution environment do not look the type up again
     assert failed_ids(run(sync, batch("u-2", first=10))) == []

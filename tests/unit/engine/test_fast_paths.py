@@ -27,6 +27,7 @@ from engagement_scoring.aws.score_store import ScoreStore
 from engagement_scoring.core import changes
 from engagement_scoring.core.aggregation import Candidate, UserWrite, plan_user_writes
 from engagement_scoring.core.changes import InvalidImage
+from engagement_scoring.core.dedupe import RingUpdate, add_entries, content_entry
 from engagement_scoring.core.events import (
     MAX_CAMPAIGN_BYTES,
     MAX_ENDPOINT_ID_BYTES,
@@ -39,7 +40,7 @@ from engagement_scoring.core.events import (
     RecordRejected,
     SkippedRecord,
 )
-from engagement_scoring.core.keys import content_key
+from engagement_scoring.core.keys import content_key, digest
 from engagement_scoring.core.model import ScoringModel, Tier, UserState
 from engagement_scoring.core.rules import Rule
 from engagement_scoring.formats import fields, pinpoint
@@ -344,19 +345,19 @@ def expected_endpoint_ids(known: Sequence[str], seen: Iterable[str | None]) -> t
     return tuple(merged)
 
 
-def expected_chunks(accepted: Sequence[Candidate], max_actions: int) -> list[list[Candidate]]:
-    """One write per chunk: the user update plus one ledger key per candidate (two with a once key),
-    at most `max_actions` actions; each chunk as full as it can be, in stream order."""
+def expected_chunks(accepted: Sequence[Candidate], max_entries: int) -> list[list[Candidate]]:
+    """One write per chunk (layout v2): one ring entry per candidate (two with a once key), at most
+    `max_entries` entries a write; each chunk as full as it can be, in stream order."""
     chunks: list[list[Candidate]] = []
-    actions = 0
+    entries = 0
     for candidate in accepted:
         keys = 1 if candidate.once_key is None else 2
-        if chunks and actions + keys <= max_actions:
+        if chunks and entries + keys <= max_entries:
             chunks[-1].append(candidate)
-            actions += keys
+            entries += keys
         else:
             chunks.append([candidate])
-            actions = 1 + keys
+            entries = keys
     return chunks
 
 
@@ -420,10 +421,10 @@ def assert_expected_writes(
     state: UserState,
     accepted: Sequence[Candidate],
     model: ScoringModel,
-    max_actions: int,
+    max_entries: int,
 ) -> None:
     """`writes` are the ones the formulas above give, chained: each starts from the previous one's state."""
-    chunks = expected_chunks(accepted, max_actions)
+    chunks = expected_chunks(accepted, max_entries)
     assert [list(write.candidates) for write in writes] == chunks
     for write, chunk in zip(writes, chunks, strict=True):
         assert write.user_key == user_key
@@ -442,7 +443,7 @@ def assert_expected_writes(
         state = write.state
 
 
-# ---- reference: aws/score_store.py transaction_actions --------------------------------------------
+# ---- reference: aws/score_store.py write_actions --------------------------------------------------
 
 # The user item's attribute names (docs/architecture.md) behind the update's placeholders.
 USER_ATTRIBUTES = {
@@ -455,6 +456,8 @@ USER_ATTRIBUTES = {
     "#updated": "updated_at",
     "#tier": "tier",
     "#endpoints": "endpoint_ids",
+    "#dk": "dk",
+    "#dd": "dd",
 }
 
 
@@ -477,78 +480,87 @@ def expected_score_and_tier(raw: Decimal, model: ScoringModel) -> tuple[Decimal,
     return score, (reached[-1] if reached else tiers[0]).name
 
 
-def ref_transaction_actions(
+def ref_write_actions(
     store: ScoreStore,
-    writes: Iterable[UserWrite],
+    write: UserWrite,
+    ring: RingUpdate,
+    had_directory: bool,
     model: ScoringModel,
     now_ms: int,
-    dedupe_ttl_s: int,
-    once_ttl_s: int,
-) -> list[dict[str, Any]]:
-    def user_update(write: UserWrite) -> dict[str, Any]:
-        state = write.state
-        score, tier = expected_score_and_tier(state.raw, model)
-        values: dict[str, Any] = {
-            ":score": ref_number(score),
-            ":raw": ref_number(state.raw),
-            ":as_of": ref_number(state.as_of or 0),
-            ":channels": {"M": {name: ref_number(value) for name, value in state.channels.items()}},
-            ":events": ref_number(state.events_applied),
-            ":version": ref_number(state.version),
-            ":updated": ref_number(now_ms),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    state = write.state
+    score, tier = expected_score_and_tier(state.raw, model)
+    values: dict[str, Any] = {
+        ":score": ref_number(score),
+        ":raw": ref_number(state.raw),
+        ":as_of": ref_number(state.as_of or 0),
+        ":channels": {"M": {name: ref_number(value) for name, value in state.channels.items()}},
+        ":events": ref_number(state.events_applied),
+        ":version": ref_number(state.version),
+        ":updated": ref_number(now_ms),
+        ":dk": {"B": ring.ring},
+    }
+    assignments = [
+        "#score = :score",
+        "#raw = :raw",
+        "#as_of = :as_of",
+        "#channels = :channels",
+        "#events = :events",
+        "#version = :version",
+        "#updated = :updated",
+        "#dk = :dk",
+    ]
+    names = ["#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier", "#dk"]
+    if state.endpoint_ids:
+        assignments.append("#endpoints = :endpoints")
+        values[":endpoints"] = {"SS": list(state.endpoint_ids)}
+        names.append("#endpoints")
+    removed = []
+    if tier is None:
+        removed.append("#tier")
+    else:
+        assignments.append("#tier = :tier")
+        values[":tier"] = {"S": tier}
+    if ring.directory:
+        assignments.append("#dd = :dd")
+        values[":dd"] = {
+            "M": {
+                suffix: {"L": [ref_number(entry.count), ref_number(entry.expires_at)]}
+                for suffix, entry in ring.directory.items()
+            }
         }
-        assignments = [
-            "#score = :score",
-            "#raw = :raw",
-            "#as_of = :as_of",
-            "#channels = :channels",
-            "#events = :events",
-            "#version = :version",
-            "#updated = :updated",
-        ]
-        names = ["#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier"]
-        if state.endpoint_ids:
-            assignments.append("#endpoints = :endpoints")
-            values[":endpoints"] = {"SS": list(state.endpoint_ids)}
-            names.append("#endpoints")
-        expression = "SET " + ", ".join(assignments)
-        if tier is None:
-            expression += " REMOVE #tier"
-        else:
-            expression += ", #tier = :tier"
-            values[":tier"] = {"S": tier}
-        if write.expected_version:
-            condition = "#version = :expected"
-            values[":expected"] = ref_number(write.expected_version)
-        else:
-            condition = "attribute_not_exists(#version)"
-        return {
+    elif had_directory:
+        removed.append("#dd")
+    if ring.directory or had_directory:
+        names.append("#dd")
+    expression = "SET " + ", ".join(assignments)
+    if removed:
+        expression += " REMOVE " + ", ".join(removed)
+    if write.expected_version:
+        condition = "#version = :expected"
+        values[":expected"] = ref_number(write.expected_version)
+    else:
+        condition = "attribute_not_exists(#version)"
+    update = {
+        "TableName": store.scores_table,
+        "Key": {"user_key": {"S": write.user_key}},
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {name: USER_ATTRIBUTES[name] for name in names},
+        "ExpressionAttributeValues": values,
+    }
+    buckets = [
+        {
             "Update": {
-                "TableName": store.scores_table,
-                "Key": {"user_key": {"S": write.user_key}},
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {name: USER_ATTRIBUTES[name] for name in names},
-                "ExpressionAttributeValues": values,
-            }
-        }
-
-    def ledger_put(key: str, expires_at: int) -> dict[str, Any]:
-        return {
-            "Put": {
                 "TableName": store.ledger_table,
-                "Item": {"event_key": {"S": key}, "expires_at": {"N": str(expires_at)}},
-                "ConditionExpression": "attribute_not_exists(event_key)",
+                "Key": {"event_key": {"S": f"b#{write.user_key}#{suffix}"}},
+                "UpdateExpression": "ADD d :d SET expires_at = :e",
+                "ExpressionAttributeValues": {":d": {"BS": digests}, ":e": ref_number(expires_at)},
             }
         }
-
-    now_s = now_ms // 1000
-    actions = []
-    for write in writes:
-        actions.append(user_update(write))
-        actions.extend(ledger_put(key, now_s + dedupe_ttl_s) for key in write.content_keys)
-        actions.extend(ledger_put(key, now_s + once_ttl_s) for key in write.once_keys)
-    return actions
+        for suffix, (digests, expires_at) in ring.evicted.items()
+    ]
+    return update, buckets
 
 
 # ---- reference: pipeline/scorer.py _kinesis_fields --------------------------------------------------
@@ -918,10 +930,10 @@ models = st.builds(
 @SETTINGS
 @given(states, st.lists(candidates, max_size=12), models, st.sampled_from([2, 3, 4, 5, 7, 100]))
 def test_plan_user_writes_follow_the_formulas(
-    state: UserState, accepted: list[Candidate], model: ScoringModel, max_actions: int
+    state: UserState, accepted: list[Candidate], model: ScoringModel, max_entries: int
 ) -> None:
-    writes = plan_user_writes("u", state, accepted, model, max_actions)
-    assert_expected_writes(writes, "u", state, accepted, model, max_actions)
+    writes = plan_user_writes("u", state, accepted, model, max_entries)
+    assert_expected_writes(writes, "u", state, accepted, model, max_entries)
 
 
 DAY_MS = 24 * HOUR_MS
@@ -1016,7 +1028,7 @@ HAND_COMPUTED = {
         # one hour = two half-lives: -1000 * 2^-2 + 50 = -250 + 50 = -200
         [stored(-200, HOUR_MS, {"email": -200}, 2, 8)],
     ),
-    "decay: two candidates a write (3 actions), each write from the one before": (
+    "decay: two candidates a write (2 ring entries), each write from the one before": (
         DAILY,
         NEW_USER,
         [
@@ -1024,7 +1036,7 @@ HAND_COMPUTED = {
             counted("_email.open", 16, DAY_MS),
             counted("_email.open", 16, 2 * DAY_MS),
         ],
-        3,
+        2,
         # first write at 1 day: 16 * 2^-1 + 16 = 24; second at 2 days: 24 * 2^-1 + 16 = 28
         # (= 16 * 2^-2 + 16 * 2^-1 + 16 in one go)
         [stored(24, DAY_MS, {"email": 24}, 2, 1), stored(28, 2 * DAY_MS, {"email": 28}, 3, 2)],
@@ -1070,7 +1082,7 @@ HAND_COMPUTED = {
         100,
         [stored(10, 4, {"push": 1, "sms": 2, "in_app": 3, "custom": 4}, 4, 1)],
     ),
-    "sum: once-per-message keys take a second action": (
+    "sum: once-per-message keys take a second ring entry": (
         NO_DECAY,
         NEW_USER,
         [
@@ -1079,8 +1091,8 @@ HAND_COMPUTED = {
             counted("_email.click", 30, 3),
         ],
         4,
-        # 1 + 2 + 2 > 4: the second open starts a new write, the click fits beside it (1 + 2 + 1 = 4)
-        [stored(10, 1, {"email": 10}, 1, 1), stored(60, 3, {"email": 60}, 3, 2)],
+        # 2 + 2 = 4 entries: both opens in the first write; the click (2 + 2 + 1 > 4) starts a second
+        [stored(30, 2, {"email": 30}, 2, 1), stored(60, 3, {"email": 60}, 3, 2)],
     ),
     "sum: 38 significant digits": (
         NO_DECAY,
@@ -1107,8 +1119,8 @@ HAND_COMPUTED = {
 
 @pytest.mark.parametrize("case", sorted(HAND_COMPUTED))
 def test_plan_user_writes_give_the_hand_computed_states(case: str) -> None:
-    model, state, accepted, max_actions, expected = HAND_COMPUTED[case]
-    writes = plan_user_writes("u", state, accepted, model, max_actions)
+    model, state, accepted, max_entries, expected = HAND_COMPUTED[case]
+    writes = plan_user_writes("u", state, accepted, model, max_entries)
     assert [write.state for write in writes] == expected
     assert [write.expected_version for write in writes] == [
         state.version,
@@ -1134,16 +1146,32 @@ def test_the_scorer_stores_the_hand_computed_decayed_score(aws: AwsResources) ->
 
 
 @SETTINGS
-@given(states, st.lists(st.lists(candidates, max_size=6), max_size=4), models, st.integers(0, 2**45))
-def test_transaction_actions_match_the_reference(
-    state: UserState, users: list[list[Candidate]], model: ScoringModel, now_ms: int
+@given(
+    states,
+    st.lists(st.lists(candidates, max_size=6), max_size=4),
+    models,
+    st.integers(0, 2**45),
+    st.integers(0, 60),
+    st.booleans(),
+)
+def test_write_actions_match_the_reference(
+    state: UserState,
+    users: list[list[Candidate]],
+    model: ScoringModel,
+    now_ms: int,
+    stored_entries: int,
+    had_directory: bool,
 ) -> None:
     store = ScoreStore(None, "rules", "scores", "ledger")
     writes = [write for accepted in users for write in plan_user_writes("u", state, accepted, model)]
-    actions = store.transaction_actions(writes, model, now_ms, 604_800, 7_776_000)
-    expected = ref_transaction_actions(store, writes, model, now_ms, 604_800, 7_776_000)
-    # the same requests, down to the order of every map's keys
-    assert json.dumps(actions) == json.dumps(expected)
+    stored = b"".join(content_entry(f"e#{n}", n * 40_000_000) for n in range(stored_entries))
+    for write in writes:
+        new = [content_entry(c.event.content_key, c.event.timestamp_ms) for c in write.candidates]
+        ring = add_entries(stored, {}, new, now_ms // 1000, 604_800, 7_776_000)
+        actions = store.write_actions(write, ring, had_directory, model, now_ms)
+        expected = ref_write_actions(store, write, ring, had_directory, model, now_ms)
+        # the same requests, down to the order of every map's keys
+        assert json.dumps(actions, default=bytes.hex) == json.dumps(expected, default=bytes.hex)
 
 
 # ---- the scorer's record loop ----------------------------------------------------------------------
@@ -1222,7 +1250,7 @@ def test_records_parse_as_with_json_loads(data: Any) -> None:
     assert outcome(lambda: scorer.parse_record(data)[1]) == outcome(ref_parse_record, data)
 
 
-def test_the_ledger_holds_the_content_key_of_each_scored_record(aws: AwsResources) -> None:
+def test_the_ring_holds_the_content_key_digest_of_each_scored_record(aws: AwsResources) -> None:
     # given records with and without a rule: their content keys are computed after the rules are read
     payloads = [
         json.dumps(load_event(name)).encode()
@@ -1236,4 +1264,5 @@ def test_the_ledger_holds_the_content_key_of_each_scored_record(aws: AwsResource
     (scored,) = scorer.decode_record(kinesis_event(payloads[:1])["Records"][0]["kinesis"]["data"], "auto")
     assert isinstance(scored, NormalizedEvent)
     assert scored.content_key == content_key(payloads[0])
-    assert aws.ledger_keys() == {content_key(payloads[0])}
+    assert sum(len(digests) for digests in aws.dedupe_digests().values()) == 1
+    assert digest(content_key(payloads[0])) in aws.dedupe_digests()[scored.user_key]

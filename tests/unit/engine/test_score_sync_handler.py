@@ -434,3 +434,47 @@ def test_address_keyed_users_are_published_by_the_sha256_of_their_key(
     # and no address reaches the bus or the log
     seen = json.dumps(published) + capsys.readouterr().out
     assert "recipient@example.com" not in seen and "4255550182" not in seen
+
+
+def _sink_failures(output: str) -> dict[str, int]:
+    """SinkFailures by Sink from the batch's EMF documents (checking each document's declaration)."""
+    found: dict[str, int] = {}
+    for line in output.splitlines():
+        document = json.loads(line) if line.startswith("{") else {}
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", []):
+            if [m["Name"] for m in directive["Metrics"]] == ["SinkFailures"]:
+                assert directive["Namespace"] == "EngagementScoring"
+                assert directive["Dimensions"] == [["Function", "Sink"]]
+                assert document["Function"] == "score_sync"
+                found[document["Sink"]] = document["SinkFailures"]
+    return found
+
+
+def test_sink_failures_are_emitted_per_enabled_sink_zeros_included(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = boto3.client("events", region_name="us-east-1")
+    stub = Stubber(client)
+    runtime = SyncRuntime(SyncConfig(event_bus_name="es-bus"), events=client, sleep=lambda _: None)
+    stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]})
+    with stub:
+        run(runtime, {"Records": [stream_record(1, "INSERT", user_image("u1", 7))]})
+    assert _sink_failures(capsys.readouterr().out) == {"eventbridge": 0}
+
+    for _ in range(4):  # every attempt fails for both users
+        stub.add_response(
+            "put_events",
+            {
+                "FailedEntryCount": 2,
+                "Entries": [{"ErrorCode": "InternalException", "ErrorMessage": "x"}] * 2,
+            },
+        )
+    event = {
+        "Records": [
+            stream_record(2, "INSERT", user_image("u2", 1)),
+            stream_record(3, "INSERT", user_image("u3", 2)),
+        ]
+    }
+    with stub:
+        run(runtime, event)
+    assert _sink_failures(capsys.readouterr().out) == {"eventbridge": 2}

@@ -20,7 +20,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from simulator.oracle import Settings, expect
+from simulator.oracle import Expectation, Settings, expect
 from simulator.readback import function_environment, read_rules, read_scores
 
 _names = itertools.count()
@@ -126,6 +126,8 @@ class FakeDeployment:
         self.events: list[dict[str, Any]] = []
         self.drained = False
         self.sent: list[tuple[str, str, bytes]] = []
+        self.expectation: Expectation | None = None
+        self.profile_objects: dict[str, dict[str, Any]] = {}
 
     def client(self, service: str) -> Any:
         return self.lambda_client if service == "lambda" else self._client(service)
@@ -138,7 +140,7 @@ class FakeDeployment:
             records = [d + b" " * i for i, d in enumerate(records)]
         settings = Settings.from_environment(self.lambda_client.environments["scorer"])
         rules = read_rules(self._client("dynamodb"), self.outputs["score_rules_table_name"])
-        expectation = expect(records, rules, settings)
+        expectation = self.expectation = expect(records, rules, settings)
         dynamodb = self._client("dynamodb")
         for key, user in expectation.users.items():
             item: dict[str, Any] = {
@@ -162,18 +164,45 @@ class FakeDeployment:
                     "Metrics": {"EngagementScore": float(user.score)},
                     "Attributes": {"EngagementTier": [user.tier]} if user.tier else {},
                 }
+            if self.lambda_client.environments["score-sync"].get("CUSTOMER_PROFILES_DOMAIN"):
+                self.profile_objects[key] = {
+                    "user_key": key,
+                    "score": float(user.score),
+                    "channels": {c: float(v) for c, v in user.channels.items()},
+                    "rules": [],
+                    **({"tier": user.tier} if user.tier else {}),
+                }
             detail = {"user_key": key, "score": float(user.score), "tier": user.tier}
             self.events.append({"detail-type": "EngagementScoreChanged", "detail": detail})
         self.drained = True
 
     def pipeline_stats(self) -> dict[str, Any] | None:
-        return {"scorer": {"records": len(self.sent), "batches": 1, "scored": 0}}
+        """The ideal engine's batch line: what the oracle counted."""
+        e = self.expectation
+        scorer: dict[str, Any] = {
+            "records": len(self.sent),
+            "batches": 1,
+            "scored": 0,
+            "retryable_failures": 0,
+        }
+        if e is not None:
+            scorer |= {
+                "scored": e.counted,
+                "duplicates_suppressed": e.duplicates,
+                "once_per_message_suppressed": e.once_per_message_suppressed,
+                "skipped": dict(e.skipped),
+                "rejected": dict(e.rejected),
+            }
+        return {"scorer": scorer}
 
     def pinpoint_endpoints(self) -> dict[str, dict[str, Any]] | None:
         return self.endpoints
 
     def eventbridge_events(self) -> list[dict[str, Any]] | None:
         return self.events
+
+    def customer_profiles_objects(self) -> dict[str, dict[str, Any]] | None:
+        return self.profile_objects
 
 
 # ---- the deployment contract, checked on the fake and on the embedded cloud ----------------------
@@ -253,6 +282,8 @@ def assert_deployment_contract(deployment: Any) -> None:
         "score_floor": None,
         "score_ceiling": None,
         "tiers": [{"name": t["name"], "min_score": float(t["min_score"])} for t in DEFAULT_TIERS],
+        "user_key_tag": "user_key",
+        "recipient_user_key": "none",
     }
     sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
     assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Callable
@@ -111,6 +112,7 @@ def test_run_json_prints_only_the_final_state_and_verifies_everything(
         capsys,
         *("--users", "150", "--events", "2000", "--seed", "5", "--duplicate-rate", "0.05"),
         *("--malformed-rate", "0.02", "--report-dir", str(tmp_path / "report")),
+        *("--formats", "successor,pinpoint"),
     )
     assert code == 0
     assert result["mismatches"] == 0
@@ -164,9 +166,36 @@ def test_a_wrong_pinpoint_metric_is_a_mismatch(
         deployment.endpoints[first]["Metrics"]["EngagementScore"] += 1
 
     monkeypatch.setattr(deployment, "wait_until_drained", drain_then_corrupt)
-    code, result, _ = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    code, result, _ = run_json(
+        capsys, "--users", "80", "--events", "800", "--formats", "pinpoint", "--report-dir", str(tmp_path)
+    )
     assert (code, result["mismatches"]) == (1, 1)
     assert json.loads((tmp_path / "report.json").read_text())["verification"]["pinpoint"]["wrong"] == 1
+
+
+def test_customer_profiles_objects_are_checked_when_the_sink_is_on(
+    fake_deployment: Callable[..., FakeDeployment],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployment = fake_deployment(sync_env={"CUSTOMER_PROFILES_DOMAIN": "scores"})
+    code, result, stderr = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    profiles = json.loads((tmp_path / "report.json").read_text())["verification"]["customer_profiles"]
+    assert (code, result["mismatches"]) == (0, 0)
+    assert profiles["checked"] is True and profiles["ok"] == profiles["expected"] > 30
+    assert "customer_profiles: " in stderr
+    # when the sink wrote one user's score wrong, that is one mismatch
+    deployment = fake_deployment(sync_env={"CUSTOMER_PROFILES_DOMAIN": "scores"})
+    drain = deployment.wait_until_drained
+
+    def drain_then_corrupt(timeout_s: float) -> None:
+        drain(timeout_s)
+        deployment.profile_objects[sorted(deployment.profile_objects)[0]]["score"] += 1
+
+    monkeypatch.setattr(deployment, "wait_until_drained", drain_then_corrupt)
+    code, result, _ = run_json(capsys, "--users", "80", "--events", "800", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (1, 1)
 
 
 def test_sinks_that_are_switched_off_are_not_checked(
@@ -231,3 +260,38 @@ def test_no_address_phone_or_name_reaches_stdout_stderr_or_the_report(
         assert not EMAIL_PATTERN.search(text)
         assert not PHONE_PATTERN.search(text)
         assert not any(secret in text for secret in secrets)
+
+
+MIXED = Path(__file__).resolve().parents[2] / "events" / "mixed" / "replay_mixed.jsonl"
+# Worked out by hand from the samples with the original points: the SES click (50) and the EventBridge
+# open (10; its redelivery counts 0) and one _SMS.SUCCESS for the SUCCESSFUL + DELIVERED pair (2) are
+# example-user-1's; a custom purchase (100) is u-123's (the webinar has no rule); the Pinpoint session start
+# (2) and the transactional Pinpoint open (10) are keyed by their client ids; the untagged bounce,
+# AWS's own SMS EventBridge event and the STOP reply name no user key.
+MIXED_SCORES = {
+    "example-user-1": (62, "warm"),
+    "u-123": (100, "warm"),
+    "example-app-endpoint-7": (2, "cold"),
+    "2d7cba1b-6b8e-4f2f-9c1a-7e4d8b0c5a11": (10, "cold"),
+}
+
+
+def test_a_file_mixing_formats_replays_each_user_on_its_own_key_and_reports_every_score(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # given the mixed file: Pinpoint, SES bare and EventBridge-wrapped (twice), SMS in a CloudWatch Logs
+    # document, custom events, and records without a user key
+    records = read_events_file(MIXED)
+    keys = [r.partition_key for r in records]
+    # then each record is keyed by its user where the format has one, so one user's records keep order
+    assert keys[:7] == ["example-app-endpoint-7", *["example-user-1"] * 4, "u-123", "u-123"]
+    assert keys[10] == "2d7cba1b-6b8e-4f2f-9c1a-7e4d8b0c5a11"
+    assert not any("@" in k or "+1" in k for k in keys)
+    # and the CloudWatch Logs document goes into the stream gzip-compressed, as CloudWatch Logs puts it
+    assert records[4].data[:2] == b"\x1f\x8b" and json.loads(gzip.decompress(records[4].data))["logEvents"]
+    # when it is replayed with --json
+    deployment = fake_deployment()
+    code, result, _ = run_json(capsys, "--events-file", str(MIXED), "--report-dir", str(tmp_path))
+    # then every line was sent and every user's score is reported
+    assert code == 0 and result["events_sent"] == len(records) == 11 and len(deployment.sent) == 11
+    assert result["users"] == {key: {"score": s, "tier": t} for key, (s, t) in MIXED_SCORES.items()}

@@ -14,6 +14,8 @@ from simulator.oracle import parse
 from simulator.population import APNS, EMAIL, GCM, SMS, PopulationConfig, build_population
 from simulator.workload import DEFAULT_PERIOD_END_MS, WorkloadConfig, generate
 
+PINPOINT = ("pinpoint",)  # these tests check the Pinpoint funnels
+
 DAY_MS = 86_400_000
 ENVELOPE = {
     "event_type",
@@ -33,7 +35,10 @@ JOURNEY_KEYS = ("journey_id", "journey_run_id", "journey_activity_id")
 
 @cache
 def default_workload(seed: int = 11) -> list[bytes]:
-    return [r.data for r in generate(WorkloadConfig(users=1500, events=20000, seed=seed)).records]
+    return [
+        r.data
+        for r in generate(WorkloadConfig(formats=PINPOINT, users=1500, events=20000, seed=seed)).records
+    ]
 
 
 @cache
@@ -79,18 +84,22 @@ def test_personal_data_stays_out_of_repr() -> None:
 
 
 def test_same_seed_gives_identical_records_and_another_seed_different_ones() -> None:
-    config = WorkloadConfig(users=400, events=5000, seed=42, duplicate_rate=0.05, malformed_rate=0.02)
+    config = WorkloadConfig(
+        formats=PINPOINT, users=400, events=5000, seed=42, duplicate_rate=0.05, malformed_rate=0.02
+    )
     first, second = generate(config).records, generate(config).records
     assert first == second
     other = generate(
-        WorkloadConfig(users=400, events=5000, seed=43, duplicate_rate=0.05, malformed_rate=0.02)
+        WorkloadConfig(
+            formats=PINPOINT, users=400, events=5000, seed=43, duplicate_rate=0.05, malformed_rate=0.02
+        )
     )
     assert len({r.data for r in first} & {r.data for r in other.records}) < 10  # only malformed constants
 
 
 def test_exactly_the_requested_number_of_events() -> None:
     for events in (0, 1, 777):
-        assert generate(WorkloadConfig(users=50, events=events)).events == events
+        assert generate(WorkloadConfig(formats=PINPOINT, users=50, events=events)).events == events
 
 
 def test_every_generated_event_has_unique_bytes_and_a_unique_timestamp() -> None:
@@ -230,7 +239,7 @@ def test_every_kind_of_event_appears() -> None:
 
 
 def test_partition_key_is_the_user_key() -> None:
-    for record in generate(WorkloadConfig(users=300, events=3000, seed=2)).records:
+    for record in generate(WorkloadConfig(formats=PINPOINT, users=300, events=3000, seed=2)).records:
         assert parse(record.data).user_key == record.partition_key
 
 
@@ -262,7 +271,9 @@ def test_funnel_rates_are_respected() -> None:
         push_open=0.4,
     )
     mix = ActivityMix(app_session=0, test_event=0, email_transactional=0)
-    config = WorkloadConfig(users=2000, events=60000, seed=9, rates=rates, mix=mix, engagement_spread=0)
+    config = WorkloadConfig(
+        formats=PINPOINT, users=2000, events=60000, seed=9, rates=rates, mix=mix, engagement_spread=0
+    )
     by_message: dict[str, Counter[str]] = defaultdict(Counter)
     push: Counter[str] = Counter()
     sms: Counter[str] = Counter()

@@ -13,7 +13,13 @@ from rich.console import Console
 
 from simulator.oracle import Expectation, ExpectedUser, Settings, Tier
 from simulator.report import print_summary, tier_counts, top_users, write_histogram, write_report
-from simulator.verify import check_eventbridge, check_pinpoint, compare_scores
+from simulator.verify import (
+    check_counters,
+    check_customer_profiles,
+    check_eventbridge,
+    check_pinpoint,
+    compare_scores,
+)
 
 TIERS = (Tier("cold", Decimal(0)), Tier("warm", Decimal(50)), Tier("hot", Decimal(150)))
 
@@ -137,6 +143,51 @@ def users() -> dict[str, dict[str, Any]]:
     for state in out.values():
         state["tier"] = "hot" if state["score"] >= 150 else "warm" if state["score"] >= 50 else "cold"
     return out
+
+
+def test_counters_compare_scored_suppressed_every_skip_reason_and_the_rejected_total() -> None:
+    expectation = Expectation(
+        {}, counted=10, duplicates=3, once_per_message_suppressed=2,
+        skipped={"no_user_key": 4, "no_rule": 7}, rejected={"invalid_json": 2, "bad_envelope": 1},
+    )  # fmt: skip
+    scorer = {
+        "scored": 10,
+        "duplicates_suppressed": 4,  # one re-sent second status: a duplicate within its batch
+        "once_per_message_suppressed": 1,
+        "skipped": {"no_rule": 7, "no_user_key": 4},
+        "rejected": {"not_json": 2, "bad_envelope": 1},
+    }
+    assert check_counters(expectation, scorer).mismatches == 0
+    wrong = check_counters(
+        expectation, scorer | {"skipped": {"no_rule": 7, "no_user_key": 3, "test_event": 1}}
+    )
+    assert wrong.mismatches == 2
+    assert {e["counter"] for e in wrong.examples} == {"skipped.no_user_key", "skipped.test_event"}
+    assert check_counters(expectation, scorer | {"scored": 11, "rejected": {}}).mismatches == 2
+
+
+def test_customer_profiles_objects_carry_every_users_score_channels_and_tier() -> None:
+    users = {"a": expected_user("a", Decimal(62)), "b": expected_user("b", Decimal(-1000), "cold"),
+             "z": expected_user("z", Decimal(0), "cold")}  # fmt: skip
+    expectation = Expectation(users)
+    settings = Settings(tiers=TIERS)
+    good = {
+        "a": {"user_key": "a", "score": 62, "channels": {"email": 62}, "tier": "warm", "rules": []},
+        "b": {"user_key": "b", "score": -1000, "channels": {"email": -1000, "sms": 0}, "tier": "cold"},
+    }
+    check = check_customer_profiles(expectation, good, settings)
+    assert (check.expected, check.ok, check.mismatches) == (2, 2, 0)  # a user at 0 needs no object
+    bad = {
+        "a": {**good["a"], "channels": {"email": 60, "sms": 2}},
+        "x": {"user_key": "x", "score": 5, "channels": {}},
+        "z": {"user_key": "z", "score": 1, "channels": {}, "tier": "cold"},
+    }
+    check = check_customer_profiles(expectation, bad, settings)
+    assert (check.missing, check.wrong, check.unexpected) == (1, 2, 1)
+    assert {tuple(e.get("fields", ())) for e in check.examples if e["problem"] == "wrong"} == {
+        ("channels.email", "channels.sms"),
+        ("score",),
+    }
 
 
 def test_histogram_is_a_valid_png_and_the_report_valid_json(tmp_path: Path) -> None:
