@@ -95,6 +95,7 @@ module "engagement_scoring" {
   create_ses_event_destinations = false
   sms_configuration_set_names   = [var.sms_set]
   existing_kinesis_stream_arn   = var.stream_arn
+  deletion_protection_enabled   = false # the tables are destroyed at the end
   customer_profiles_domain_name = var.profiles_domain
 }
 

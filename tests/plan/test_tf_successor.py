@@ -114,7 +114,8 @@ provider "aws" {
   skip_region_validation      = true
 
   endpoints {
-    sts = "%s"
+    events = "%s"
+    sts    = "%s"
   }
 }
 """
@@ -160,7 +161,9 @@ def plans(
 
     # examples/complete as a user plans it, its provider pointed at the emulator by an override file.
     complete_dir = copy / "examples/complete"
-    (complete_dir / "emulator_override.tf").write_text(COMPLETE_OVERRIDE % moto_server.endpoint_url)
+    (complete_dir / "emulator_override.tf").write_text(
+        COMPLETE_OVERRIDE % (moto_server.endpoint_url, moto_server.endpoint_url)
+    )
     complete = tftest.TerraformTest(str(complete_dir), binary=terraform_binary, env=tf_env)
     complete.setup(cleanup_on_exit=True)
 
