@@ -194,7 +194,9 @@ class FunnelGenerator:
                         }
                         for t in range(rng.randint(1, 2))
                     ]
-            sender = fake.email() if channel == EMAIL else "+1" + fake.numerify("##########")
+            # Faker's reserved example.com/.org/.net domains and the fictional +1 NPA 555-01XX numbers:
+            # nothing generated resembles a real mailbox or phone.
+            sender = fake.safe_email() if channel == EMAIL else "+1" + fake.numerify("###55501##")
             return Message(channel, tuple(sets), sender, fake.catch_phrase())
 
         self.messages = {
@@ -205,7 +207,7 @@ class FunnelGenerator:
             "push_campaign": [message("PUSH", False) for _ in range(5)],
             "push_journey": [message("PUSH", True) for _ in range(2)],
         }
-        self.transactional_sender = fake.email()
+        self.transactional_sender = fake.safe_email()
 
     # ---- driver ------------------------------------------------------------------------------
     def generate(self, events: int) -> list[GeneratedEvent]:
