@@ -62,6 +62,9 @@ module "engagement_scoring" {
   name_prefix                 = "savedplan"
   existing_kinesis_stream_arn = var.stream_arn
   deletion_protection_enabled = false
+  # The saved-plan flow is about the Lambda package; monitoring (tested in test_tf_apply.py) adds nothing here.
+  create_alarms    = false
+  create_dashboard = false
 }
 
 output "scorer_function_name" { value = module.engagement_scoring.scorer_function_name }
