@@ -111,6 +111,15 @@ EXISTING = {
     "pinpoint_application_id": PINPOINT_APP,
 }
 
+# Every client the code can build switched on (the IAM comparison at the end of this file).
+EVERY_CLIENT = {
+    **FULL,
+    "name_prefix": "calls",
+    "customer_profiles_domain_name": "scores",
+    "recipient_user_key": "hashed_address",
+    "recipient_hash_key_parameter": "engagement/recipient-hash-key",
+}
+
 # The only "*" resources the module may grant, each with the reason it cannot be narrower.
 ALLOWED_WILDCARD_RESOURCES = {
     frozenset(
@@ -234,6 +243,7 @@ def plans(wrapper: tftest.TerraformTest, moto_server: EmbeddedMoto) -> dict[str,
     jobs: dict[str, tuple[dict[str, Any], bool]] = {
         "minimal": (MINIMAL, True),
         "disabled": (DISABLED, True),
+        "every_client": (EVERY_CLIENT, True),
         "full": (FULL, True),
         "existing": (EXISTING, True),
     }
@@ -898,7 +908,7 @@ def test_every_client_the_code_builds_has_a_known_gate(
     assert code_calls["scorer"]["dynamodb"] and code_calls["score_sync"]["pinpoint"]
 
 
-@pytest.mark.parametrize("combination", ["minimal", "full", "existing"])
+@pytest.mark.parametrize("combination", ["minimal", "full", "existing", "every_client"])
 @pytest.mark.parametrize("function", ["scorer", "score_sync"])
 def test_roles_grant_nothing_the_code_does_not_call(
     combination: str,
@@ -906,7 +916,10 @@ def test_roles_grant_nothing_the_code_does_not_call(
     code_calls: dict[str, dict[str, dict[str, set[str]]]],
     request: pytest.FixtureRequest,
 ) -> None:
-    plan: Plan = request.getfixturevalue(combination)
+    plan = (
+        planned(request.getfixturevalue("plans"), "every_client") if combination == "every_client" else None
+    )
+    plan = plan or request.getfixturevalue(combination)
     called = {action for actions in code_calls[function].values() for action in actions}
     unused = granted_to(plan, function) - called - PLATFORM_ACTIONS[function]
     assert unused == set()
@@ -919,15 +932,13 @@ def test_roles_grant_everything_the_code_calls(
     function: str,
     service: str,
     code_calls: dict[str, dict[str, dict[str, set[str]]]],
-    full: Plan,
+    plans: dict[str, Plan | PlanFailure | None],
 ) -> None:
     inputs = GATED_BY.get((function, service), ())
     missing = [name for name in inputs if name not in DECLARED]
     if missing:
         sites = sorted({site for sites in code_calls[function][service].values() for site in sites})
         pytest.skip(f"the module has no input {missing} yet, so nothing builds these calls: {sites}")
-    assert all(name in FULL for name in inputs), (
-        f"set {inputs} in FULL so that the full plan enables {service}"
-    )
+    assert all(name in EVERY_CLIENT for name in inputs), f"set {inputs} in EVERY_CLIENT to enable {service}"
     called = code_calls[function][service]
-    assert set(called) - granted_to(full, function) == set(), called
+    assert set(called) - granted_to(planned(plans, "every_client"), function) == set(), called
