@@ -7,10 +7,13 @@
 # metrics_namespace. tests/plan/test_tf_monitoring.py checks every alarm against what the code emits.
 
 locals {
-  alarm_topic_created = var.create_alarms && var.alarm_sns_topic_arn == null
+  # The module-wide `create` toggle wins (false: nothing here either).
+  alarms_enabled      = local.create && var.create_alarms
+  dashboard_enabled   = local.create && var.create_dashboard
+  alarm_topic_created = local.alarms_enabled && var.alarm_sns_topic_arn == null
   alarm_key_created   = local.alarm_topic_created && var.kms_key_arn == null
-  alarm_topic_arn     = var.create_alarms ? coalesce(var.alarm_sns_topic_arn, try(aws_sns_topic.alarms[0].arn, null)) : null
-  alarm_actions       = var.create_alarms ? [local.alarm_topic_arn] : []
+  alarm_topic_arn     = local.alarms_enabled ? coalesce(var.alarm_sns_topic_arn, try(aws_sns_topic.alarms[0].arn, null)) : null
+  alarm_actions       = local.alarms_enabled ? [local.alarm_topic_arn] : []
   alarm_thresholds    = var.alarm_thresholds
 
   # EMF dimension values: FUNCTION in pipeline/scorer.py and pipeline/score_sync.py.
@@ -156,7 +159,7 @@ resource "aws_sns_topic_policy" "alarms" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "scorer_iterator_age" {
-  count = var.create_alarms ? 1 : 0
+  count = local.alarms_enabled ? 1 : 0
 
   alarm_name          = local.alarm_names.scorer_iterator_age
   alarm_description   = "The scorer is more than ${local.alarm_thresholds.iterator_age_seconds} s behind the stream for 5 minutes. Runbook: docs/operations.md#scorer-iterator-age"
@@ -176,7 +179,7 @@ resource "aws_cloudwatch_metric_alarm" "scorer_iterator_age" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = var.create_alarms ? local.lambda_functions : {}
+  for_each = local.alarms_enabled ? local.lambda_functions : {}
 
   alarm_name          = local.alarm_names.function_errors[each.key]
   alarm_description   = "${each.value} failed (crashed or timed out) at least ${local.alarm_thresholds.function_errors} times in 5 minutes. Runbook: docs/operations.md#function-errors"
@@ -196,7 +199,7 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  for_each = var.create_alarms ? local.lambda_functions : {}
+  for_each = local.alarms_enabled ? local.lambda_functions : {}
 
   alarm_name          = local.alarm_names.function_throttles[each.key]
   alarm_description   = "${each.value} was throttled at least ${local.alarm_thresholds.function_throttles} times in 5 minutes. Runbook: docs/operations.md#function-throttles"
@@ -216,7 +219,7 @@ resource "aws_cloudwatch_metric_alarm" "function_throttles" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "failure_queue_messages" {
-  count = var.create_alarms ? 1 : 0
+  count = local.alarms_enabled ? 1 : 0
 
   alarm_name          = local.alarm_names.failure_queue_messages
   alarm_description   = "The failure queue holds at least ${local.alarm_thresholds.failure_queue_messages} message(s): batches given up on or records rejected. Runbook: docs/operations.md#failure-queue-messages"
@@ -236,7 +239,7 @@ resource "aws_cloudwatch_metric_alarm" "failure_queue_messages" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "failure_queue_oldest_message" {
-  count = var.create_alarms ? 1 : 0
+  count = local.alarms_enabled ? 1 : 0
 
   alarm_name          = local.alarm_names.failure_queue_oldest_message
   alarm_description   = "A failure-queue message is older than ${local.alarm_thresholds.failure_queue_oldest_message_seconds} s: redrive before the stream's retention (${var.stream_retention_hours} h) drops its records. Runbook: docs/operations.md#failure-queue-oldest-message"
@@ -256,7 +259,7 @@ resource "aws_cloudwatch_metric_alarm" "failure_queue_oldest_message" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "rejected_records" {
-  count = var.create_alarms ? 1 : 0
+  count = local.alarms_enabled ? 1 : 0
 
   alarm_name          = local.alarm_names.rejected_records
   alarm_description   = "The scorer rejected more than ${local.alarm_thresholds.rejected_records_per_minute} records a minute for 3 minutes. Runbook: docs/operations.md#scorer-rejected-records"
@@ -276,7 +279,7 @@ resource "aws_cloudwatch_metric_alarm" "rejected_records" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "sink_failures" {
-  for_each = var.create_alarms ? local.alarm_sinks : toset([])
+  for_each = local.alarms_enabled ? local.alarm_sinks : toset([])
 
   alarm_name          = local.alarm_names.sink_failures[each.key]
   alarm_description   = "The ${each.key} sink failed for at least ${local.alarm_thresholds.sink_failures_per_5_minutes} users in 5 minutes (retried by Lambda). Runbook: docs/operations.md#sink-failures"
@@ -374,7 +377,7 @@ locals {
         }
       }
     ],
-    var.create_alarms ? [
+    local.alarms_enabled ? [
       {
         type   = "alarm"
         x      = 0
@@ -391,7 +394,7 @@ locals {
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
-  count = var.create_dashboard ? 1 : 0
+  count = local.dashboard_enabled ? 1 : 0
 
   dashboard_name = "${var.name_prefix}-engagement-scoring"
   dashboard_body = jsonencode({ widgets = local.dashboard_widgets })

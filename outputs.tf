@@ -233,8 +233,8 @@ output "alarm_sns_topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Names of the CloudWatch alarms, each with a section in docs/operations.md; empty without alarms."
-  value       = var.create_alarms ? local.all_alarm_names : []
+  description = "Names of the CloudWatch alarms, each with a section in docs/operations.md; null without alarms."
+  value       = local.alarms_enabled ? local.all_alarm_names : null
 }
 
 output "dashboard_name" {
