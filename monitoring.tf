@@ -7,9 +7,10 @@
 # metrics_namespace. tests/plan/test_tf_monitoring.py checks every alarm against what the code emits.
 
 locals {
-  # The module-wide `create` toggle wins (false: nothing here either).
-  alarms_enabled      = local.create && var.create_alarms
-  dashboard_enabled   = local.create && var.create_dashboard
+  # create = false creates nothing, monitoring included.
+  alarms_enabled    = local.create && var.create_alarms
+  dashboard_enabled = local.create && var.create_dashboard
+
   alarm_topic_created = local.alarms_enabled && var.alarm_sns_topic_arn == null
   alarm_key_created   = local.alarm_topic_created && var.kms_key_arn == null
   alarm_topic_arn     = local.alarms_enabled ? coalesce(var.alarm_sns_topic_arn, try(aws_sns_topic.alarms[0].arn, null)) : null

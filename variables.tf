@@ -839,6 +839,13 @@ variable "create_ses_configuration_sets" {
   nullable    = false
 }
 
+variable "create_ses_event_destinations" {
+  description = "Add the module's EventBridge event destination to each configuration set in ses_configuration_set_names. false: only the rules and the target are created (the destinations are managed elsewhere, or the emulator has no SES event-destination API)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "ses_event_types" {
   description = "SES event types the event destinations publish (SESv2 names). The default is all ten; the default rules score DELIVERY, OPEN, CLICK, BOUNCE, COMPLAINT and SUBSCRIPTION."
   type        = list(string)

@@ -147,12 +147,18 @@ class FunnelGenerator:
         self.hour_cum = list(accumulate(HOUR_WEIGHTS))
         self._build_audiences(population)
         self._build_messages(seed)
-        kinds = [f.name for f in fields(mix)]
+        # An activity whose audience is empty (a small population without SMS users...) never happens.
+        kinds = [f.name for f in fields(mix) if self._reachable(f.name)]
         self.activity_kinds = kinds
         self.activity_cum = list(accumulate(getattr(mix, k) for k in kinds))
         self.handlers = {k: getattr(self, f"_{k}") for k in kinds}
 
     # ---- setup -------------------------------------------------------------------------------
+    def _reachable(self, kind: str) -> bool:
+        audience = kind.split("_", 1)[0]
+        audience = "push" if audience == "app" else audience
+        return audience not in self.audiences or bool(self.audiences[audience][0])
+
     def _build_audiences(self, population: Population) -> None:
         self.audiences: dict[str, tuple[list[User], list[float]]] = {}
         for name, channels in (("email", (EMAIL,)), ("sms", (SMS,)), ("push", PUSH_CHANNELS)):
@@ -188,7 +194,9 @@ class FunnelGenerator:
                         }
                         for t in range(rng.randint(1, 2))
                     ]
-            sender = fake.email() if channel == EMAIL else "+1" + fake.numerify("##########")
+            # Faker's reserved example.com/.org/.net domains and the fictional +1 NPA 555-01XX numbers:
+            # nothing generated resembles a real mailbox or phone.
+            sender = fake.safe_email() if channel == EMAIL else "+1" + fake.numerify("###55501##")
             return Message(channel, tuple(sets), sender, fake.catch_phrase())
 
         self.messages = {
@@ -199,7 +207,7 @@ class FunnelGenerator:
             "push_campaign": [message("PUSH", False) for _ in range(5)],
             "push_journey": [message("PUSH", True) for _ in range(2)],
         }
-        self.transactional_sender = fake.email()
+        self.transactional_sender = fake.safe_email()
 
     # ---- driver ------------------------------------------------------------------------------
     def generate(self, events: int) -> list[GeneratedEvent]:
@@ -368,7 +376,9 @@ class FunnelGenerator:
             return
         if rng.random() >= self._p(rates.email_open, user):
             return
-        opened = t + int(rng.expovariate(1 / (4 * HOUR)))
+        # Never within 30 s of the send: the scorer's default machine-engagement policy weighs such opens
+        # and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
+        opened = max(t + int(rng.expovariate(1 / (4 * HOUR))), t0 + 30 * SECOND)
         opens = 1
         while opens < 4 and rng.random() < rates.email_repeat_open:
             opens += 1

@@ -1,6 +1,8 @@
-# Everything on: a customer managed KMS key for every store, a provisioned stream, a Pinpoint application
-# streaming into it and receiving scores, an EventBridge bus for score events, decay, floor and ceiling,
-# X-Ray tracing and reserved concurrency.
+# Everything on: a customer managed KMS key for every store, a provisioned stream fed by SES (configuration sets
+# -> default bus -> rules) and End User Messaging SMS (event records through a log group, STOP replies through
+# SNS -> SQS -> a pipe), scores published to an EventBridge bus and Amazon Connect Customer Profiles, decay,
+# floor and ceiling, X-Ray tracing and reserved concurrency. Pinpoint (end of support 2026-10-30) stays
+# optional and off: var.enable_pinpoint.
 
 data "aws_caller_identity" "current" {}
 
@@ -48,7 +50,29 @@ data "aws_iam_policy_document" "key" {
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${data.aws_partition.current.partition}:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${var.name_prefix}-*"]
+      values = [
+        "arn:${data.aws_partition.current.partition}:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${var.name_prefix}-*",
+        "arn:${data.aws_partition.current.partition}:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/engagement-scoring/${var.name_prefix}/*",
+      ]
+    }
+  }
+
+  # End User Messaging publishes STOP replies to the encrypted inbound topic, and SNS delivers them to the
+  # encrypted inbound queue: both services use the key as their own principals, for this account only.
+  statement {
+    sid       = "MessagingServicesUseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sms-voice.amazonaws.com", "sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 
@@ -78,7 +102,7 @@ data "aws_iam_policy_document" "key" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "Engagement scoring (${var.name_prefix}): stream, tables, failure queue, logs, Lambda environment"
+  description             = "Engagement scoring (${var.name_prefix}): stream, tables, queues, inbound SMS topic, logs, Lambda environment"
   enable_key_rotation     = true
   deletion_window_in_days = 7
   policy                  = data.aws_iam_policy_document.key.json
@@ -141,8 +165,26 @@ module "engagement_scoring" {
   ]
   dedupe_ttl_hours = 168
 
+  # E-mail: SES configuration sets created here; every message carries the tags user_key and campaign.
+  ses_configuration_set_names   = var.ses_configuration_set_names
+  create_ses_configuration_sets = true
+
+  # SMS: event records through the module's log group (run the sms_event_destination_commands output once),
+  # STOP replies through the module's SNS topic (set it as the phone number's two-way channel).
+  sms_configuration_set_names   = var.sms_configuration_set_names
+  create_sms_configuration_sets = true
+  sms_event_log_retention_days  = 365
+  create_sms_inbound_topic      = true
+  recipient_user_key            = "none"
+
+  # Scores out: EventBridge events and Customer Profiles objects (the sync creates the object type).
+  event_bus_arn                     = aws_cloudwatch_event_bus.scores.arn
+  customer_profiles_domain_name     = "${var.name_prefix}-profiles"
+  create_customer_profiles_domain   = true
+  customer_profiles_expiration_days = 366
+
+  # Pinpoint: optional, off by default.
   pinpoint_application_id = try(aws_pinpoint_app.this[0].application_id, null)
-  event_bus_arn           = aws_cloudwatch_event_bus.scores.arn
 
   lambda_tracing_mode             = "Active"
   log_retention_days              = 365

@@ -27,3 +27,23 @@ output "kms_key_arn" {
   description = "The customer managed key that encrypts the deployment."
   value       = aws_kms_key.this.arn
 }
+
+output "ses_configuration_set_names" {
+  description = "SES configuration sets whose events are scored."
+  value       = module.engagement_scoring.ses_configuration_set_names
+}
+
+output "sms_event_destination_commands" {
+  description = "Run each once after the apply: attaches the SMS event log group to its configuration set (no Terraform resource exists for it)."
+  value       = module.engagement_scoring.sms_event_destination_commands
+}
+
+output "sms_inbound_topic_arn" {
+  description = "SNS topic to set as the phone number's two-way channel (STOP replies)."
+  value       = module.engagement_scoring.sms_inbound_topic_arn
+}
+
+output "customer_profiles_domain_name" {
+  description = "Customer Profiles domain that receives the EngagementScore objects."
+  value       = module.engagement_scoring.customer_profiles_domain_name
+}

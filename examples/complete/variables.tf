@@ -13,9 +13,23 @@ variable "name_prefix" {
 }
 
 variable "enable_pinpoint" {
-  description = "Create a Pinpoint application and wire it in (event stream in, endpoint scores out). Amazon Pinpoint reached end of support on 2026-10-30: set false where it is no longer available."
+  description = "Create a Pinpoint application and wire it in (event stream in, endpoint scores out). Amazon Pinpoint reached end of support on 2026-10-30, so this is off; set true only where Pinpoint is still available."
   type        = bool
-  default     = true
+  default     = false
+  nullable    = false
+}
+
+variable "ses_configuration_set_names" {
+  description = "SES configuration sets to create and score (send with --configuration-set-name and the tags user_key, campaign)."
+  type        = list(string)
+  default     = ["engagement-marketing", "engagement-transactional"]
+  nullable    = false
+}
+
+variable "sms_configuration_set_names" {
+  description = "End User Messaging SMS configuration sets to create and score (send with --configuration-set-name and the context keys user_key, campaign)."
+  type        = list(string)
+  default     = ["engagement-sms"]
   nullable    = false
 }
 

@@ -315,7 +315,7 @@ def test_replan_shows_no_changes(deployment: Deployment) -> None:
         },
     )
     changes = {address: change["change"]["actions"] for address, change in plan.resource_changes.items()}
-    # the module with Pinpoint wiring (33), its monitoring (11 alarms, topic, topic policy, key, dashboard)
-    # and the observer (4)
-    assert len(changes) == 52
+    # the module with Pinpoint wiring (34, with terraform_data.lambda_source), its monitoring (11 alarms,
+    # topic, topic policy, key, dashboard) and the observer (4)
+    assert len(changes) == 53
     assert {address: actions for address, actions in changes.items() if actions != ["no-op"]} == {}

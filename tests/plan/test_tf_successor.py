@@ -103,6 +103,23 @@ FAILING: dict[str, tuple[dict[str, Any], str]] = {
     ),
 }
 
+COMPLETE_OVERRIDE = """
+provider "aws" {
+  region                      = "eu-west-1"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+  skip_region_validation      = true
+
+  endpoints {
+    events = "%s"
+    sts    = "%s"
+  }
+}
+"""
+
 NEW_TYPES = {
     "aws_sesv2_configuration_set",
     "aws_sesv2_configuration_set_event_destination",
@@ -142,11 +159,26 @@ def plans(
         except tftest.TerraformTestError as error:
             return PlanFailure(re.sub(r"\s+", " ", re.sub(r"[│╷╵├─]", " ", error.args[-1])))
 
+    # examples/complete as a user plans it, its provider pointed at the emulator by an override file.
+    complete_dir = copy / "examples/complete"
+    (complete_dir / "emulator_override.tf").write_text(
+        COMPLETE_OVERRIDE % (moto_server.endpoint_url, moto_server.endpoint_url)
+    )
+    complete = tftest.TerraformTest(str(complete_dir), binary=terraform_binary, env=tf_env)
+    complete.setup(cleanup_on_exit=True)
+
+    def plan_complete() -> Plan | PlanFailure:
+        try:
+            return Plan(complete.plan(output=True, lock=False))
+        except tftest.TerraformTestError as error:
+            return PlanFailure(re.sub(r"\s+", " ", re.sub(r"[│╷╵├─]", " ", error.args[-1])))
+
     jobs: dict[str, dict[str, Any]] = {"off": OFF, "successor": SUCCESSOR, "given": GIVEN}
     for index, (case, (inputs, _)) in enumerate(FAILING.items()):
         jobs[case] = {"name_prefix": f"sbad{index}", **inputs}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = {name: pool.submit(plan, inputs) for name, inputs in jobs.items()}
+        futures["complete"] = pool.submit(plan_complete)
         yield {name: future.result() for name, future in futures.items()}
 
 
@@ -192,7 +224,7 @@ def trust(plan: Plan, role: str) -> list[dict[str, Any]]:
 def test_without_successor_inputs_no_successor_resource_exists(off: Plan) -> None:
     assert set(off.types()) & NEW_TYPES == set()
     roles = {address for address in off.changes if address.startswith("aws_iam_role.")}
-    assert roles == {"aws_iam_role.scorer", "aws_iam_role.score_sync"}
+    assert roles == {"aws_iam_role.scorer[0]", "aws_iam_role.score_sync[0]"}
     assert off.count("aws_cloudwatch_log_group") == 2 and off.count("aws_sqs_queue") == 1
     module = outputs(off)
     assert module["ses_event_rule_arns"] is None and module["ses_event_partition_key_path"] is None
@@ -506,7 +538,7 @@ def test_score_sync_may_make_exactly_the_profile_calls_of_the_sink(successor: Pl
         )
     }
     role = given.configured("aws_iam_role_policy.score_sync_customer_profiles")["expressions"]["role"]
-    assert "aws_iam_role.score_sync.id" in role["references"]
+    assert "aws_iam_role.score_sync[0].id" in role["references"]
 
 
 def test_scorer_reads_only_the_named_hash_key_parameter(successor: Plan, given: Plan, off: Plan) -> None:
@@ -549,3 +581,28 @@ def test_cross_input_rules_fail_the_plan_with_their_message(
     assert isinstance(failure, PlanFailure), f"the plan of {case!r} did not fail"
     assert FAILING[case][1] in failure.output, failure.output
     assert failure.output.count("Error: ") == 1, failure.output
+
+
+def test_complete_example_plans_ses_and_sms_wiring_with_pinpoint_off(
+    plans: dict[str, Plan | PlanFailure],
+) -> None:
+    complete = planned(plans, "complete")
+    assert complete.count("aws_pinpoint_event_stream") == 0 and "aws_pinpoint_app" not in str(
+        complete.raw.resource_changes
+    )
+    sets = ["engagement-marketing", "engagement-transactional"]
+    for name in sets:
+        destination = complete.after(f'aws_sesv2_configuration_set_event_destination.this["{name}"]')
+        assert destination["event_destination"][0]["event_bridge_destination"][0]["event_bus_arn"].endswith(
+            ":event-bus/default"
+        )
+    for rule in ("ses_keyed[0]", "ses_unkeyed[0]"):
+        pattern = json.loads(complete.after(f"aws_cloudwatch_event_rule.{rule}")["event_pattern"])
+        assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == sets
+        assert complete.count("aws_cloudwatch_event_target") == 2
+    assert complete.after("aws_cloudwatch_log_group.sms_events[0]")["retention_in_days"] == 365
+    assert complete.count("aws_cloudwatch_log_subscription_filter") == 1
+    assert complete.count("aws_pipes_pipe") == 1 and complete.count("aws_sns_topic") == 1
+    assert (
+        complete.after("aws_customerprofiles_domain.this[0]")["domain_name"] == "engagement-complete-profiles"
+    )

@@ -149,6 +149,7 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "max_clock_skew_seconds": 0,
         "ses_configuration_set_names": ["a", "S" * 64, "with_under-dash"],
         "create_ses_configuration_sets": True,
+        "create_ses_event_destinations": False,
         "ses_event_types": ["SUBSCRIPTION"],
         "sms_configuration_set_names": ["sms"],
         "sms_event_types": ["ALL", "MEDIA_FILE_SIZE_EXCEEDED"],
