@@ -56,9 +56,10 @@ data "aws_iam_policy_document" "scorer" {
     resources = [local.table_arns.score_rules]
   }
 
-  # Layout v2: user items and overflow buckets are read with BatchGetItem and written with
-  # UpdateItem; the TransactWriteItems of a write whose dedupe ring evicts holds only Update
-  # actions, which IAM authorises as UpdateItem.
+  # Exactly what the code calls (tests/plan/test_tf_plan.py compares it with tools/aws_calls.py's reading of
+  # lambda_src). Layout v2: user items and overflow buckets are read with BatchGetItem and written with
+  # UpdateItem; the TransactWriteItems of a write whose dedupe ring evicts holds only Update actions,
+  # which IAM authorises per item action, as UpdateItem.
   statement {
     sid = "WriteScoresAndLedger"
     actions = [
@@ -154,13 +155,9 @@ data "aws_iam_policy_document" "score_sync" {
   dynamic "statement" {
     for_each = local.pinpoint_enabled ? [1] : []
     content {
-      sid = "UpdatePinpointEndpoints"
-      actions = [
-        "mobiletargeting:GetUserEndpoints",
-        "mobiletargeting:UpdateEndpoint",
-        "mobiletargeting:UpdateEndpointsBatch",
-      ]
-      # Endpoints and users are sub-resources of the application (apps/<id>/endpoints/..., apps/<id>/users/...).
+      sid     = "UpdatePinpointEndpoints"
+      actions = ["mobiletargeting:UpdateEndpointsBatch"]
+      # Endpoints are sub-resources of the application (apps/<id>/endpoints/...).
       resources = [local.pinpoint_application_arn, "${local.pinpoint_application_arn}/*"]
     }
   }

@@ -69,13 +69,41 @@ locals {
 }
 
 # One zip of lambda_src/ serves both functions; the handler string selects the entry point.
+#
+# Saved plans (plan on one runner, apply the plan file on another, clean one): a data source is read at plan
+# time and its zip exists only where the plan ran. So the zip's sources are hashed at plan time (names and
+# contents, as the zip holds them) into terraform_data.lambda_source: when they change, or on the first
+# deploy, that resource plans a replacement, which defers the read of archive_file to apply, on the runner
+# that applies, and the functions' source_code_hash is "known after apply". When they do not change, the
+# zip is built at plan and the functions plan no code change, so the applying runner needs no zip. The zip
+# is deterministic (fixed timestamps and modes, entries in a fixed order, in the archive provider and in the
+# offline stand-in), so a later plan on any runner computes the hash the functions already have.
+locals {
+  lambda_source_dir = "${path.module}/lambda_src"
+  lambda_source_files = sort([
+    for file in fileset(local.lambda_source_dir, "**") : file
+    if !strcontains(file, "__pycache__") && !endswith(file, ".pyc")
+  ])
+  lambda_source_hash = sha256(join("\n", [
+    for file in local.lambda_source_files : "${file} ${filesha256("${local.lambda_source_dir}/${file}")}"
+  ]))
+}
+
+resource "terraform_data" "lambda_source" {
+  count = local.create ? 1 : 0
+
+  triggers_replace = local.lambda_source_hash
+}
+
 data "archive_file" "this" {
   count = local.create ? 1 : 0
 
   type        = "zip"
-  source_dir  = "${path.module}/lambda_src"
+  source_dir  = local.lambda_source_dir
   output_path = "${path.module}/build/lambda/${var.name_prefix}-engagement-scoring.zip"
   excludes    = ["**/__pycache__", "**/*.pyc", "__pycache__", "*.pyc"]
   # Fixed file modes make the zip, and so source_code_hash, the same on every machine.
   output_file_mode = "0644"
+
+  depends_on = [terraform_data.lambda_source]
 }

@@ -154,8 +154,8 @@ output "lambda_package_base64sha256" {
 }
 
 output "ses_configuration_set_names" {
-  description = "SES configuration sets whose events flow into the stream (each has the module's EventBridge event destination)."
-  value       = var.ses_configuration_set_names
+  description = "SES configuration sets whose events flow into the stream (each has the module's EventBridge event destination), or null without SES wiring."
+  value       = local.ses_enabled ? var.ses_configuration_set_names : null
 }
 
 output "ses_event_rule_arns" {
@@ -186,7 +186,7 @@ output "sms_event_destination_role_arn" {
 output "sms_event_destination_commands" {
   description = "Per SMS configuration set, the AWS CLI command that attaches the module's CloudWatch Logs event destination (provider 5.x has no resource for it); run each once after the apply. Empty without SMS wiring."
   value = {
-    for name in var.sms_configuration_set_names : name => join(" ", [
+    for name in(local.sms_events_enabled ? var.sms_configuration_set_names : []) : name => join(" ", [
       "aws pinpoint-sms-voice-v2 create-event-destination",
       "--region ${local.region}",
       "--configuration-set-name ${name}",
@@ -225,4 +225,19 @@ output "customer_profiles_domain_name" {
 output "customer_profiles_object_type_name" {
   description = "Object type of the score objects in Customer Profiles, or null when that sink is off."
   value       = local.customer_profiles_enabled ? var.customer_profiles_object_type_name : null
+}
+
+output "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify (created or given); null without alarms."
+  value       = local.alarm_topic_arn
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms, each with a section in docs/operations.md; empty without alarms."
+  value       = local.alarms_enabled ? local.all_alarm_names : []
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard; null without it."
+  value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
 }

@@ -1005,3 +1005,65 @@ variable "customer_profiles_create_object_type" {
   default     = true
   nullable    = false
 }
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Monitoring: alarms, their SNS topic, dashboard (monitoring.tf; runbook: docs/operations.md)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "create_alarms" {
+  description = "Create the CloudWatch alarms (scorer iterator age, errors and throttles of both functions, failure-queue depth and oldest message, rejected records, sink failures) and, unless alarm_sns_topic_arn is given, an encrypted SNS topic they notify."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic the alarms notify (alarm and OK). Null creates one (`<name_prefix>-alarms`, encrypted with kms_key_arn or a key created for it); subscribe to the output alarm_sns_topic_arn. An encrypted topic given here needs a key policy that lets cloudwatch.amazonaws.com use the key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be an SNS topic ARN: arn:<partition>:sns:<region>:<account>:<topic name>."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds (docs/operations.md): iterator_age_seconds (scorer behind the stream, 5 minutes in a row), function_errors and function_throttles (per function in 5 minutes), failure_queue_messages (visible messages), failure_queue_oldest_message_seconds (keep it well below the stream's retention: the redrive needs the records), rejected_records_per_minute (3 minutes in a row), sink_failures_per_5_minutes (users a sink failed for)."
+  type = object({
+    iterator_age_seconds                 = optional(number, 300)
+    function_errors                      = optional(number, 1)
+    function_throttles                   = optional(number, 1)
+    failure_queue_messages               = optional(number, 1)
+    failure_queue_oldest_message_seconds = optional(number, 21600)
+    rejected_records_per_minute          = optional(number, 10)
+    sink_failures_per_5_minutes          = optional(number, 10)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for value in values(var.alarm_thresholds) : value != null && value >= 0])
+    error_message = "alarm_thresholds: every threshold must be a number >= 0."
+  }
+
+  validation {
+    condition = alltrue([
+      for name in ["function_errors", "function_throttles", "failure_queue_messages", "sink_failures_per_5_minutes"] :
+      try(var.alarm_thresholds[name] >= 1, false)
+    ])
+    error_message = "alarm_thresholds: function_errors, function_throttles, failure_queue_messages and sink_failures_per_5_minutes must be >= 1 (a count that is reached)."
+  }
+
+  validation {
+    condition     = try(var.alarm_thresholds.failure_queue_oldest_message_seconds <= 1209600, false)
+    error_message = "alarm_thresholds.failure_queue_oldest_message_seconds must be at most 1209600 (the longest an SQS message is kept)."
+  }
+}
+
+variable "create_dashboard" {
+  description = "Create the CloudWatch dashboard `<name_prefix>-engagement-scoring` (throughput, skipped and rejected by reason, iterator age, failures, sink calls, latency and, with create_alarms, the alarms)."
+  type        = bool
+  default     = true
+  nullable    = false
+}

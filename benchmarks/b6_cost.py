@@ -417,6 +417,29 @@ def monthly_bill(run: MeasuredRun, events_per_month: int, events_per_user: float
 # ----------------------------------------------------------------------------------------------------
 
 
+# Monitoring (monitoring.tf, issue 17): alarms on the scorer's iterator age, errors and throttles of both
+# functions, the failure queue's depth and oldest message, rejected records, and one per sink (whether the
+# sink is on or not); each watches one standard-resolution metric. tests/plan/test_tf_monitoring.py
+# checks this count against the planned module.
+MONITORING_ALARMS = 11
+
+
+def monitoring_monthly(dashboard: bool = True, topic_key: bool = True) -> dict[str, Any]:
+    """What create_alarms and create_dashboard cost a month, at any load (list prices, no free tier).
+    `topic_key`: the module creates the topic's KMS key (no kms_key_arn and no alarm_sns_topic_arn)."""
+    breakdown = {
+        "alarms": MONITORING_ALARMS * prices.usd("cloudwatch_alarm_metric_month"),
+        "dashboard": prices.usd("cloudwatch_dashboard_month") if dashboard else 0.0,
+        "topic_key": prices.usd("kms_key_month") if topic_key else 0.0,
+    }
+    return {
+        "alarms": MONITORING_ALARMS,
+        "monthly_usd": round(sum(breakdown.values()), 2),
+        "breakdown_usd": {item: round(cost, 2) for item, cost in breakdown.items()},
+        "not_priced": "SNS notifications and KMS requests (a few per alarm state change)",
+    }
+
+
 def _plot(sweep: Mapping[str, list[dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -570,6 +593,8 @@ def run(
         "runs": {name: _summary(measured) for name, measured in runs.items()},
         "density_sweep": sweep,
         "scales": scales,
+        # The module's defaults: alarms, dashboard and the topic's own key.
+        "monitoring_monthly": monitoring_monthly(),
         "assumptions": {
             "call_latency_ms": CALL_LATENCY_MS,
             "default_call_latency_ms": DEFAULT_CALL_LATENCY_MS,

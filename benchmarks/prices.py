@@ -120,6 +120,25 @@ PRICES: dict[str, Price] = {
     "cloudwatch_logs_storage_gb_month": Price(
         0.03, "per GB-month archived", _CW, "price list", "infracost cloudwatch_log_group_test.golden"
     ),
+    # Monitoring (issue 17, monitoring.tf): fixed monthly prices, whatever the load. The free tier (10
+    # alarm metrics, 3 dashboards) is not applied.
+    "cloudwatch_alarm_metric_month": Price(
+        0.10,
+        "per standard-resolution alarm metric a month",
+        _CW,
+        "price list",
+        "infracost cloudwatch_metric_alarm_test.golden (standard resolution, 1 alarm metric $0.10)",
+    ),
+    "cloudwatch_dashboard_month": Price(
+        3.00, "per dashboard a month", _CW, "price list", "infracost cloudwatch_dashboard_test.golden"
+    ),
+    "kms_key_month": Price(
+        1.00,
+        "per customer managed key a month (requests not counted: a few per alarm notification)",
+        "https://aws.amazon.com/kms/pricing/",
+        "price list",
+        "infracost kms_key_test.golden (customer master key $1.00 a month)",
+    ),
     # SQS standard queue (the failure queue).
     "sqs_request": Price(
         0.40 / 1e6,

@@ -269,10 +269,24 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
     if "B6" in details:
         parts += ["", "B6 USD per million events by service (batch 100; details in docs/performance.md):", ""]
         parts += [cost_breakdown_table(details["B6"])]
+        monitoring = details["B6"].get("monitoring_monthly")
+        if monitoring:
+            parts += ["", monitoring_line(monitoring)]
     if "B5" in details and details["B5"].get("reason"):
         parts += ["", f"B5 not measured: {details['B5']['reason']}."]
     parts += ["", END]
     return "\n".join(parts)
+
+
+def monitoring_line(monitoring: dict[str, Any]) -> str:
+    """What the alarms and the dashboard add a month, whatever the load (monitoring.tf)."""
+    parts = monitoring["breakdown_usd"]
+    return (
+        "Monitoring (create_alarms, create_dashboard; fixed, any load): "
+        f"${monitoring['monthly_usd']:,.2f} a month ({monitoring['alarms']} alarms ${parts['alarms']:,.2f}, "
+        f"dashboard ${parts['dashboard']:,.2f}, the topic's key ${parts['topic_key']:,.2f}); list prices "
+        f"without the free tier; not priced: {monitoring['not_priced']}."
+    )
 
 
 def cost_breakdown_table(b6: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 
 from rich.console import Console
 
+from simulator import routes
 from simulator.funnels import FunnelRates
 from simulator.injection import DUPLICATE, MALFORMED, StreamRecord
 from simulator.oracle import Expectation, Rule, Settings
@@ -45,6 +46,7 @@ from simulator.producer import KinesisProducer, ProducerError, ProducerStats
 from simulator.readback import function_environment, output, read_rules, read_scores
 from simulator.replay import read_events_file, write_events_file
 from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
+from simulator.routes import ROUTE_TF_VARS
 from simulator.successor import SuccessorRates
 from simulator.verify import (
     SinkCheck,
@@ -152,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workload_options(run)
     run.add_argument("--rate", type=float, help="limit to this many records per second")
     run.add_argument(
+        "--route-share",
+        type=_rate,
+        default=0.0,
+        metavar="F",
+        help="send this share of the SMS records through the module's real routes (PutLogEvents into its "
+        "SMS log group, SNS Publish to its inbound topic) instead of straight into the stream; turns those "
+        "routes on in examples/local (default 0; simulator/routes.py)",
+    )
+    run.add_argument(
         "--events-file", type=Path, help="replay this JSONL file instead of generating (no oracle)"
     )
     run.add_argument("--json", action="store_true", help="print only the final state as JSON on stdout")
@@ -168,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
-    tf_vars: dict[str, Any] = {}
+    tf_vars: dict[str, Any] = dict(ROUTE_TF_VARS) if getattr(args, "route_share", 0) else {}
     if args.decay_half_life_hours is not None:
         tf_vars["decay_half_life_hours"] = args.decay_half_life_hours
     if args.score_floor is not None:
@@ -299,6 +310,7 @@ class RunResult:
     eventbridge_reason: str = ""
     counters_reason: str = ""
     customer_profiles_reason: str = ""
+    route_stats: routes.RouteStats | None = None
 
 
 def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
@@ -323,19 +335,35 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         console=console,
         progress=not args.no_progress,
     )
-    stats = producer.send([(r.partition_key, r.data) for r in records])
-    console.print(f"sent {stats.records_sent} records; waiting for the pipeline to drain ...", markup=False)
+    direct: list[StreamRecord] = records
+    routed: list[bytes] = []
+    if args.route_share and workload is not None and settings is not None:
+        direct, routed = routes.split(records, args.route_share, settings.recipient_user_key == "none")
+    route_stats = routes.send(deployment, routed)
+    stats = producer.send([(r.partition_key, r.data) for r in direct])
+    console.print(
+        f"sent {stats.records_sent} records"
+        + (f" and {len(routed)} through the module's SMS routes" if routed else "")
+        + "; waiting for the pipeline to drain ...",
+        markup=False,
+    )
     deployment.wait_until_drained(timeout_s=args.timeout)
     items = read_scores(dynamodb, output(outputs, "user_scores_table_name"))
     result = RunResult(records, stats, items, deployment.pipeline_stats(), workload, rules, settings)
+    result.route_stats = route_stats
     if workload is not None and rules is not None and settings is not None:
         result.expectation = expectation = _expect(workload, rules, settings)
+        if outputs.get("sms_event_log_group_name"):
+            # CloudWatch Logs checks a new Kinesis destination with one CONTROL_MESSAGE record (as on AWS).
+            expectation.skipped["control_message"] = expectation.skipped.get("control_message", 0) + 1
         sync_env = function_environment(
             deployment.client("lambda"), output(outputs, "score_sync_function_name")
         )
         owners = {e.endpoint_id: u.user_key for u in workload.population.users for e in u.endpoints}
         if not sync_env.get("PINPOINT_APPLICATION_ID"):
             result.pinpoint_reason = "Pinpoint sink off"
+        elif "pinpoint" not in workload.config.formats:
+            result.pinpoint_reason = "no Pinpoint records in this workload"
         elif (endpoints := deployment.pinpoint_endpoints()) is None:
             result.pinpoint_reason = "endpoints not observable on this target"
         else:
@@ -453,6 +481,7 @@ def build_report(
             "malformed_kinds": dict(sorted(malformed_kinds.items())),
         },
         "producer": result.producer.to_json(),
+        "routes": result.route_stats.to_json() if result.route_stats else None,
         "pipeline": result.pipeline,
         "oracle": oracle,
         "users": {"count": len(users), "per_tier": tier_counts(users, tier_order), "top": top_users(users)},

@@ -147,12 +147,18 @@ class FunnelGenerator:
         self.hour_cum = list(accumulate(HOUR_WEIGHTS))
         self._build_audiences(population)
         self._build_messages(seed)
-        kinds = [f.name for f in fields(mix)]
+        # An activity whose audience is empty (a small population without SMS users...) never happens.
+        kinds = [f.name for f in fields(mix) if self._reachable(f.name)]
         self.activity_kinds = kinds
         self.activity_cum = list(accumulate(getattr(mix, k) for k in kinds))
         self.handlers = {k: getattr(self, f"_{k}") for k in kinds}
 
     # ---- setup -------------------------------------------------------------------------------
+    def _reachable(self, kind: str) -> bool:
+        audience = kind.split("_", 1)[0]
+        audience = "push" if audience == "app" else audience
+        return audience not in self.audiences or bool(self.audiences[audience][0])
+
     def _build_audiences(self, population: Population) -> None:
         self.audiences: dict[str, tuple[list[User], list[float]]] = {}
         for name, channels in (("email", (EMAIL,)), ("sms", (SMS,)), ("push", PUSH_CHANNELS)):
@@ -368,7 +374,9 @@ class FunnelGenerator:
             return
         if rng.random() >= self._p(rates.email_open, user):
             return
-        opened = t + int(rng.expovariate(1 / (4 * HOUR)))
+        # Never within 30 s of the send: the scorer's default machine-engagement policy weighs such opens
+        # and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
+        opened = max(t + int(rng.expovariate(1 / (4 * HOUR))), t0 + 30 * SECOND)
         opens = 1
         while opens < 4 and rng.random() < rates.email_repeat_open:
             opens += 1

@@ -107,6 +107,9 @@ USER_AGENTS = (
 )
 CUSTOM_APP_EVENTS = ("product_viewed", "add_to_cart", "article_read", "level_completed")
 
+# The earliest an open follows its send (clicks follow opens): beyond the default send time proximity.
+HUMAN_DELAY = 30 * SECOND
+
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
@@ -600,7 +603,9 @@ class SuccessorGenerator:
             return
         if rng.random() >= self._p(rates.ses_open, user):
             return
-        opened_at = delivered + int(rng.expovariate(1 / (4 * HOUR)))
+        # Never within HUMAN_DELAY of the send: the scorer's default machine-engagement policy weighs such
+        # opens and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
+        opened_at = max(delivered + int(rng.expovariate(1 / (4 * HOUR))), sent + HUMAN_DELAY)
         opens = 1
         while opens < 4 and rng.random() < rates.ses_repeat_open:
             opens += 1

@@ -278,6 +278,7 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     ]
     for reason in sorted(set(expectation.skipped) | set(skipped)):
         pairs.append((f"skipped.{reason}", expectation.skipped.get(reason, 0), skipped.get(reason, 0)))
+    check.observed = len(pairs)
     for name, expected, actual in pairs:
         check.expected += 1
         if expected == actual:

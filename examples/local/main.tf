@@ -65,6 +65,11 @@ module "engagement_scoring" {
   score_sync_starting_position      = var.starting_position
   score_sync_parallelization_factor = var.parallelization_factor
 
+  customer_profiles_domain_name = var.customer_profiles_domain_name
+
+  sms_configuration_set_names = var.sms_configuration_set_names
+  create_sms_inbound_topic    = var.create_sms_inbound_topic
+
   pinpoint_application_id      = var.pinpoint_application_id
   create_pinpoint_event_stream = var.create_pinpoint_event_stream
   event_bus_arn                = try(aws_cloudwatch_event_bus.scores[0].arn, null)

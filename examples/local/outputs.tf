@@ -107,3 +107,13 @@ output "lambda_package_path" {
   description = "Path of the Lambda zip."
   value       = module.engagement_scoring.lambda_package_path
 }
+
+output "sms_event_log_group_name" {
+  description = "The module's SMS event log group (null without SMS wiring)."
+  value       = module.engagement_scoring.sms_event_log_group_name
+}
+
+output "sms_inbound_topic_arn" {
+  description = "The module's inbound SMS topic (null without it)."
+  value       = module.engagement_scoring.sms_inbound_topic_arn
+}

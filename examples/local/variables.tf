@@ -130,3 +130,23 @@ variable "tags" {
   default     = {}
   nullable    = false
 }
+
+variable "sms_configuration_set_names" {
+  description = "End User Messaging configuration sets whose events the module's SMS log group takes (see the module); non-empty = the log group and its subscription filter into the stream exist, so the simulator can put SMS events through that route (--route-share)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "create_sms_inbound_topic" {
+  description = "Create the module's SNS topic -> SQS -> pipe route for inbound SMS (STOP replies), so the simulator can publish replies through it (--route-share)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "customer_profiles_domain_name" {
+  description = "Customer Profiles domain the score sync writes to (see the module); null = sink off. The embedded cloud creates this domain in its Customer Profiles stand-in before the apply and passes its name."
+  type        = string
+  default     = null
+}

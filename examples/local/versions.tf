@@ -31,6 +31,8 @@ provider "aws" {
     kms            = var.aws_endpoint_url
     lambda         = var.aws_endpoint_url
     pinpoint       = var.aws_endpoint_url
+    pipes          = var.aws_endpoint_url
+    sns            = var.aws_endpoint_url
     sqs            = var.aws_endpoint_url
     sts            = var.aws_endpoint_url
   }

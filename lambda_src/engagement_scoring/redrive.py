@@ -308,8 +308,8 @@ def receive_all(sqs: Any, queue_url: str, visibility_s: int, max_messages: int, 
         messages = answer.get("Messages", [])
         if not messages:
             break
-        for message in messages:
-            found.setdefault(message["MessageId"], message)
+        for message in messages:  # a message received twice: only the newest receipt handle deletes it
+            found[message["MessageId"]] = message
     return list(found.values())
 
 
@@ -443,6 +443,8 @@ def redrive(
             if apply:
                 summary.messages_kept[why] = summary.messages_kept.get(why, 0) + 1
     summary.messages_deleted = _delete(sqs, queue_url, to_delete)
+    if summary.messages_deleted < len(to_delete):
+        summary.messages_kept["delete failed"] = len(to_delete) - summary.messages_deleted
     _release(sqs, queue_url, to_release)
     return summary, plan
 
@@ -524,7 +526,7 @@ def main(argv: Sequence[str] | None = None, sqs: Any = None, kinesis: Any = None
         print(json.dumps(summary.to_json(), indent=2))
     else:
         print("\n".join(summary.lines()))
-    return 1 if summary.records_not_accepted else 0
+    return 1 if summary.records_not_accepted or "delete failed" in summary.messages_kept else 0
 
 
 if __name__ == "__main__":

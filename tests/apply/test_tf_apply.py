@@ -315,5 +315,7 @@ def test_replan_shows_no_changes(deployment: Deployment) -> None:
         },
     )
     changes = {address: change["change"]["actions"] for address, change in plan.resource_changes.items()}
-    assert len(changes) == 37  # the module with Pinpoint wiring (33) and the observer (4)
+    # the module with Pinpoint wiring (34, with terraform_data.lambda_source), its monitoring (11 alarms,
+    # topic, topic policy, key, dashboard) and the observer (4)
+    assert len(changes) == 53
     assert {address: actions for address, actions in changes.items() if actions != ["no-op"]} == {}

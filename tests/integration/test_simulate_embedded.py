@@ -1,7 +1,8 @@
 """End to end: Terraform applies the module to the embedded cloud, the simulator streams its default
 (successor) workload of ~2,000 records for 200 users (SES bare and EventBridge-wrapped with redeliveries,
 SMS in CloudWatch Logs records with double statuses, inbound STOP through SNS/SQS/Pipes, custom app
-events, records without a user key) with duplicates and malformed records injected, and every user's
+events, records without a user key; 30% of the SMS records through the module's SMS log group and its
+subscription filter) with duplicates and malformed records injected, and every user's
 score and tier, the scorer's counters and the EventBridge sink must equal the oracle."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     command = [
         sys.executable, "-m", "simulator", "run", "--target", "embedded",
         "--users", "200", "--events", "2000", "--seed", "11",
-        "--duplicate-rate", "0.05", "--malformed-rate", "0.02",
+        "--duplicate-rate", "0.05", "--malformed-rate", "0.02", "--route-share", "0.3",
         "--json", "--no-progress", "--timeout", "400", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'lambda_src'}:{ROOT}", PYTHONDONTWRITEBYTECODE="1")
@@ -46,6 +47,10 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     assert scorer["skipped"]["no_user_key"] == report["oracle"]["skipped"]["no_user_key"] > 0
     assert sum(scorer["rejected"].values()) == state["malformed"]
     assert scorer["retryable_failures"] == 0
+    # and a share of the SMS records took the module's real route (PutLogEvents into its log group, its
+    # subscription filter into the stream) and scored like the rest
+    assert report["routes"]["put_log_events_calls"] > 5, report["routes"]
+    assert scorer["skipped"]["control_message"] == 1  # CloudWatch Logs checking the new destination
     counters = report["verification"]["counters"]
     assert counters["checked"] is True and counters["ok"] == counters["expected"] >= 5, counters
     # and the EventBridge sink holds the expected updates; Customer Profiles too where the example turns

@@ -24,6 +24,7 @@ import pytest
 import tftest
 
 from simulator.local_cloud.moto_server import EmbeddedMoto
+from tools.aws_calls import calls_by_function
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "module.engagement_scoring."
@@ -139,7 +140,8 @@ class Plan:
         return sum(1 for address in self.changes if address.startswith(resource_type + "."))
 
     def types(self) -> Counter[str]:
-        return Counter(address.split(".")[0] for address in self.changes)
+        """Managed resources by type (data sources read at apply are left out)."""
+        return Counter(address.split(".")[0] for address in self.changes if not address.startswith("data."))
 
     def policy(self, address: str, attribute: str = "policy") -> dict[str, Any]:
         document: dict[str, Any] = json.loads(self.after(address)[attribute])
@@ -311,7 +313,7 @@ def test_create_false_plans_nothing_and_reads_nothing(plans: dict[str, Plan | Pl
     )
     assert [resource["address"] for module in read for resource in module.get("resources", [])] == []
     outputs = disabled.raw.outputs["module"]
-    assert {name: value for name, value in outputs.items() if value not in (None, False, {})} == {}
+    assert {name: value for name, value in outputs.items() if value not in (None, False, {}, [])} == {}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -320,7 +322,15 @@ def test_create_false_plans_nothing_and_reads_nothing(plans: dict[str, Plan | Pl
 
 
 def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
-    assert all(change["actions"] == ["create"] for change in minimal.changes.values())
+    # Everything is created; the Lambda zip is read (built) at apply, on the runner that applies.
+    assert {
+        address: change["actions"]
+        for address, change in minimal.changes.items()
+        if address.startswith("data.")
+    } == {"data.archive_file.this[0]": ["read"]}
+    assert all(
+        change["actions"] == ["create"] for a, change in minimal.changes.items() if not a.startswith("data.")
+    )
     assert minimal.types() == Counter(
         {
             "aws_kinesis_stream": 1,
@@ -332,6 +342,13 @@ def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
             "aws_iam_role": 2,
             "aws_iam_role_policy": 2,
             "aws_sqs_queue": 1,
+            "terraform_data": 1,
+            # monitoring.tf: 11 alarms, their topic, its policy and key, the dashboard
+            "aws_cloudwatch_metric_alarm": 11,
+            "aws_sns_topic": 1,
+            "aws_sns_topic_policy": 1,
+            "aws_kms_key": 1,
+            "aws_cloudwatch_dashboard": 1,
         }
     )
 
@@ -444,8 +461,16 @@ def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> No
         assert function["reserved_concurrent_executions"] == -1
         assert function["kms_key_arn"] is None
         assert function["filename"].endswith("build/lambda/mini-engagement-scoring.zip")
-    assert scorer["source_code_hash"] == sync["source_code_hash"]
-    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", scorer["source_code_hash"])
+    # A first deploy builds the zip where the plan is applied (see main.tf), so the hash is known after apply.
+    for name in ("scorer", "score_sync"):
+        assert minimal.unknown(f"aws_lambda_function.{name}[0]")["source_code_hash"] is True
+        expressions = minimal.configured(f"aws_lambda_function.{name}")["expressions"]
+        assert (
+            "data.archive_file.this[0].output_base64sha256" in expressions["source_code_hash"]["references"]
+        )
+    archive = minimal.raw.configuration["root_module"]["module_calls"]["engagement_scoring"]["module"]
+    read = [r for r in archive["resources"] if r["address"] == "data.archive_file.this"]
+    assert read[0]["depends_on"] == ["terraform_data.lambda_source"]
     assert (scorer["memory_size"], scorer["timeout"], sync["memory_size"], sync["timeout"]) == (
         512,
         60,
@@ -598,6 +623,12 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
             "aws_iam_role_policy": 3,
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
+            "terraform_data": 1,
+            # monitoring.tf: 11 alarms, a topic under kms_key_arn (no key of its own), a dashboard
+            "aws_cloudwatch_metric_alarm": 11,
+            "aws_sns_topic": 1,
+            "aws_sns_topic_policy": 1,
+            "aws_cloudwatch_dashboard": 1,
         }
     )
     assert full.after("aws_pinpoint_event_stream.this[0]")["application_id"] == PINPOINT_APP
@@ -737,11 +768,7 @@ def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan)
     statements = full.statements("aws_iam_role_policy.score_sync[0]")
     app_arn = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}"
     assert statements["UpdatePinpointEndpoints"] == statement(
-        [
-            "mobiletargeting:GetUserEndpoints",
-            "mobiletargeting:UpdateEndpoint",
-            "mobiletargeting:UpdateEndpointsBatch",
-        ],
+        ["mobiletargeting:UpdateEndpointsBatch"],
         [app_arn, f"{app_arn}/*"],
         "UpdatePinpointEndpoints",
     )
@@ -763,8 +790,9 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue
-    assert len(tagged) == 12, sorted(tagged)
+    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms and their topic (a
+    # dashboard has no tags)
+    assert len(tagged) == 24, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
@@ -800,3 +828,106 @@ def test_plan_fails_with_the_intended_message(plans: dict[str, Plan | PlanFailur
     assert isinstance(failure, PlanFailure), f"the plan of {case!r} did not fail"
     assert message in failure.output, failure.output
     assert failure.output.count("Error: ") == 1, failure.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# IAM grants what the code calls, both directions (tools/aws_calls.py reads the calls from lambda_src)
+# ---------------------------------------------------------------------------------------------------------
+
+# Actions the Lambda service itself uses with the function's role, not the function's code: polling the
+# event source, the on-failure destination of the mapping, the runtime's logs and traces, and the customer
+# key the services use on the function's behalf.
+SERVICE_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "sqs:SendMessage",
+}
+PLATFORM_ACTIONS = {
+    "scorer": SERVICE_ACTIONS
+    | {
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+    },
+    "score_sync": SERVICE_ACTIONS
+    | {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
+}
+# Which module inputs make each function build a client of each service (the code builds it only when its
+# setting is present). Every client the code builds must be listed here or in ALWAYS_BUILT.
+GATED_BY = {
+    ("score_sync", "pinpoint"): ("pinpoint_application_id",),
+    ("score_sync", "events"): ("event_bus_arn",),
+    ("score_sync", "customer-profiles"): ("customer_profiles_domain_name",),
+    ("scorer", "ssm"): ("recipient_hash_key_parameter",),
+}
+ALWAYS_BUILT = {("scorer", "dynamodb"), ("scorer", "sqs")}
+DECLARED = set(re.findall(r'^variable "([^"]+)"', (ROOT / "variables.tf").read_text(), re.M))
+
+
+@pytest.fixture(scope="module")
+def code_calls() -> dict[str, dict[str, dict[str, set[str]]]]:
+    return calls_by_function()
+
+
+def granted_to(plan: Plan, function: str) -> set[str]:
+    """Every action of every role policy attached to the function's role (in any file of the module)."""
+    actions: set[str] = set()
+    for address in plan.changes:
+        if not address.startswith("aws_iam_role_policy."):
+            continue
+        config_address = re.sub(r"\[[^]]*\]$", "", address)
+        references = plan.configured(config_address)["expressions"]["role"]["references"]
+        if f"aws_iam_role.{function}" in references:
+            for stmt in plan.policy(address)["Statement"]:
+                actions.update(as_list(stmt["Action"]))
+    return actions
+
+
+def test_every_client_the_code_builds_has_a_known_gate(
+    code_calls: dict[str, dict[str, dict[str, set[str]]]],
+) -> None:
+    built = {(function, service) for function, services in code_calls.items() for service in services}
+    assert built == ALWAYS_BUILT | set(GATED_BY)
+    # The reading itself finds the calls it must (a broken reader would make the comparisons vacuous).
+    assert code_calls["scorer"]["dynamodb"] and code_calls["score_sync"]["pinpoint"]
+
+
+@pytest.mark.parametrize("combination", ["minimal", "full", "existing"])
+@pytest.mark.parametrize("function", ["scorer", "score_sync"])
+def test_roles_grant_nothing_the_code_does_not_call(
+    combination: str,
+    function: str,
+    code_calls: dict[str, dict[str, dict[str, set[str]]]],
+    request: pytest.FixtureRequest,
+) -> None:
+    plan: Plan = request.getfixturevalue(combination)
+    called = {action for actions in code_calls[function].values() for action in actions}
+    unused = granted_to(plan, function) - called - PLATFORM_ACTIONS[function]
+    assert unused == set()
+
+
+@pytest.mark.parametrize(
+    ("function", "service"), sorted(ALWAYS_BUILT | set(GATED_BY)), ids=lambda value: str(value)
+)
+def test_roles_grant_everything_the_code_calls(
+    function: str,
+    service: str,
+    code_calls: dict[str, dict[str, dict[str, set[str]]]],
+    full: Plan,
+) -> None:
+    inputs = GATED_BY.get((function, service), ())
+    missing = [name for name in inputs if name not in DECLARED]
+    if missing:
+        sites = sorted({site for sites in code_calls[function][service].values() for site in sites})
+        pytest.skip(f"the module has no input {missing} yet, so nothing builds these calls: {sites}")
+    assert all(name in FULL for name in inputs), (
+        f"set {inputs} in FULL so that the full plan enables {service}"
+    )
+    called = code_calls[function][service]
+    assert set(called) - granted_to(full, function) == set(), called

@@ -538,7 +538,7 @@ def test_score_sync_may_make_exactly_the_profile_calls_of_the_sink(successor: Pl
         )
     }
     role = given.configured("aws_iam_role_policy.score_sync_customer_profiles")["expressions"]["role"]
-    assert any(reference.startswith("aws_iam_role.score_sync") for reference in role["references"])
+    assert "aws_iam_role.score_sync[0].id" in role["references"]
 
 
 def test_scorer_reads_only_the_named_hash_key_parameter(successor: Plan, given: Plan, off: Plan) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import b6_cost, prices
+from benchmarks import b6_cost, prices, report
 from benchmarks.b1_api_calls import ORIGINAL_DEFINITIONS, ORIGINAL_SCORES
 from benchmarks.common import standard_workload
 
@@ -128,3 +128,23 @@ def test_the_monthly_bill_model_scales_and_sizes() -> None:
     assert b6_cost.scale_fill(1_000_000)[:2] == (1, 1)
     scorer_fill, sync_fill, rate = b6_cost.scale_fill(1_000_000_000)
     assert 90 <= scorer_fill <= 100 and sync_fill == 100 and rate == pytest.approx(380.5, rel=1e-3)
+
+
+def test_the_monitoring_cost_is_priced_from_the_price_list(b6: dict[str, Any]) -> None:
+    monitoring = b6["monitoring_monthly"]
+    alarm, dashboard, key = (
+        prices.usd("cloudwatch_alarm_metric_month"),
+        prices.usd("cloudwatch_dashboard_month"),
+        prices.usd("kms_key_month"),
+    )
+    assert alarm > 0 and dashboard > 0 and key > 0
+    assert monitoring["alarms"] == b6_cost.MONITORING_ALARMS
+    assert monitoring["breakdown_usd"] == {
+        "alarms": round(b6_cost.MONITORING_ALARMS * alarm, 2),
+        "dashboard": dashboard,
+        "topic_key": key,
+    }
+    assert monitoring["monthly_usd"] == round(b6_cost.MONITORING_ALARMS * alarm + dashboard + key, 2)
+    bare = b6_cost.monitoring_monthly(dashboard=False, topic_key=False)
+    assert bare["monthly_usd"] == round(b6_cost.MONITORING_ALARMS * alarm, 2)
+    assert "the topic's key $1.00" in report.monitoring_line(monitoring)

@@ -452,3 +452,30 @@ def test_the_sync_sums_the_machine_counts_of_the_writes_behind_a_change(
     }
     assert details["u1"]["machine_flagged"] == {PRIVACY_PROXY_OPEN: 1, SEND_TIME_PROXIMITY: 3}
     assert "machine_flagged" not in details["u2"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(["open", "click"]),
+    sent=st.one_of(st.none(), st.integers(), st.text(max_size=20), st.floats(allow_nan=True)),
+    at=st.integers(min_value=0, max_value=253_402_300_799_999),
+    user_agent=_text,
+    ip=st.one_of(_text, st.ip_addresses().map(str)),
+    link=_text,
+)
+def test_classify_never_raises_on_a_pinpoint_email_record_the_format_accepts(
+    kind: str, sent: Any, at: int, user_agent: Any, ip: Any, link: Any
+) -> None:
+    record = load_event(f"pinpoint/email_{kind}.json")
+    record["event_timestamp"] = at
+    mail_event = record["facets"]["email_channel"]["mail_event"]
+    mail_event["mail"]["message_send_timestamp"] = sent
+    mail_event[kind] = {"user_agent": user_agent, "ip_address": ip, "link": link}
+    try:
+        events = normalize(record, DEFAULT_SETTINGS)
+    except RecordRejected:  # not a record the format accepts
+        return
+    normalized = [event for event in events if isinstance(event, NormalizedEvent)]
+    bursts = burst_indexes(normalized * 3, DEFAULT_POLICY)
+    for event in normalized:
+        assert 0 <= classify(event, DEFAULT_POLICY, burst=bool(bursts)).weight <= 1

@@ -1,7 +1,8 @@
-"""Property: on any successor workload the simulator can generate (SES bare and EventBridge-wrapped with
-redeliveries, SMS in CloudWatch Logs records with double statuses, inbound STOP through SNS/SQS, custom
-app events, records without a user key, duplicates and malformed records), the oracle and the real scorer
-(on moto, in batches) agree on every user's item and on the scorer's counters."""
+"""Property: on any workload the simulator can generate (the successor mix alone or with Pinpoint funnels:
+SES bare and EventBridge-wrapped with redeliveries, SMS in CloudWatch Logs records with double statuses,
+inbound STOP through SNS/SQS, custom app events, records without a user key, duplicates and malformed
+records), the oracle and the real scorer (on moto, in batches) agree on every user's item and on the
+scorer's counters."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def _score(aws: AwsResources, records: list[bytes], env: dict[str, str]) -> list
     duplicate_rate=st.sampled_from([0.0, 0.1, 0.3]),
     malformed_rate=st.sampled_from([0.0, 0.05]),
     recipient_user_key=st.sampled_from(["none", "address"]),
+    formats=st.sampled_from([("successor",), ("successor", "pinpoint")]),
 )
 def test_oracle_and_scorer_agree_on_generated_successor_workloads(
     aws: AwsResources,
@@ -73,6 +75,7 @@ def test_oracle_and_scorer_agree_on_generated_successor_workloads(
     duplicate_rate: float,
     malformed_rate: float,
     recipient_user_key: str,
+    formats: tuple[str, ...],
 ) -> None:
     # given a generated successor workload and the oracle's expectation of it
     workload = generate(

@@ -297,3 +297,30 @@ def test_the_text_summary_names_the_mode_and_the_lost_records(
     out = capsys.readouterr().out
     assert "dry run (nothing changed; --apply to act)" in out
     assert f"{cloud.shard_id}:900" in out and f"{cloud.shard_id}:901" in out
+
+
+class _RefusingDeletes:
+    """The real SQS client, except that DeleteMessageBatch fails every entry."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in Entries]
+        return {"Successful": [], "Failed": failed}
+
+
+def test_a_failed_delete_is_reported_and_the_run_fails(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sequences = _five_records(cloud)
+    cloud.batch_message(sequences[0], sequences[0], 1)
+    sqs = _RefusingDeletes(cloud.sqs)
+    code = redrive.main(["--queue-url", cloud.queue_url, "--apply", "--json"], sqs=sqs, kinesis=cloud.kinesis)
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert summary["records_put"] == 1 and summary["messages_deleted"] == 0
+    assert summary["messages_kept"] == {"delete failed": 1}

@@ -252,6 +252,8 @@ def test_no_address_phone_or_name_reaches_stdout_stderr_or_the_report(
     code = main(["run", "--users", "120", "--events", "1500", "--seed", "9", "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0
+    # (the default workload has no Pinpoint records, so the Pinpoint sink has nothing to be checked on)
+    assert "pinpoint: not checked (no Pinpoint records in this workload)" in captured.err
     outputs = [captured.out.encode(), captured.err.encode(), (tmp_path / "report.json").read_bytes()]
     population = build_population(PopulationConfig(users=120), 9)
     secrets = [e.address.encode() for u in population.users for e in u.endpoints]
