@@ -62,7 +62,7 @@ module "engagement_scoring" {
   name_prefix                 = "savedplan"
   existing_kinesis_stream_arn = var.stream_arn
   deletion_protection_enabled = false
-  # The saved-plan flow is about the Lambda package; monitoring (tested in test_tf_apply.py) adds nothing here.
+  # The saved-plan flow is about the Lambda package; monitoring is applied by test_tf_apply.py.
   create_alarms    = false
   create_dashboard = false
 }
