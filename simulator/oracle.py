@@ -142,7 +142,6 @@ class Settings:
             "tiers": [{"name": t.name, "min_score": float(t.min_score)} for t in self.tiers],
             "user_key_tag": self.user_key_tag,
             "recipient_user_key": self.recipient_user_key,
-            "machine_engagement": self.machine.to_json(),
         }
 
 
