@@ -420,6 +420,7 @@ def machine_report(expectation: Expectation, scorer: dict[str, Any] | None) -> d
             reason: {
                 "machine_generated": truth.generated.get(reason, 0),
                 "caught": truth.caught.get(reason, 0),
+                "machine_flagged": truth.machine_flagged.get(reason, 0),
                 "human_flagged": truth.human_flagged.get(reason, 0),
                 "oracle_flagged": expectation.machine_flagged.get(reason, 0),
                 "scorer_flagged": flagged.get(reason) if scorer else None,

@@ -784,14 +784,17 @@ class Expectation:
 @dataclass(slots=True)
 class MachineTruth:
     """Distinct e-mail opens and clicks by ground truth: per reason, machine events the generator meant to
-    carry it (`generated`), those of them whose verdict has it (`caught`), and human events whose verdict has
-    it (`human_flagged`); `machine_missed` counts machine events with no reason at all."""
+    carry it (`generated`), those of them whose verdict has it (`caught`), machine events whose verdict has it
+    whether meant or not (`machine_flagged`: a proxy open seconds after the send also has send-time
+    proximity), and human events whose verdict has it (`human_flagged`); `machine_missed` counts machine
+    events with no reason at all."""
 
     machine_events: int = 0
     human_events: int = 0
     machine_missed: int = 0
     generated: dict[str, int] = field(default_factory=dict)
     caught: dict[str, int] = field(default_factory=dict)
+    machine_flagged: dict[str, int] = field(default_factory=dict)
     human_flagged: dict[str, int] = field(default_factory=dict)
 
     def add(self, truth: tuple[str, tuple[str, ...]] | None, reasons: tuple[str, ...]) -> None:
@@ -801,6 +804,8 @@ class MachineTruth:
         if actor == "machine":
             self.machine_events += 1
             self.machine_missed += not reasons
+            for reason in reasons:
+                self.machine_flagged[reason] = self.machine_flagged.get(reason, 0) + 1
             for reason in intended:
                 self.generated[reason] = self.generated.get(reason, 0) + 1
                 if reason in reasons:
@@ -817,6 +822,7 @@ class MachineTruth:
             "machine_missed": self.machine_missed,
             "generated": dict(sorted(self.generated.items())),
             "caught": dict(sorted(self.caught.items())),
+            "machine_flagged": dict(sorted(self.machine_flagged.items())),
             "human_flagged": dict(sorted(self.human_flagged.items())),
         }
 

@@ -133,7 +133,8 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
             for reason, row in machine["reasons"].items():
                 scorer_flagged = "?" if row["scorer_flagged"] is None else row["scorer_flagged"]
                 console.print(
-                    f"  {reason}: machine events {row['machine_generated']}, caught {row['caught']}; "
+                    f"  {reason}: machine events meant {row['machine_generated']}, caught {row['caught']} "
+                    f"(machine events flagged {row['machine_flagged']}); "
                     f"human events flagged {row['human_flagged']}; flagged by the oracle "
                     f"{row['oracle_flagged']}, by the scorer {scorer_flagged} (per batch)",
                     markup=False,

@@ -128,6 +128,7 @@ def test_truths_tally_caught_and_falsely_flagged_per_reason() -> None:
         "machine_missed": 0,
         "generated": {"privacy_proxy_open": 1},
         "caught": {"privacy_proxy_open": 1},
+        "machine_flagged": {"privacy_proxy_open": 1},
         "human_flagged": {"send_time_proximity": 1},
     }
 
