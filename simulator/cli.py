@@ -401,7 +401,33 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
 def _expect(workload: Workload, rules: dict[str, Rule], settings: Settings) -> Expectation:
     from simulator.oracle import expect
 
-    return expect((r.data for r in workload.records), rules, settings)
+    truths = [r.truth if r.truth is None else (r.truth.actor, r.truth.reasons) for r in workload.records]
+    return expect((r.data for r in workload.records), rules, settings, truths)
+
+
+def machine_report(expectation: Expectation, scorer: dict[str, Any] | None) -> dict[str, Any]:
+    """Per machine-engagement reason: distinct machine events the generator meant to carry it, how many of
+    them the policy caught, human events it flagged, the oracle's flagged events, and the scorer's count
+    (once per batch an event arrives in; burst only within a batch)."""
+    truth = expectation.machine_truth
+    flagged = (scorer or {}).get("machine_flagged") or {}
+    reasons = sorted(set(truth.generated) | set(truth.human_flagged) | set(expectation.machine_flagged))
+    return {
+        "machine_events": truth.machine_events,
+        "human_events": truth.human_events,
+        "machine_missed": truth.machine_missed,
+        "reasons": {
+            reason: {
+                "machine_generated": truth.generated.get(reason, 0),
+                "caught": truth.caught.get(reason, 0),
+                "machine_flagged": truth.machine_flagged.get(reason, 0),
+                "human_flagged": truth.human_flagged.get(reason, 0),
+                "oracle_flagged": expectation.machine_flagged.get(reason, 0),
+                "scorer_flagged": flagged.get(reason) if scorer else None,
+            }
+            for reason in reasons
+        },
+    }
 
 
 def build_report(
@@ -454,6 +480,8 @@ def build_report(
             "once_per_message_suppressed": e.once_per_message_suppressed,
             "skipped": e.skipped,
             "rejected": e.rejected,
+            "machine_not_counted": e.machine_not_counted,
+            "machine_engagement": machine_report(e, (result.pipeline or {}).get("scorer")),
         }
     report: dict[str, Any] = {
         "run": {
@@ -468,6 +496,7 @@ def build_report(
             "wall_time_s": round(wall_time_s, 2),
         },
         "settings": result.settings.to_json() if result.settings else None,
+        "machine_engagement_policy": result.settings.machine.to_json() if result.settings else None,
         "rules": (
             [dataclasses.asdict(r) | {"points": float(r.points)} for r in result.rules.values()]
             if result.rules

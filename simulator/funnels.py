@@ -110,11 +110,23 @@ class Message:
     subject: str
 
 
+class GroundTruth(NamedTuple):
+    """Who made an event, as the generator intended: a person, or a machine (privacy proxy, link scanner)
+    with the machine-engagement reasons the generator meant its record to show."""
+
+    actor: str = "human"  # "human" | "machine"
+    reasons: tuple[str, ...] = ()
+
+
+HUMAN = GroundTruth()
+
+
 class GeneratedEvent(NamedTuple):
     timestamp: int
     partition_key: str
     data: bytes
     redelivery: bool = False  # the exact bytes of an earlier record again (EventBridge's at-least-once)
+    truth: GroundTruth = HUMAN
 
 
 class FunnelGenerator:
@@ -376,8 +388,8 @@ class FunnelGenerator:
             return
         if rng.random() >= self._p(rates.email_open, user):
             return
-        # Never within 30 s of the send: the scorer's default machine-engagement policy weighs such opens
-        # and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
+        # Never within 30 s of the send: these funnels have no machines (simulator/successor.py has them),
+        # so none of their people is weighed by the default send-time proximity (10 s).
         opened = max(t + int(rng.expovariate(1 / (4 * HOUR))), t0 + 30 * SECOND)
         opens = 1
         while opens < 4 and rng.random() < rates.email_repeat_open:

@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from simulator.funnels import GeneratedEvent
+from simulator.funnels import GeneratedEvent, GroundTruth
 
 MALFORMED_KINDS = (
     "not_json",
@@ -55,6 +55,7 @@ class StreamRecord(NamedTuple):
     data: bytes
     kind: str = EVENT
     malformed_kind: str | None = None
+    truth: GroundTruth | None = None  # the generated event's (a duplicate: its original's); None: malformed
 
 
 MalformFn = Callable[[str, bytes, random.Random], bytes]
@@ -84,7 +85,9 @@ def inject(
             # half right after the original (a producer retry), half anywhere later (a replay)
             after = source if rng.random() < 0.5 else rng.randrange(source, n)
             original = events[source]
-            extra.setdefault(after, []).append(StreamRecord(original.partition_key, original.data, DUPLICATE))
+            extra.setdefault(after, []).append(
+                StreamRecord(original.partition_key, original.data, DUPLICATE, None, original.truth)
+            )
         for i in range(round(malformed_rate * n)):
             kind = kinds[i % len(kinds)]
             base = events[rng.randrange(n)]
@@ -94,7 +97,8 @@ def inject(
             )
     out: list[StreamRecord] = []
     for i, event in enumerate(events):
-        out.append(StreamRecord(event.partition_key, event.data, DUPLICATE if event.redelivery else EVENT))
+        kind = DUPLICATE if event.redelivery else EVENT
+        out.append(StreamRecord(event.partition_key, event.data, kind, None, event.truth))
         if i in extra:
             out.extend(extra[i])
     return out

@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from simulator.machine_policy import CLICK_EVENT, OPEN_EVENT, MachineSettings, Signals
+
 Number = Decimal | float
 CUSTOM_SCHEMA = "engagement.event/1"
 PREFIX_CHANNELS = {
@@ -99,6 +101,7 @@ class Settings:
     tiers: tuple[Tier, ...] = ()
     user_key_tag: str = "user_key"
     recipient_user_key: str = "none"
+    machine: MachineSettings = field(default_factory=MachineSettings)
 
     @property
     def decays(self) -> bool:
@@ -127,6 +130,7 @@ class Settings:
             floor=_optional_decimal(env.get("SCORE_FLOOR")),
             ceiling=_optional_decimal(env.get("SCORE_CEILING")),
             tiers=tiers,
+            machine=MachineSettings.from_json(env.get("MACHINE_ENGAGEMENT")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -206,6 +210,7 @@ class ParsedEvent:
     dedupe_key: Any = None
     channel: str | None = None  # the channel the event itself names (custom format)
     once_per_message: bool = False  # the format counts it once per message (SMS success / failure)
+    signals: Signals | None = None  # e-mail opens and clicks: what the machine-engagement policy reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +409,29 @@ def _parse_pinpoint(obj: dict[str, Any], user_key_mode: str, key_bytes: bytes) -
         _message_id(obj, attributes),
         (client_id or endpoint_id_field) if endpoint is not None else None,
         key_bytes,
+        signals=_pinpoint_signals(obj, event_type),
     )
+
+
+def _pinpoint_signals(obj: dict[str, Any], event_type: str) -> Signals | None:
+    """A Pinpoint e-mail open's or click's signals (facets.email_channel.mail_event); None when it shows
+    none of them (the scorer then has nothing to judge)."""
+    if event_type not in (OPEN_EVENT, CLICK_EVENT):
+        return None
+    mail_event = _dig(obj, "facets", "email_channel", "mail_event")
+    if not isinstance(mail_event, dict):
+        return None
+    sent = _dig(mail_event, "mail", "message_send_timestamp")
+    sent = sent if type(sent) is int and sent >= 0 else None
+    action = mail_event.get("open" if event_type == OPEN_EVENT else "click")
+    action = action if isinstance(action, dict) else {}
+    agent, ip, link = (action.get(k) for k in ("user_agent", "ip_address", "link"))
+    agent = agent if isinstance(agent, str) else ""
+    ip = ip if isinstance(ip, str) else ""
+    link = link if isinstance(link, str) and link else None
+    if sent is None and not agent and not ip and link is None:
+        return None
+    return Signals(agent, ip, link, sent)
 
 
 def _message_id(obj: dict[str, Any], attributes: dict[str, Any]) -> str | None:
@@ -620,6 +647,15 @@ def _parse_ses(obj: dict[str, Any], settings: Settings) -> list[ParsedEvent | Sk
             tells_apart = (sub.get("ipAddress"), sub.get("userAgent"))
         elif name == "Subscription":
             tells_apart = (sub.get("contactList"), sub.get("source"))
+    signals = None
+    if name in ("Open", "Click") and isinstance(sub, dict):
+        agent, ip, link = (sub.get(k) for k in ("userAgent", "ipAddress", "link"))
+        signals = Signals(
+            agent if isinstance(agent, str) else "",
+            ip if isinstance(ip, str) else "",
+            link if isinstance(link, str) and link else None,
+            _iso_ms(mail.get("timestamp")),
+        )
     return [
         ParsedEvent(
             key,
@@ -628,6 +664,7 @@ def _parse_ses(obj: dict[str, Any], settings: Settings) -> list[ParsedEvent | Sk
             message_id,
             None,
             ("ses", name, message_id, timestamp, tells_apart, key),
+            signals=signals,
         )
         for key in keys
     ]
@@ -736,33 +773,125 @@ class Expectation:
     once_per_message_suppressed: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    # Machine engagement: arrivals weighted 0 (not counted, never recorded, so a re-sent one arrives again),
+    # distinct events and arrivals per reason, and the verdicts against the generator's ground truth.
+    machine_not_counted: int = 0
+    machine_flagged: dict[str, int] = field(default_factory=dict)
+    machine_flagged_arrivals: dict[str, int] = field(default_factory=dict)
+    machine_truth: MachineTruth = field(default_factory=lambda: MachineTruth())
 
 
-def expect(records: Iterable[bytes], rules: Mapping[str, Rule], settings: Settings) -> Expectation:
+@dataclass(slots=True)
+class MachineTruth:
+    """Distinct e-mail opens and clicks by ground truth: per reason, machine events the generator meant to
+    carry it (`generated`), those of them whose verdict has it (`caught`), machine events whose verdict has it
+    whether meant or not (`machine_flagged`: a proxy open seconds after the send also has send-time
+    proximity), and human events whose verdict has it (`human_flagged`); `machine_missed` counts machine
+    events with no reason at all."""
+
+    machine_events: int = 0
+    human_events: int = 0
+    machine_missed: int = 0
+    generated: dict[str, int] = field(default_factory=dict)
+    caught: dict[str, int] = field(default_factory=dict)
+    machine_flagged: dict[str, int] = field(default_factory=dict)
+    human_flagged: dict[str, int] = field(default_factory=dict)
+
+    def add(self, truth: tuple[str, tuple[str, ...]] | None, reasons: tuple[str, ...]) -> None:
+        if truth is None:
+            return
+        actor, intended = truth
+        if actor == "machine":
+            self.machine_events += 1
+            self.machine_missed += not reasons
+            for reason in reasons:
+                self.machine_flagged[reason] = self.machine_flagged.get(reason, 0) + 1
+            for reason in intended:
+                self.generated[reason] = self.generated.get(reason, 0) + 1
+                if reason in reasons:
+                    self.caught[reason] = self.caught.get(reason, 0) + 1
+        else:
+            self.human_events += 1
+            for reason in reasons:
+                self.human_flagged[reason] = self.human_flagged.get(reason, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine_events": self.machine_events,
+            "human_events": self.human_events,
+            "machine_missed": self.machine_missed,
+            "generated": dict(sorted(self.generated.items())),
+            "caught": dict(sorted(self.caught.items())),
+            "machine_flagged": dict(sorted(self.machine_flagged.items())),
+            "human_flagged": dict(sorted(self.human_flagged.items())),
+        }
+
+
+Truth = tuple[str, tuple[str, ...]]  # ("human" | "machine", the reasons the generator meant)
+
+
+def _parse_cached(data: bytes, settings: Settings, parsed: dict[bytes, list[Outcome]]) -> list[Outcome]:
+    outcomes = parsed.get(data)
+    if outcomes is None:
+        try:
+            outcomes = parse_record(data, settings)
+        except Rejected as rejected:
+            outcomes = [rejected]
+        parsed[data] = outcomes
+    return outcomes
+
+
+def expect(
+    records: Iterable[bytes],
+    rules: Mapping[str, Rule],
+    settings: Settings,
+    truths: Iterable[Truth | None] | None = None,
+) -> Expectation:
     """The final state the pipeline must reach after consuming `records` (in this order).
 
     Per payload, in stream order: skips and rejections are counted every time they occur (a re-sent
     record is skipped again); an event without a rule is skipped `no_rule`; an event with a rule counts
     unless its `dedupe_key` was counted before (`duplicates`) or it repeats a (user, type, message) that
-    counts once (`once_per_message_suppressed`)."""
+    counts once (`once_per_message_suppressed`). An e-mail open or click counts its points times the
+    machine-engagement weight of its reasons (simulator/machine_policy.py); weight 0: not counted, not
+    recorded (`machine_not_counted`). `truths` (parallel to `records`) tallies the verdicts of distinct
+    opens and clicks against the generator's ground truth."""
+    records = list(records)
+    machine = settings.machine
     seen_keys: set[Any] = set()
     seen_messages: set[tuple[str, str, str]] = set()
     applied: dict[str, list[tuple[int, Decimal, str]]] = {}
     endpoints: dict[str, set[str]] = {}
     result = Expectation(users={})
     parsed: dict[bytes, list[Outcome]] = {}  # re-sent records are parsed once
+    # Burst needs every click of a message first: one pass over the distinct clicks that have a rule.
+    clicks: dict[Any, tuple[Any, str, str, int, str]] = {}
+    for data in records:
+        for outcome in _parse_cached(data, settings, parsed):
+            if (
+                isinstance(outcome, ParsedEvent)
+                and outcome.event_type == CLICK_EVENT
+                and outcome.event_type in rules
+                and outcome.signals is not None
+                and outcome.signals.link is not None
+                and outcome.message_id is not None
+            ):
+                clicks[outcome.dedupe_key] = (
+                    outcome.dedupe_key,
+                    outcome.user_key,
+                    outcome.message_id,
+                    outcome.timestamp,
+                    outcome.signals.link,
+                )
+    bursts = machine.bursts(clicks.values())
+    judged: set[Any] = set()
+    truth_list = list(truths) if truths is not None else [None] * len(records)
 
     def count(table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1
 
-    for data in records:
-        outcomes = parsed.get(data)
-        if outcomes is None:
-            try:
-                outcomes = parse_record(data, settings)
-            except Rejected as rejected:
-                outcomes = [rejected]
-            parsed[data] = outcomes
+    for data, truth in zip(records, truth_list, strict=True):
+        outcomes = _parse_cached(data, settings, parsed)
         for outcome in outcomes:
             if isinstance(outcome, Rejected):
                 count(result.rejected, outcome.reason)
@@ -778,8 +907,24 @@ def expect(records: Iterable[bytes], rules: Mapping[str, Rule], settings: Settin
             if rule is None:
                 count(result.skipped, "no_rule")
                 continue
+            weight = Decimal(1)
+            if event.signals is not None:
+                reasons = machine.reasons(
+                    event.event_type, event.timestamp, event.signals, event.dedupe_key in bursts
+                )
+                for reason in reasons:
+                    count(result.machine_flagged_arrivals, reason)
+                if event.dedupe_key not in judged:
+                    judged.add(event.dedupe_key)
+                    for reason in reasons:
+                        count(result.machine_flagged, reason)
+                    result.machine_truth.add(truth, reasons)
+                weight = machine.weight(reasons)
             if event.dedupe_key in seen_keys:
                 result.duplicates += 1
+                continue
+            if weight == 0:  # not a touch: neither recorded nor holding the once-per-message slot
+                result.machine_not_counted += 1
                 continue
             seen_keys.add(event.dedupe_key)
             if (rule.once_per_message or event.once_per_message) and event.message_id is not None:
@@ -790,7 +935,7 @@ def expect(records: Iterable[bytes], rules: Mapping[str, Rule], settings: Settin
                 seen_messages.add(message_key)
             result.counted += 1
             applied.setdefault(event.user_key, []).append(
-                (event.timestamp, rule.points, channel_of(event.event_type, rule, event.channel))
+                (event.timestamp, rule.points * weight, channel_of(event.event_type, rule, event.channel))
             )
             if event.endpoint_id is not None:
                 endpoints.setdefault(event.user_key, set()).add(event.endpoint_id)

@@ -120,6 +120,26 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
             f"oracle expects: {oracle['counted']} events counted, {oracle['users']} users, "
             f"{oracle['once_per_message_suppressed']} once-per-message suppressed"
         )
+        machine = oracle.get("machine_engagement") or {}
+        if machine.get("reasons"):
+            console.print(
+                f"machine engagement: {machine['machine_events']} machine and "
+                f"{machine['human_events']} human opens/clicks (ground truth), "
+                f"{machine['machine_missed']} machine ones without any reason; "
+                f"{oracle.get('machine_not_counted', 0)} arrivals weighted 0",
+                markup=False,
+                highlight=False,
+            )
+            for reason, row in machine["reasons"].items():
+                scorer_flagged = "?" if row["scorer_flagged"] is None else row["scorer_flagged"]
+                console.print(
+                    f"  {reason}: machine events meant {row['machine_generated']}, caught {row['caught']} "
+                    f"(machine events flagged {row['machine_flagged']}); "
+                    f"human events flagged {row['human_flagged']}; flagged by the oracle "
+                    f"{row['oracle_flagged']}, by the scorer {scorer_flagged} (per batch)",
+                    markup=False,
+                    highlight=False,
+                )
     users = report["users"]
     tiers = ", ".join(f"{t} {n}" for t, n in users["per_tier"].items()) or "none"
     console.print(f"users: [bold]{users['count']}[/] ({tiers})")

@@ -42,7 +42,7 @@ from typing import Any
 
 from faker import Faker
 
-from simulator.funnels import DAY, HOUR, HOUR_WEIGHTS, MINUTE, SECOND, GeneratedEvent
+from simulator.funnels import DAY, HOUR, HOUR_WEIGHTS, HUMAN, MINUTE, SECOND, GeneratedEvent, GroundTruth
 from simulator.population import EMAIL, PUSH_CHANNELS, SMS, Population, User, new_id
 
 ACCOUNT_ID = "123456789012"
@@ -107,8 +107,19 @@ USER_AGENTS = (
 )
 CUSTOM_APP_EVENTS = ("product_viewed", "add_to_cart", "article_read", "level_completed")
 
-# The earliest an open follows its send (clicks follow opens): beyond the default send time proximity.
-HUMAN_DELAY = 30 * SECOND
+# Machine engagement (docs/scoring.md, "The simulator's machines"). A privacy-proxy reader's mail app
+# fetches every delivered message through Apple's proxy, with this bare user agent, and the person's own
+# opens come through the proxy too; a scanner-protected address has every link of a message followed by the
+# security gateway seconds after delivery, all within SCANNER_SPREAD. The scanner's agent is on the
+# scanner list examples/local gives the scorer, so a burst weighs the same whether or not one Kinesis batch
+# holds all its clicks.
+PROXY_USER_AGENT = "Mozilla/5.0"
+SCANNER_USER_AGENT = "ExampleLinkScanner/2.0 (+https://scanner.example.net/about)"
+SCANNER_SPREAD = 800  # ms from a scanner's first click of a message to its last (under the 1 s burst window)
+PROXY_OPEN = GroundTruth("machine", ("privacy_proxy_open",))
+SCANNER_CLICK = GroundTruth("machine", ("scanner_list", "burst"))
+PRIVACY_PROXY = "privacy_proxy"
+SCANNER = "scanner"
 
 _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
@@ -401,8 +412,21 @@ class SuccessorGenerator:
         period_days: int,
         rates: SuccessorRates,
         mix: SuccessorMix,
+        privacy_proxy_share: float = 0.0,
+        scanner_share: float = 0.0,
     ) -> None:
         self.rng = random.Random(f"{seed}:successor")
+        # Which e-mail users read through a privacy proxy or sit behind a link scanner: their own draw, so
+        # the shares leave everything else of a seed's workload as it was.
+        protection_rng = random.Random(f"{seed}:mail-protection")
+        self.mail_protection: dict[int, str] = {}
+        for user in population.users:
+            if user.endpoints_on(EMAIL):
+                r = protection_rng.random()
+                if r < privacy_proxy_share:
+                    self.mail_protection[user.index] = PRIVACY_PROXY
+                elif r < privacy_proxy_share + scanner_share:
+                    self.mail_protection[user.index] = SCANNER
         self.rates = rates
         self.end = period_end_ms
         self.start = period_end_ms - period_days * DAY
@@ -466,8 +490,10 @@ class SuccessorGenerator:
     def _p(self, base: float, user: User) -> float:
         return min(0.95, base * user.engagement)
 
-    def _emit(self, partition_key: str, at: int, data: bytes, redelivery: bool = False) -> None:
-        self.out.append(GeneratedEvent(at, partition_key, data, redelivery))
+    def _emit(
+        self, partition_key: str, at: int, data: bytes, redelivery: bool = False, truth: GroundTruth = HUMAN
+    ) -> None:
+        self.out.append(GeneratedEvent(at, partition_key, data, redelivery, truth))
 
     def _id(self) -> str:
         return new_id(self.rng)
@@ -499,7 +525,13 @@ class SuccessorGenerator:
             mail = ses_mail(message_id, sent, self.transactional_sender, address, "Your receipt", None, None)
             key = address_partition_key("email", address.lower())
 
-        def emit(event_type: str, at: int | None, detail: dict[str, Any], timed: bool = True) -> int | None:
+        def emit(
+            event_type: str,
+            at: int | None,
+            detail: dict[str, Any],
+            timed: bool = True,
+            truth: GroundTruth = HUMAN,
+        ) -> int | None:
             """One SES record at `at` (a fresh unique ms); Send/Reject/Rendering Failure carry no time."""
             ts = at if not timed else (self._stamp(at) if at is not None else None)
             if ts is None:
@@ -510,11 +542,11 @@ class SuccessorGenerator:
             if rng.random() < rates.ses_wrapped:
                 delivered = ts + 200 + int(rng.random() * 2000)
                 data = _dumps(ses_eventbridge_event(record, self._id(), delivered)).encode()
-                self._emit(key, ts, data)
+                self._emit(key, ts, data, truth=truth)
                 if rng.random() < rates.eventbridge_redelivery:
-                    self._emit(key, ts + 1000 + int(rng.random() * 60_000), data, redelivery=True)
+                    self._emit(key, ts + 1000 + int(rng.random() * 60_000), data, True, truth)
             else:
-                self._emit(key, ts, _dumps(record).encode())
+                self._emit(key, ts, _dumps(record).encode(), truth=truth)
             return ts
 
         emit("Send", sent, {}, timed=False)
@@ -589,6 +621,21 @@ class SuccessorGenerator:
         )
         if delivered is None:
             return
+        protection = self.mail_protection.get(user.index)
+        human_after = delivered  # the person's first open comes later than any machine's activity
+        if protection == PRIVACY_PROXY:  # the mail app fetches the message (and its pixel) on delivery
+            emit("Open", delivered + (1 + int(rng.random() * 60)) * SECOND, self._proxy(), truth=PROXY_OPEN)
+        elif protection == SCANNER:  # the gateway follows every link of the message seconds after delivery
+            at: int | None = delivered + (1 + int(rng.random() * 4)) * SECOND
+            first = at
+            for number in rng.sample(range(1000), 2 + int(rng.random() * 3)):
+                assert at is not None and first is not None
+                link = f"https://shop.example.com/p/{number}?utm_source=email"
+                at = emit("Click", min(at, first + SCANNER_SPREAD), self._scanner(link), truth=SCANNER_CLICK)
+                if at is None:
+                    break
+                human_after = at
+                at += 50 + int(rng.random() * 200)
         if rng.random() < rates.ses_complaint:
             emit(
                 "Complaint",
@@ -603,15 +650,16 @@ class SuccessorGenerator:
             return
         if rng.random() >= self._p(rates.ses_open, user):
             return
-        # Never within HUMAN_DELAY of the send: the scorer's default machine-engagement policy weighs such
-        # opens and clicks as a machine's (send time proximity, 10 s), which the oracle does not model.
-        opened_at = max(delivered + int(rng.expovariate(1 / (4 * HOUR))), sent + HUMAN_DELAY)
+        # A quick reader can open within the policy's send-time window: the oracle weighs that as the scorer
+        # does (a human event flagged). After a scanner's clicks, by more than any burst window.
+        opened_at = max(delivered + int(rng.expovariate(1 / (4 * HOUR))), human_after + 2 * SECOND)
+        proxied = protection == PRIVACY_PROXY  # the person's own opens come through the proxy too
         opens = 1
         while opens < 4 and rng.random() < rates.ses_repeat_open:
             opens += 1
         last: int | None = None
         for _ in range(opens):
-            last = emit("Open", opened_at, self._client(None))
+            last = emit("Open", opened_at, self._proxy() if proxied else self._client(None))
             if last is None:
                 return
             opened_at = last + int(rng.expovariate(1 / HOUR))
@@ -648,6 +696,20 @@ class SuccessorGenerator:
                     "oldTopicPreferences": old,
                 },
             )
+
+    def _proxy(self) -> dict[str, Any]:
+        """A privacy-proxy image fetch: the bare agent, an address of the proxy (198.51.100.0/24 is
+        reserved for documentation)."""
+        return {"ipAddress": f"198.51.100.{1 + int(self.rng.random() * 254)}", "userAgent": PROXY_USER_AGENT}
+
+    def _scanner(self, link: str) -> dict[str, Any]:
+        """A link scanner's click (192.0.2.0/24: documentation addresses)."""
+        return {
+            "ipAddress": f"192.0.2.{100 + int(self.rng.random() * 100)}",
+            "userAgent": SCANNER_USER_AGENT,
+            "link": link,
+            "linkTags": {"placement": ["hero"]},
+        }
 
     def _client(self, link: str | None) -> dict[str, Any]:
         """An open's or click's details; 203.0.113.0/24 is reserved for documentation."""

@@ -266,13 +266,19 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     # A re-sent copy of an event that was itself suppressed once-per-message (the second SMS status) is a
     # duplicate for the engine within one batch and a once-per-message repeat across batches: only the sum
     # of both is independent of how the stream was cut into batches.
-    suppressed = expectation.duplicates + expectation.once_per_message_suppressed
+    # Likewise a machine event weighted 0 is never recorded: re-sent in the same batch it is a duplicate, in
+    # a later one it is not counted again. So the three are compared as one sum.
+    suppressed = (
+        expectation.duplicates + expectation.once_per_message_suppressed + expectation.machine_not_counted
+    )
     pairs: list[tuple[str, int, Any]] = [
         ("scored", expectation.counted, scorer.get("scored", 0)),
         (
-            "suppressed (duplicates + once per message)",
+            "suppressed (duplicates + once per message + machine weight 0)",
             suppressed,
-            scorer.get("duplicates_suppressed", 0) + scorer.get("once_per_message_suppressed", 0),
+            scorer.get("duplicates_suppressed", 0)
+            + scorer.get("once_per_message_suppressed", 0)
+            + scorer.get("machine_not_counted", 0),
         ),
         ("rejected", sum(expectation.rejected.values()), sum(rejected.values())),
     ]
@@ -285,6 +291,21 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
             check.ok += 1
         else:
             check.fail("wrong", counter=name, expected=expected, actual=actual)
+    # The scorer counts a reason once per batch an event arrives in (after that batch's duplicates are
+    # removed), and sees a burst only within one batch: its count lies between the oracle's distinct events
+    # and arrivals with the reason (burst: from 0).
+    flagged = scorer.get("machine_flagged") if isinstance(scorer.get("machine_flagged"), Mapping) else {}
+    assert isinstance(flagged, Mapping)
+    for reason in sorted(set(expectation.machine_flagged_arrivals) | set(flagged)):
+        low = 0 if reason == "burst" else expectation.machine_flagged.get(reason, 0)
+        high = expectation.machine_flagged_arrivals.get(reason, 0)
+        actual = flagged.get(reason, 0)
+        check.expected += 1
+        check.observed += 1
+        if low <= actual <= high:
+            check.ok += 1
+        else:
+            check.fail("wrong", counter=f"machine_flagged.{reason}", expected=[low, high], actual=actual)
     return check
 
 

@@ -57,6 +57,7 @@ module "engagement_scoring" {
   score_floor           = var.score_floor
   score_ceiling         = var.score_ceiling
   log_level             = var.log_level
+  machine_engagement    = var.machine_engagement
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position

@@ -150,3 +150,19 @@ variable "customer_profiles_domain_name" {
   type        = string
   default     = null
 }
+
+variable "machine_engagement" {
+  description = "The module's machine_engagement policy. The default lists the simulator's link scanner (simulator/successor.py, SCANNER_USER_AGENT), so its bursts weigh the same (0) whether or not one Kinesis batch holds all their clicks; weights keep the module's defaults."
+  type = object({
+    weights                     = optional(map(number), {})
+    privacy_proxy_user_agents   = optional(list(string), ["Mozilla/5.0"])
+    privacy_proxy_cidrs         = optional(list(string), [])
+    scanner_user_agents         = optional(list(string), [])
+    scanner_cidrs               = optional(list(string), [])
+    send_time_proximity_seconds = optional(number, 10)
+    burst_window_ms             = optional(number, 1000)
+    burst_min_links             = optional(number, 2)
+  })
+  default  = { scanner_user_agents = ["ExampleLinkScanner"] }
+  nullable = false
+}

@@ -1,8 +1,9 @@
 """End to end: Terraform applies the module to the embedded cloud, the simulator streams its default
 (successor) workload of ~2,000 records for 200 users (SES bare and EventBridge-wrapped with redeliveries,
 SMS in CloudWatch Logs records with double statuses, inbound STOP through SNS/SQS/Pipes, custom app
-events, records without a user key; 30% of the SMS records through the module's SMS log group and its
-subscription filter) with duplicates and malformed records injected, and every user's
+events, records without a user key; privacy-proxy readers and scanner-protected addresses at the default
+shares; 30% of the SMS records through the module's SMS log group and its subscription filter) with
+duplicates and malformed records injected, and every user's
 score and tier, the scorer's counters and the EventBridge sink must equal the oracle."""
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     # subscription filter into the stream) and scored like the rest
     assert report["routes"]["put_log_events_calls"] > 5, report["routes"]
     assert scorer["skipped"]["control_message"] == 1  # CloudWatch Logs checking the new destination
+    # and the default machine shares are on: privacy-proxy opens and scanner bursts, each generated one caught
+    # by the policy, weighed 0 by the scorer as by the oracle (examples/local lists the simulator's scanner)
+    machine = report["oracle"]["machine_engagement"]
+    for reason in ("privacy_proxy_open", "scanner_list", "burst"):
+        row = machine["reasons"][reason]
+        assert row["machine_generated"] == row["caught"] > 0, machine
+    assert machine["machine_missed"] == 0, machine
+    assert scorer["machine_not_counted"] > 0 and scorer["machine_flagged"]["privacy_proxy_open"] > 0
     counters = report["verification"]["counters"]
     assert counters["checked"] is True and counters["ok"] == counters["expected"] >= 5, counters
     # and the EventBridge sink holds the expected updates; Customer Profiles too where the example turns

@@ -7,6 +7,7 @@ scorer's counters."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,10 @@ def test_oracle_and_scorer_agree_on_generated_successor_workloads(
         )
     )
     records = [r.data for r in workload.records]
-    env = {"RECIPIENT_USER_KEY": recipient_user_key}
+    # the simulator's link scanner on the scanner list, as examples/local has it: a scanner burst then weighs
+    # 0 whether or not one batch holds all its clicks (docs/scoring.md, "The simulator's machines")
+    policy = json.dumps({"scanner_user_agents": ["ExampleLinkScanner"]})
+    env = {"RECIPIENT_USER_KEY": recipient_user_key, "MACHINE_ENGAGEMENT": policy}
     oracle_settings = Settings.from_environment(env)
     expectation = expect(records, read_rules(aws.dynamodb, RULES_TABLE), oracle_settings)
     assume(expectation.counted > 0)

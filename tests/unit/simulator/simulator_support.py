@@ -190,6 +190,8 @@ class FakeDeployment:
                 "scored": e.counted,
                 "duplicates_suppressed": e.duplicates,
                 "once_per_message_suppressed": e.once_per_message_suppressed,
+                "machine_not_counted": e.machine_not_counted,
+                "machine_flagged": dict(e.machine_flagged),
                 "skipped": dict(e.skipped),
                 "rejected": dict(e.rejected),
             }

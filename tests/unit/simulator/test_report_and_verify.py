@@ -166,6 +166,37 @@ def test_counters_compare_scored_suppressed_every_skip_reason_and_the_rejected_t
     assert check_counters(expectation, scorer | {"scored": 11, "rejected": {}}).mismatches == 2
 
 
+def test_counters_take_weight_zero_events_with_the_suppressed_and_bound_each_reason() -> None:
+    # given an oracle that saw 3 proxy-open arrivals weighted 0 (2 distinct events, one re-sent) and a burst
+    expectation = Expectation(
+        {}, counted=5, duplicates=1, machine_not_counted=3,
+        machine_flagged={"privacy_proxy_open": 2, "burst": 2},
+        machine_flagged_arrivals={"privacy_proxy_open": 3, "burst": 2},
+    )  # fmt: skip
+    # when the scorer had the re-sent copy in the same batch (a duplicate there) and saw no burst
+    scorer = {
+        "scored": 5,
+        "duplicates_suppressed": 2,
+        "machine_not_counted": 2,
+        "machine_flagged": {"privacy_proxy_open": 2},
+    }
+    # then nothing differs: the sum matches, and each reason's count lies within the oracle's bounds
+    assert check_counters(expectation, scorer).mismatches == 0
+    # but a weight-0 event scored, or a reason counted outside the bounds, is a mismatch
+    scored = check_counters(expectation, scorer | {"scored": 6, "machine_not_counted": 1})
+    assert {e["counter"] for e in scored.examples} == {
+        "scored",
+        "suppressed (duplicates + once per message + machine weight 0)",
+    }
+    for flagged in (
+        {"privacy_proxy_open": 1},
+        {"privacy_proxy_open": 4},
+        {"privacy_proxy_open": 2, "burst": 3},
+    ):
+        wrong = check_counters(expectation, scorer | {"machine_flagged": flagged})
+        assert wrong.mismatches == 1, flagged
+
+
 def test_customer_profiles_objects_carry_every_users_score_channels_and_tier() -> None:
     users = {"a": expected_user("a", Decimal(62)), "b": expected_user("b", Decimal(-1000), "cold"),
              "z": expected_user("z", Decimal(0), "cold")}  # fmt: skip
