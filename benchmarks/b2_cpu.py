@@ -23,7 +23,6 @@ import gc
 import io
 import json
 import pstats
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -33,110 +32,26 @@ from typing import Any
 
 from engagement_scoring.core.config import ScorerConfig
 from engagement_scoring.core.keys import content_key
-from engagement_scoring.core.rules import ORIGINAL_POINTS
 from engagement_scoring.pipeline.scorer import ScorerRuntime, decode_record, process_batch
 
 from benchmarks.b1_api_calls import DEFAULT_TIERS
-from benchmarks.common import ROOT, kinesis_events, standard_workload
+from benchmarks.b2_fakes import FakeDynamoDB, FakeSQS, _Discard, parse_floor
+from benchmarks.common import (
+    ROOT,
+    STANDARD_EVENTS,
+    STANDARD_SEED,
+    STANDARD_USERS,
+    kinesis_events,
+    standard_workload,
+)
+from simulator.successor import SuccessorMix, SuccessorRates
+from simulator.workload import Workload, WorkloadConfig, generate
 
 BATCH_SIZES = (100, 500)
 HEADLINE_BATCH_SIZE = 500  # the module's default scorer_batch_size (variables.tf)
 REPETITIONS = 7
+QUICK_USERS, QUICK_RECORDS = 300, 3000  # --quick: the per-format workloads (a smoke run)
 PROFILE = ROOT / "build" / "bench" / "b2_profile.txt"
-_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)")
-
-
-class _Events:
-    def register_first(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    register = register_first
-
-
-class _Meta:
-    events = _Events()
-
-
-class FakeDynamoDB:
-    """Answers the scorer's DynamoDB calls from memory, instantly; `stub_ns` is the time spent in here."""
-
-    meta = _Meta()
-
-    def __init__(self, rules_table: str, scores_table: str, ledger_table: str) -> None:
-        self.rules_table, self.scores_table, self.ledger_table = rules_table, scores_table, ledger_table
-        self.rules = [
-            {"event_type": {"S": event_type}, "points": {"N": str(points)}}
-            for event_type, points in ORIGINAL_POINTS.items()
-        ]
-        self.users: dict[str, dict[str, Any]] = {}
-        self.buckets: dict[str, set[bytes]] = {}
-        self.stub_ns = 0
-        self.calls = 0
-
-    def scan(self, **request: Any) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        response = {"Items": list(self.rules)}
-        self.stub_ns += time.perf_counter_ns() - started
-        return response
-
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        responses: dict[str, list[dict[str, Any]]] = {}
-        for table, request in RequestItems.items():
-            found: list[dict[str, Any]] = responses.setdefault(table, [])
-            for key in request["Keys"]:
-                if table == self.ledger_table:
-                    event_key = key["event_key"]["S"]
-                    digests = self.buckets.get(event_key)
-                    if digests is not None:
-                        found.append({"event_key": {"S": event_key}, "d": {"BS": sorted(digests)}})
-                else:
-                    item = self.users.get(key["user_key"]["S"])
-                    if item is not None:
-                        found.append(item)
-        self.stub_ns += time.perf_counter_ns() - started
-        return {"Responses": responses, "UnprocessedKeys": {}}
-
-    def _apply_update(self, update: dict[str, Any]) -> None:
-        if update["TableName"] == self.ledger_table:
-            digests = update["ExpressionAttributeValues"][":d"]["BS"]
-            self.buckets.setdefault(update["Key"]["event_key"]["S"], set()).update(digests)
-            return
-        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-        set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
-        item = {"user_key": update["Key"]["user_key"]}
-        for name, value in _ASSIGNMENT.findall(set_clause):
-            item[names[name]] = values[value]
-        self.users[update["Key"]["user_key"]["S"]] = item
-
-    def update_item(self, **request: Any) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        self._apply_update(request)
-        self.stub_ns += time.perf_counter_ns() - started
-        return {}
-
-    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        for action in TransactItems:
-            self._apply_update(action["Update"])
-        self.stub_ns += time.perf_counter_ns() - started
-        return {}
-
-
-class FakeSQS:
-    meta = _Meta()
-
-    def send_message_batch(self, **request: Any) -> dict[str, Any]:
-        return {"Successful": [{"Id": entry["Id"]} for entry in request["Entries"]], "Failed": []}
-
-
-class _Discard(io.TextIOBase):
-    def write(self, text: str) -> int:
-        return len(text)
 
 
 def _runtime() -> tuple[ScorerRuntime, FakeDynamoDB]:
@@ -182,6 +97,17 @@ def time_floor(events: list[dict[str, Any]]) -> int:
     for event in events:
         for record in event["Records"]:
             loads(b64decode(record["kinesis"]["data"]))
+    return time.perf_counter_ns() - started
+
+
+def time_format_floor(events: list[dict[str, Any]]) -> int:
+    """Nanoseconds for `parse_floor` of every record."""
+    floor = parse_floor
+    gc.collect()
+    started = time.perf_counter_ns()
+    for event in events:
+        for record in event["Records"]:
+            floor(record["kinesis"]["data"])
     return time.perf_counter_ns() - started
 
 
@@ -266,8 +192,93 @@ def _stages(events: list[dict[str, Any]], n: int, ours_us: float, repetitions: i
     }
 
 
+# One format per workload (`cpu_us_per_event_by_format`): the successor generator with a mix of one
+# activity kind. SES bare (`ses`) and wrapped by the default-bus rule (`ses_eventbridge`), without
+# redeliveries (the standard workload has no duplicates either); SMS in CloudWatch Logs subscription
+# records (gzip, one to three status events each; no STOP replies, they come through SQS/Pipes);
+# custom: the app's push and session events.
+_NONE = {name: 0.0 for name in SuccessorMix.__dataclass_fields__}
+FORMAT_WORKLOADS: dict[str, tuple[SuccessorMix, SuccessorRates] | None] = {
+    "pinpoint": None,
+    "ses": (SuccessorMix(**{**_NONE, "ses_campaign": 1.0}), SuccessorRates(ses_wrapped=0.0)),
+    "ses_eventbridge": (
+        SuccessorMix(**{**_NONE, "ses_campaign": 1.0}),
+        SuccessorRates(ses_wrapped=1.0, eventbridge_redelivery=0.0),
+    ),
+    "sms": (SuccessorMix(**{**_NONE, "sms_campaign": 1.0}), SuccessorRates(sms_stop=0.0)),
+    "custom": (SuccessorMix(**{**_NONE, "push_notification": 12.0, "app_session": 28.0}), SuccessorRates()),
+}
+
+
+def format_workload(name: str, users: int = STANDARD_USERS, records: int = STANDARD_EVENTS) -> Workload:
+    """`records` Kinesis records of one format (FORMAT_WORKLOADS), same seed as the standard workload."""
+    shape = FORMAT_WORKLOADS[name]
+    if shape is None:
+        return standard_workload(users, records)
+    mix, rates = shape
+    config = WorkloadConfig(
+        formats=("successor",),
+        users=users,
+        events=records,
+        seed=STANDARD_SEED,
+        successor_mix=mix,
+        successor_rates=rates,
+    )
+    return generate(config)
+
+
+def run_by_format(
+    repetitions: int,
+    users: int = STANDARD_USERS,
+    records: int = STANDARD_EVENTS,
+    batch_size: int = HEADLINE_BATCH_SIZE,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """B2 on each one-format workload of the same number of records: ours and that format's own floor
+    (`parse_floor`) in alternating repetitions, medians per Kinesis record; the ratio is ours / floor."""
+    results: dict[str, Any] = {}
+    for name in FORMAT_WORKLOADS:
+        workload = format_workload(name, users, records)
+        events = kinesis_events(workload, batch_size)
+        documents = sum(parse_floor(r["kinesis"]["data"]) for e in events for r in e["Records"])
+        del workload
+        time_ours(events)  # warm-up
+        ours_ns: list[int] = []
+        floor_ns: list[int] = []
+        details: dict[str, int] = {}
+        for _ in range(repetitions):
+            ns, details = time_ours(events)
+            ours_ns.append(ns)
+            floor_ns.append(time_format_floor(events))
+        ours_us = _per_event_us(int(statistics.median(ours_ns)), records)
+        floor_us = _per_event_us(int(statistics.median(floor_ns)), records)
+        results[name] = {
+            "records": records,
+            "json_documents_per_record": round(documents / records, 2),
+            "ours_us_per_record_median": round(ours_us, 2),
+            "ours_us_per_record_spread": [
+                round(_per_event_us(v, records), 2) for v in (min(ours_ns), max(ours_ns))
+            ],
+            "floor_us_per_record_median": round(floor_us, 2),
+            "floor_us_per_record_spread": [
+                round(_per_event_us(v, records), 2) for v in (min(floor_ns), max(floor_ns))
+            ],
+            "ratio_median": round(ours_us / floor_us, 2),
+            "events_applied": details["events_applied"],
+            "failed_records": details["failed_records"],
+        }
+        log(
+            f"  B2 {name}: ours {ours_us:.1f} us/record, its floor {floor_us:.1f} us/record "
+            f"({ours_us / floor_us:.2f}x; {documents / records:.2f} JSON documents per record)"
+        )
+    return results
+
+
 def run(
-    repetitions: int = REPETITIONS, log: Callable[[str], None] = print, profile_path: Path | None = PROFILE
+    repetitions: int = REPETITIONS,
+    log: Callable[[str], None] = print,
+    profile_path: Path | None = PROFILE,
+    quick: bool = False,
 ) -> dict[str, Any]:
     """B2 at each batch size; the harness's own objects (the 20,000 Lambda records, the workload) are
     frozen out of the cyclic collector while timing, as a Lambda holds one batch, not the whole workload
@@ -314,4 +325,7 @@ def run(
     results["headline_batch_size"] = HEADLINE_BATCH_SIZE
     results["ours"] = headline["ours_us_per_event_median"]
     results["floor"] = headline["floor_us_per_event_median"]
+    del workload, events
+    users, records = (QUICK_USERS, QUICK_RECORDS) if quick else (STANDARD_USERS, STANDARD_EVENTS)
+    results["by_format"] = run_by_format(repetitions, users, records, log=log)
     return results

@@ -113,6 +113,17 @@ def evaluate(results: dict[str, Any]) -> tuple[list[Row], list[str]]:
             "info" if ran else "not run",
         ),
     ]
+    for name, entry in (results.get("cpu_us_per_event_by_format") or {}).items():
+        rows.append(
+            Row(
+                "B2",
+                f"scorer CPU per record, {name} only (batch {batch}), against its own floor",
+                "(information)",
+                _fmt(entry["ours"], 1, " µs"),
+                f"{_fmt(entry['ratio'], 2)}x its floor ({_fmt(entry['floor'], 1, ' µs')})",
+                "info",
+            )
+        )
     if met is False:
         missed.append("B2")
 
@@ -254,6 +265,25 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
                 + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in stages.items())
                 + ".",
             ]
+        by_format = details["B2"].get("by_format")
+        if by_format:
+            parts += [
+                "",
+                "B2 by format (one format per workload, same number of records; medians and [min, max] in µs "
+                "per Kinesis record; each format's floor is base64 + gunzip where gzip + json.loads, the "
+                "log events' messages included):",
+                "",
+                "| format | records | JSON documents per record | ours | ours spread | floor | floor spread "
+                "| ratio |",
+                "| --- |" + " ---: |" * 7,
+            ]
+            for name, b in by_format.items():
+                parts.append(
+                    f"| {name} | {b['records']:,} | {b['json_documents_per_record']} | "
+                    f"{b['ours_us_per_record_median']} | {b['ours_us_per_record_spread']} | "
+                    f"{b['floor_us_per_record_median']} | {b['floor_us_per_record_spread']} | "
+                    f"{b['ratio_median']}x |"
+                )
         unfrozen = details["B2"].get("gc_not_frozen", {})
         if unfrozen:
             parts += [
