@@ -1,22 +1,25 @@
-"""B2: scorer CPU per event with AWS stubbed in-process, beside the parsing floor measured in the same run.
+"""B2: scorer CPU per record with AWS stubbed in-process, beside the parsing floor measured in the same run.
 
-Ours: `pipeline.scorer.process_batch` (the body of `scorer.handler`: decode, parse, normalize, classify,
-user reads and ring checks, score, plan, build the writes, the batch log line and EMF) over the
-standard workload in Lambda Kinesis events, with an in-memory DynamoDB fake that answers Scan,
-BatchGetItem, UpdateItem and TransactWriteItems from dicts (users and overflow buckets persist across
-batches, so later batches read existing users as on AWS). The fake's own time is measured and
-subtracted; the log lines go to a discarding stream. A fresh fake and runtime per repetition
-(otherwise every event would be a duplicate the second time).
+Ours, as deployed (b2_deployed.py): `handlers.scorer.handler` as it is, in a fresh process per repetition
+that imports the handler, builds its runtime with real boto3 clients and serves the batches one at a
+time, as an execution environment does; DynamoDB and SQS are in-memory fakes (b2_fakes.py, checked
+against moto: the fake answers Scan, BatchGetItem, UpdateItem and TransactWriteItems from dicts, users and
+overflow buckets persisting across batches), whose own time is subtracted; the log lines go to a
+discarding stream. Nothing is frozen out of the garbage collector by the harness.
 
-Floor: `json.loads(base64.b64decode(data))` of the same records, nothing else.
+Floor: `parse_floor` of the same records in the same process, batch by batch: base64 decode, gunzip for
+CloudWatch Logs subscription data, json.loads (and of the log events' messages); for Pinpoint records that
+is `json.loads(base64.b64decode(data))`, nothing else.
 
-Both are timed with `time.perf_counter_ns` in alternating repetitions; the figures are the medians
-(minima reported beside them).
+Figures: CPU time of the process (`time.thread_time_ns`), medians over the repetitions and [min, max];
+the ratio is the median of each run's own ratio. At the headline batch size the gc.freeze variants run
+interleaved with the handler as it is (the measurements behind the handler's choice, results.json
+`gc_freeze`). Per format: one-format workloads of the same size (FORMAT_WORKLOADS). The stages and the
+cProfile (build/bench/b2_profile.txt) are in-process `process_batch` runs: where the time goes.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import cProfile
 import gc
@@ -34,6 +37,7 @@ from engagement_scoring.core.config import ScorerConfig
 from engagement_scoring.core.keys import content_key
 from engagement_scoring.pipeline.scorer import ScorerRuntime, decode_record, process_batch
 
+from benchmarks import b2_deployed
 from benchmarks.b1_api_calls import DEFAULT_TIERS
 from benchmarks.b2_fakes import FakeDynamoDB, FakeSQS, _Discard, parse_floor
 from benchmarks.common import (
@@ -89,28 +93,6 @@ def time_ours(events: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
     }
 
 
-def time_floor(events: list[dict[str, Any]]) -> int:
-    """Nanoseconds for base64 decode + json.loads of every record, nothing else."""
-    b64decode, loads = base64.b64decode, json.loads
-    gc.collect()
-    started = time.perf_counter_ns()
-    for event in events:
-        for record in event["Records"]:
-            loads(b64decode(record["kinesis"]["data"]))
-    return time.perf_counter_ns() - started
-
-
-def time_format_floor(events: list[dict[str, Any]]) -> int:
-    """Nanoseconds for `parse_floor` of every record."""
-    floor = parse_floor
-    gc.collect()
-    started = time.perf_counter_ns()
-    for event in events:
-        for record in event["Records"]:
-            floor(record["kinesis"]["data"])
-    return time.perf_counter_ns() - started
-
-
 def time_stages(events: list[dict[str, Any]]) -> dict[str, int]:
     """Nanoseconds of the per-record path's stages, cumulatively (each includes the previous ones):
     the engine's parsing (strict base64, UTF-8, json.loads), + the content key, + normalize (the whole
@@ -153,29 +135,6 @@ def profile_ours(events: list[dict[str, Any]], top: int = 25) -> str:
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(top)
     return text.getvalue()
-
-
-def _measure(events: list[dict[str, Any]], n: int, repetitions: int) -> dict[str, Any]:
-    """Alternating repetitions of ours and the floor; medians and minima in microseconds per record."""
-    ours_ns: list[int] = []
-    floor_ns: list[int] = []
-    details: dict[str, int] = {}
-    for _ in range(repetitions):
-        ns, details = time_ours(events)
-        ours_ns.append(ns)
-        floor_ns.append(time_floor(events))
-    ours_us = _per_event_us(int(statistics.median(ours_ns)), n)
-    floor_us = _per_event_us(int(statistics.median(floor_ns)), n)
-    return {
-        "ours_us_per_event_median": round(ours_us, 2),
-        "ours_us_per_event_min": round(_per_event_us(min(ours_ns), n), 2),
-        "floor_us_per_event_median": round(floor_us, 2),
-        "floor_us_per_event_min": round(_per_event_us(min(floor_ns), n), 2),
-        "ratio_median": round(ours_us / floor_us, 2),
-        "stub_us_per_event_excluded": round(_per_event_us(details["stub_ns"], n), 2),
-        "events_applied": details["events_applied"],
-        "failed_records": details["failed_records"],
-    }
 
 
 def _stages(events: list[dict[str, Any]], n: int, ours_us: float, repetitions: int) -> dict[str, float]:
@@ -227,50 +186,53 @@ def format_workload(name: str, users: int = STANDARD_USERS, records: int = STAND
     return generate(config)
 
 
+def _record_entry(deployed: dict[str, Any], documents: float | None = None) -> dict[str, Any]:
+    """One variant's figures from b2_deployed.measure in the per-record shape results.json keeps."""
+    handler, floor = deployed["handler_us_per_record"], deployed["floor_us_per_record"]
+    entry: dict[str, Any] = {
+        "records": deployed["records"],
+        "ours_us_per_record_median": handler["median"],
+        "ours_us_per_record_spread": handler["spread"],
+        "floor_us_per_record_median": floor["median"],
+        "floor_us_per_record_spread": floor["spread"],
+        # the median of each run's own ratio (both timed in the same process, batch by batch)
+        "ratio_median": deployed["ratio"]["median"],
+        "ratio_spread": deployed["ratio"]["spread"],
+        "events_applied": deployed["events_applied"],
+        "failed_records": deployed["failed_records"],
+    }
+    if documents is not None:
+        entry["json_documents_per_record"] = documents
+    return entry
+
+
+def _documents_per_record(events: list[dict[str, Any]]) -> float:
+    datas = [record["kinesis"]["data"] for event in events for record in event["Records"]]
+    return round(sum(parse_floor(data) for data in datas) / len(datas), 2)
+
+
 def run_by_format(
     repetitions: int,
     users: int = STANDARD_USERS,
     records: int = STANDARD_EVENTS,
     batch_size: int = HEADLINE_BATCH_SIZE,
     log: Callable[[str], None] = print,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """B2 on each one-format workload of the same number of records: ours and that format's own floor
-    (`parse_floor`) in alternating repetitions, medians per Kinesis record; the ratio is ours / floor."""
+    """B2 as deployed (b2_deployed: the handler as it is, a fresh process per repetition) on each one-format
+    workload of the same number of records, against that format's own floor (`parse_floor`); `known`
+    holds formats already measured in this run (the pinpoint headline), which are not measured again."""
     results: dict[str, Any] = {}
     for name in FORMAT_WORKLOADS:
-        workload = format_workload(name, users, records)
-        events = kinesis_events(workload, batch_size)
-        documents = sum(parse_floor(r["kinesis"]["data"]) for e in events for r in e["Records"])
-        del workload
-        time_ours(events)  # warm-up
-        ours_ns: list[int] = []
-        floor_ns: list[int] = []
-        details: dict[str, int] = {}
-        for _ in range(repetitions):
-            ns, details = time_ours(events)
-            ours_ns.append(ns)
-            floor_ns.append(time_format_floor(events))
-        ours_us = _per_event_us(int(statistics.median(ours_ns)), records)
-        floor_us = _per_event_us(int(statistics.median(floor_ns)), records)
-        results[name] = {
-            "records": records,
-            "json_documents_per_record": round(documents / records, 2),
-            "ours_us_per_record_median": round(ours_us, 2),
-            "ours_us_per_record_spread": [
-                round(_per_event_us(v, records), 2) for v in (min(ours_ns), max(ours_ns))
-            ],
-            "floor_us_per_record_median": round(floor_us, 2),
-            "floor_us_per_record_spread": [
-                round(_per_event_us(v, records), 2) for v in (min(floor_ns), max(floor_ns))
-            ],
-            "ratio_median": round(ours_us / floor_us, 2),
-            "events_applied": details["events_applied"],
-            "failed_records": details["failed_records"],
-        }
-        log(
-            f"  B2 {name}: ours {ours_us:.1f} us/record, its floor {floor_us:.1f} us/record "
-            f"({ours_us / floor_us:.2f}x; {documents / records:.2f} JSON documents per record)"
-        )
+        events = kinesis_events(format_workload(name, users, records), batch_size)
+        documents = _documents_per_record(events)
+        if known and name in known:
+            deployed = known[name]
+        else:
+            deployed = b2_deployed.measure(events, repetitions, log=log, variants=("none",), label=name)[
+                "none"
+            ]
+        results[name] = _record_entry(deployed, documents)
     return results
 
 
@@ -280,52 +242,47 @@ def run(
     profile_path: Path | None = PROFILE,
     quick: bool = False,
 ) -> dict[str, Any]:
-    """B2 at each batch size; the harness's own objects (the 20,000 Lambda records, the workload) are
-    frozen out of the cyclic collector while timing, as a Lambda holds one batch, not the whole workload
-    (the figures without freezing are reported beside)."""
-    workload = standard_workload()
+    """B2 as deployed (b2_deployed.py): the scorer handler as it is, in a fresh process per repetition
+    holding one batch at a time, at batch sizes 500 (the headline) and 100; at 500 interleaved with the
+    gc.freeze variants (the measurements behind the handler's choice); then per format. The stages and the
+    profile are in-process (information: where the time goes)."""
+    users, records = (QUICK_USERS, QUICK_RECORDS) if quick else (STANDARD_USERS, STANDARD_EVENTS)
+    workload = standard_workload(users, records)
     n = len(workload.records)
     results: dict[str, Any] = {
         "records": n,
         "repetitions": repetitions,
-        "gc": "harness objects frozen (gc.freeze) while timing; collector on",
+        "gc": "as deployed: the handler as is, a fresh process per repetition, the harness freezes nothing",
         "by_batch_size": {},
-        "gc_not_frozen": {},
     }
+    headline = kinesis_events(workload, HEADLINE_BATCH_SIZE)
+    freeze = b2_deployed.measure(headline, repetitions, log=log, label=f"batch {HEADLINE_BATCH_SIZE}")
+    results["gc_freeze"] = freeze
+    results["by_batch_size"][str(HEADLINE_BATCH_SIZE)] = _record_entry(freeze["none"])
     for batch_size in BATCH_SIZES:
-        events = kinesis_events(workload, batch_size)
-        time_ours(events)  # warm-up: imports, caches
-        time_floor(events)
-        gc.collect()
-        gc.freeze()
-        try:
-            entry = _measure(events, n, repetitions)
-            if batch_size == HEADLINE_BATCH_SIZE:
-                results["stages_us_per_event"] = _stages(
-                    events, n, entry["ours_us_per_event_median"], repetitions
-                )
-                if profile_path is not None:
-                    profile_path.parent.mkdir(parents=True, exist_ok=True)
-                    profile_path.write_text(profile_ours(events, top=40), encoding="utf-8")
-                    results["profile"] = str(profile_path.relative_to(ROOT))
-        finally:
-            gc.unfreeze()
-        results["by_batch_size"][str(batch_size)] = entry
-        unfrozen = _measure(events, n, max(3, repetitions // 2))
-        results["gc_not_frozen"][str(batch_size)] = {
-            key: unfrozen[key]
-            for key in ("ours_us_per_event_median", "floor_us_per_event_median", "ratio_median")
-        }
-        log(
-            f"  B2 batch {batch_size}: ours {entry['ours_us_per_event_median']:.1f} us/event, floor "
-            f"{entry['floor_us_per_event_median']:.1f} us/event ({entry['ratio_median']:.2f}x; without "
-            f"freezing the harness objects {unfrozen['ratio_median']:.2f}x)"
-        )
-    headline = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
+        if batch_size != HEADLINE_BATCH_SIZE:
+            events = kinesis_events(workload, batch_size)
+            deployed = b2_deployed.measure(
+                events, repetitions, log=log, variants=("none",), label=f"batch {batch_size}"
+            )
+            results["by_batch_size"][str(batch_size)] = _record_entry(deployed["none"])
+    entry = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
+    time_ours(headline)  # warm-up: imports, caches
+    results["stages_us_per_event"] = _stages(
+        headline,
+        n,
+        statistics.median(_per_event_us(time_ours(headline)[0], n) for _ in range(3)),
+        repetitions,
+    )
+    if profile_path is not None:
+        profile_path.parent.mkdir(parents=True, exist_ok=True)
+        profile_path.write_text(profile_ours(headline, top=40), encoding="utf-8")
+        results["profile"] = str(profile_path.relative_to(ROOT))
+    del workload, headline
     results["headline_batch_size"] = HEADLINE_BATCH_SIZE
-    results["ours"] = headline["ours_us_per_event_median"]
-    results["floor"] = headline["floor_us_per_event_median"]
-    del workload, events
-    users, records = (QUICK_USERS, QUICK_RECORDS) if quick else (STANDARD_USERS, STANDARD_EVENTS)
-    results["by_format"] = run_by_format(repetitions, users, records, log=log)
+    results["ours"] = entry["ours_us_per_record_median"]
+    results["floor"] = entry["floor_us_per_record_median"]
+    results["by_format"] = run_by_format(
+        repetitions, users, records, log=log, known={"pinpoint": freeze["none"]}
+    )
     return results

@@ -69,6 +69,7 @@ def test_the_report_shows_each_format_beside_its_floor() -> None:
         "floor_us_per_record_median": 20.0,
         "floor_us_per_record_spread": [19.5, 21.0],
         "ratio_median": 2.0,
+        "ratio_spread": [1.9, 2.1],
     }
     results: dict[str, Any] = {
         "api_calls_per_1000_events": dict.fromkeys(("ours_batch100", "ours_batch1000", "original_batch100")),
@@ -82,10 +83,13 @@ def test_the_report_shows_each_format_beside_its_floor() -> None:
         "benchmarks_run": ["B2"],
         "measured_at": "2026-12-03T16:00:00+00:00",
         "machine": {"cpu_model": "x", "cpu_count": 2, "python": "3.11", "platform": "linux"},
-        "details": {"B2": {"headline_batch_size": 500, "by_batch_size": {}, "by_format": {"sms": entry}}},
+        "details": {
+            "B2": {"headline_batch_size": 500, "by_batch_size": {"500": entry}, "by_format": {"sms": entry}}
+        },
     }
     rows, missed = report.evaluate(results)
     sms = [row for row in rows if "sms only" in row.metric]
     assert len(sms) == 1 and sms[0].measured == "40.0 µs" and sms[0].ratio.startswith("2.00x its floor")
     section = report.results_section(results, rows, missed)
     assert "| sms | 300 | 3.1 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x |" in section
+    assert "| 500 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x | [1.9, 2.1] |" in section
