@@ -1,0 +1,24 @@
+"""B2 as deployed runs the handler in a process that holds what a Lambda holds: the child must freeze
+nothing for the handler as is, freeze what each gc.freeze variant says, serve every record, and build its
+runtime through the handler's own init (real boto3 clients). No timing is asserted here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import b2_deployed
+from benchmarks.common import kinesis_events, standard_workload
+
+
+def test_the_child_freezes_only_what_its_variant_says(tmp_path: Path) -> None:
+    events = kinesis_events(standard_workload(20, 200), 100)
+    path = b2_deployed.write_batches(events, tmp_path / "batches.jsonl")
+    runs = {variant: b2_deployed.run_child(variant, path) for variant in b2_deployed.VARIANTS}
+    for variant, run in runs.items():
+        assert run["records"] == 200 and run["failed_records"] == 0, variant
+        assert run["events_applied"] > 100, variant
+        assert run["init_ns"] > 0 and run["handler_ns"] > 0 and run["floor_ns"] > 0, variant
+    # the handler as is: nothing frozen by the harness (nor by the handler)
+    assert runs["none"]["frozen_objects"] == 0
+    # after init more is alive than at the module's import end (boto3 and its clients)
+    assert 0 < runs["import"]["frozen_objects"] < runs["init"]["frozen_objects"]
