@@ -12,11 +12,12 @@ they would be in DynamoDB, not in the process: slightly against us). The floor i
 the same batch's records, timed in the same child right after each batch. Times are the child's CPU
 time (`time.thread_time_ns`): on a shared machine wall time counts the other processes' turns.
 
-Variants (gc.freeze() moves every object alive at that moment out of the cyclic collector's reach):
-- `none`: the handler as it is;
-- `import`: gc.freeze() at the end of the handler module's import (before boto3 is imported);
-- `init`: gc.freeze() once after the first invocation's init (imports, boto3 clients, configuration).
-The parent runs the variants interleaved (none, import, init, none, ...), one fresh process each.
+Variants (gc.freeze() moves every object alive at that moment out of the cyclic collector's reach; the
+handler module calls it at the end of its import, a choice these variants measured):
+- `none`: the handler as it is (frozen at its import end);
+- `unfreeze`: gc.unfreeze() right after the handler's import: the handler without its freeze;
+- `init`: as is, plus gc.freeze() once after the first invocation's init (boto3 clients, configuration).
+The parent runs the variants interleaved (none, unfreeze, init, none, ...), one fresh process each.
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ from typing import Any
 # Only the standard library at module level: the child must not load the simulator (benchmarks.common
 # imports it) into the process whose collector it measures.
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("none", "import", "init")
-CHILD_VARIANTS = (*VARIANTS, "unfreeze")
+VARIANTS = ("none", "unfreeze", "init")
 BATCHES = ROOT / "build" / "bench" / "b2_deployed_batches.jsonl"
 SCORER_ENV = {
     "RULES_TABLE": "rules",
@@ -54,8 +54,8 @@ def child(variant: str, path: Path) -> dict[str, Any]:
     started = clock()
     import engagement_scoring.handlers.scorer as scorer_handler
 
-    if variant == "import":
-        gc.freeze()
+    if variant == "unfreeze":
+        gc.unfreeze()
     import_ns = clock() - started
 
     from engagement_scoring.pipeline.scorer import ScorerRuntime
@@ -85,8 +85,6 @@ def child(variant: str, path: Path) -> dict[str, Any]:
             began = clock()
             response = scorer_handler.handler(event, context)
             handler_ns += clock() - began
-            if variant == "unfreeze" and records == 0:
-                gc.unfreeze()
             failed += len(response["batchItemFailures"])
             datas = [record["kinesis"]["data"] for record in event["Records"]]
             records += len(datas)
@@ -206,7 +204,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b2_deployed")
-    parser.add_argument("--child", choices=CHILD_VARIANTS, required=True)
+    parser.add_argument("--child", choices=VARIANTS, required=True)
     parser.add_argument("batches", type=Path)
     args = parser.parse_args(argv)
     print(json.dumps(child(args.child, args.batches)))

@@ -311,10 +311,9 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
 def gc_freeze_line(freeze: dict[str, Any]) -> str:
     """The gc.freeze experiment: each variant's handler figure, ratio and cold start, with the load."""
     names = {
-        "none": "the handler as is",
-        "import": "gc.freeze() at the handler module's import end",
-        "init": "gc.freeze() after the first invocation's init",
-        "unfreeze": "gc.unfreeze() after the first invocation",
+        "none": "the handler as is (gc.freeze() at its import end)",
+        "unfreeze": "without it (gc.unfreeze() after the import)",
+        "init": "plus gc.freeze() after the first invocation's init",
     }
     variants = [name for name in names if name in freeze]
     return (
