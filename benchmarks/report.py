@@ -312,7 +312,7 @@ def gc_freeze_line(freeze: dict[str, Any]) -> str:
     """The gc.freeze experiment: each variant's handler figure, ratio and cold start, with the load."""
     names = {
         "none": "the handler as is (gc.freeze() at its import end)",
-        "unfreeze": "without it (gc.unfreeze() after the import)",
+        "nofreeze": "without it",
         "init": "plus gc.freeze() after the first invocation's init",
     }
     variants = [name for name in names if name in freeze]
