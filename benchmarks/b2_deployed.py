@@ -13,12 +13,13 @@ the same batch's records, timed in the same child right after each batch. Times 
 time (`time.thread_time_ns`): on a shared machine wall time counts the other processes' turns.
 
 Variants (gc.freeze() moves every object alive at that moment out of the cyclic collector's reach; the
-handler module calls it at the end of its import, a choice these variants measured):
-- `none`: the handler as it is (frozen at its import end);
-- `nofreeze`: the handler without its freeze (gc.freeze is a no-op while the module is imported;
-  gc.unfreeze() afterwards would not do: the collector's generation counts differ from never freezing);
-- `init`: as is, plus gc.freeze() once after the first invocation's init (boto3 clients, configuration).
-The parent runs the variants interleaved (none, nofreeze, init, none, ...), one fresh process each.
+handler calls it at the end of its module's import and once after the first invocation's init, a choice
+these variants measured):
+- `none`: the handler as it is;
+- `nofreeze`: the handler without either freeze (gc.freeze a no-op in the child; gc.unfreeze() afterwards
+  would not do: the collector's generation counts differ from never freezing);
+- `import`: the import-end freeze only.
+The parent runs the variants interleaved (none, nofreeze, import, none, ...), one fresh process each.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 # Only the standard library at module level: the child must not load the simulator (benchmarks.common
 # imports it) into the process whose collector it measures.
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("none", "nofreeze", "init")
+VARIANTS = ("none", "nofreeze", "import")
 BATCHES = ROOT / "build" / "bench" / "b2_deployed_batches.jsonl"
 SCORER_ENV = {
     "RULES_TABLE": "rules",
@@ -54,11 +55,12 @@ def child(variant: str, path: Path) -> dict[str, Any]:
     clock = time.thread_time_ns  # CPU time: the machine is shared, wall time would time the others too
     freeze = gc.freeze
     if variant == "nofreeze":
-        gc.freeze = lambda: None  # the handler module's own gc.freeze() becomes a no-op
+        gc.freeze = lambda: None  # the handler's own gc.freeze() calls become no-ops
     started = clock()
     import engagement_scoring.handlers.scorer as scorer_handler
 
-    gc.freeze = freeze
+    if variant == "import":
+        gc.freeze = lambda: None  # only the import-end freeze happens
     import_ns = clock() - started
 
     from engagement_scoring.pipeline.scorer import ScorerRuntime
@@ -74,8 +76,6 @@ def child(variant: str, path: Path) -> dict[str, Any]:
         Lambda), then the same configuration on the fakes for the calls."""
         began = clock()
         init["deployed"] = build(env)
-        if variant == "init":
-            gc.freeze()
         init["ns"] = clock() - began
         return ScorerRuntime(init["deployed"].config, fake, FakeSQS(), sleep=lambda _: None)
 
@@ -96,6 +96,7 @@ def child(variant: str, path: Path) -> dict[str, Any]:
                 parse_floor(data)
             floor_ns += clock() - began
             del event, datas, response
+    gc.freeze = freeze
     return {
         "variant": variant,
         "import_ns": import_ns,

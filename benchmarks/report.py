@@ -311,9 +311,9 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
 def gc_freeze_line(freeze: dict[str, Any]) -> str:
     """The gc.freeze experiment: each variant's handler figure, ratio and cold start, with the load."""
     names = {
-        "none": "the handler as is (gc.freeze() at its import end)",
-        "nofreeze": "without it",
-        "init": "plus gc.freeze() after the first invocation's init",
+        "none": "the handler as is (gc.freeze() at import end and after init)",
+        "nofreeze": "without either",
+        "import": "at import end only",
     }
     variants = [name for name in names if name in freeze]
     return (

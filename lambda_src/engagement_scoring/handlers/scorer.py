@@ -23,6 +23,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         if _runtime is None:
             _runtime = ScorerRuntime.from_environment()
+            gc.freeze()  # boto3 and the clients just built, for the same reason as at import end (below)
         return process_batch(event, _runtime, context)
     except Exception as exc:
         # A configuration error says what to fix (its text names settings, never record contents);
@@ -32,10 +33,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in sequence_numbers(event)]}
 
 
-# Everything imported so far lives as long as the execution environment: out of the cyclic collector's
-# reach, it is not rescanned by the full collections that building the boto3 clients on the first
-# invocation triggers. Measured with B2 as deployed (docs/benchmarks.md, "gc.freeze"; CPU time on 2 shared
-# cores at load 11-20): the cold start (import + init) 237 -> 216 ms median over 15 interleaved fresh
-# processes (one full collection fewer during init), 223 -> 207 and 226 -> 205 ms in two more runs; the
-# per-record cost unchanged within the spread. Freezing after init instead changed neither.
+# Everything imported so far (and, on the first invocation, boto3 and its clients: see handler) lives as
+# long as the execution environment: out of the cyclic collector's reach, the full collections do not
+# rescan it. Measured with B2 as deployed (docs/benchmarks.md, "gc.freeze"; CPU time, interleaved fresh
+# processes, 2 shared cores at load 9-20): at import end, the cold start (import + init) 216 vs 237, 200
+# vs 218 and 191 vs 219 ms median (one full collection fewer while init builds the boto3 clients); after
+# init too, the per-record cost 1-4% lower than without either in each of three runs (frozen at import end
+# only, it was 1-4% higher: the collector's full-collection threshold counts only unfrozen objects).
 gc.freeze()
