@@ -186,7 +186,9 @@ def format_workload(name: str, users: int = STANDARD_USERS, records: int = STAND
     return generate(config)
 
 
-def _record_entry(deployed: dict[str, Any], documents: float | None = None) -> dict[str, Any]:
+def _record_entry(
+    deployed: dict[str, Any], load: list[str], documents: float | None = None
+) -> dict[str, Any]:
     """One variant's figures from b2_deployed.measure in the per-record shape results.json keeps."""
     handler, floor = deployed["handler_us_per_record"], deployed["floor_us_per_record"]
     entry: dict[str, Any] = {
@@ -200,6 +202,7 @@ def _record_entry(deployed: dict[str, Any], documents: float | None = None) -> d
         "ratio_spread": deployed["ratio"]["spread"],
         "events_applied": deployed["events_applied"],
         "failed_records": deployed["failed_records"],
+        "load_average": load,  # /proc/loadavg (1, 5, 15 min) before and after the repetitions
     }
     if documents is not None:
         entry["json_documents_per_record"] = documents
@@ -227,12 +230,10 @@ def run_by_format(
         events = kinesis_events(format_workload(name, users, records), batch_size)
         documents = _documents_per_record(events)
         if known and name in known:
-            deployed = known[name]
+            measured = known[name]
         else:
-            deployed = b2_deployed.measure(events, repetitions, log=log, variants=("none",), label=name)[
-                "none"
-            ]
-        results[name] = _record_entry(deployed, documents)
+            measured = b2_deployed.measure(events, repetitions, log=log, variants=("none",), label=name)
+        results[name] = _record_entry(measured["none"], measured["load_average"], documents)
     return results
 
 
@@ -258,14 +259,16 @@ def run(
     headline = kinesis_events(workload, HEADLINE_BATCH_SIZE)
     freeze = b2_deployed.measure(headline, repetitions, log=log, label=f"batch {HEADLINE_BATCH_SIZE}")
     results["gc_freeze"] = freeze
-    results["by_batch_size"][str(HEADLINE_BATCH_SIZE)] = _record_entry(freeze["none"])
+    results["by_batch_size"][str(HEADLINE_BATCH_SIZE)] = _record_entry(freeze["none"], freeze["load_average"])
     for batch_size in BATCH_SIZES:
         if batch_size != HEADLINE_BATCH_SIZE:
             events = kinesis_events(workload, batch_size)
             deployed = b2_deployed.measure(
                 events, repetitions, log=log, variants=("none",), label=f"batch {batch_size}"
             )
-            results["by_batch_size"][str(batch_size)] = _record_entry(deployed["none"])
+            results["by_batch_size"][str(batch_size)] = _record_entry(
+                deployed["none"], deployed["load_average"]
+            )
     entry = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
     time_ours(headline)  # warm-up: imports, caches
     results["stages_us_per_event"] = _stages(
@@ -282,7 +285,5 @@ def run(
     results["headline_batch_size"] = HEADLINE_BATCH_SIZE
     results["ours"] = entry["ours_us_per_record_median"]
     results["floor"] = entry["floor_us_per_record_median"]
-    results["by_format"] = run_by_format(
-        repetitions, users, records, log=log, known={"pinpoint": freeze["none"]}
-    )
+    results["by_format"] = run_by_format(repetitions, users, records, log=log, known={"pinpoint": freeze})
     return results

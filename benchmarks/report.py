@@ -257,14 +257,14 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
             "",
         ]
         parts += [
-            "| batch size | ours | ours spread | floor | floor spread | ratio | ratio spread |",
-            "| ---: |" + " ---: |" * 6,
+            "| batch size | ours | ours spread | floor | floor spread | ratio | ratio spread | load |",
+            "| ---: |" + " ---: |" * 6 + " --- |",
         ]
         for size, b in details["B2"]["by_batch_size"].items():
             parts.append(
                 f"| {size} | {b['ours_us_per_record_median']} | {b['ours_us_per_record_spread']} | "
                 f"{b['floor_us_per_record_median']} | {b['floor_us_per_record_spread']} | "
-                f"{b['ratio_median']}x | {b['ratio_spread']} |"
+                f"{b['ratio_median']}x | {b['ratio_spread']} | {_load(b)} |"
             )
         freeze = details["B2"].get("gc_freeze")
         if freeze:
@@ -286,15 +286,15 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
                 "log events' messages included):",
                 "",
                 "| format | records | JSON documents per record | ours | ours spread | floor | floor spread "
-                "| ratio |",
-                "| --- |" + " ---: |" * 7,
+                "| ratio | load |",
+                "| --- |" + " ---: |" * 7 + " --- |",
             ]
             for name, b in by_format.items():
                 parts.append(
                     f"| {name} | {b['records']:,} | {b['json_documents_per_record']} | "
                     f"{b['ours_us_per_record_median']} | {b['ours_us_per_record_spread']} | "
                     f"{b['floor_us_per_record_median']} | {b['floor_us_per_record_spread']} | "
-                    f"{b['ratio_median']}x |"
+                    f"{b['ratio_median']}x | {_load(b)} |"
                 )
     if "B6" in details:
         parts += ["", "B6 USD per million events by service (batch 100; details in docs/performance.md):", ""]
@@ -306,6 +306,12 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
         parts += ["", f"B5 not measured: {details['B5']['reason']}."]
     parts += ["", END]
     return "\n".join(parts)
+
+
+def _load(entry: dict[str, Any]) -> str:
+    """The load average (1, 5, 15 min) before -> after a measurement."""
+    load = entry.get("load_average")
+    return f"{load[0]} → {load[1]}" if load else "—"
 
 
 def gc_freeze_line(freeze: dict[str, Any]) -> str:

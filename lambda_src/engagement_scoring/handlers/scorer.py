@@ -34,10 +34,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 # Everything imported so far (and, on the first invocation, boto3 and its clients: see handler) lives as
-# long as the execution environment: out of the cyclic collector's reach, the full collections do not
-# rescan it. Measured with B2 as deployed (docs/benchmarks.md, "gc.freeze"; CPU time, interleaved fresh
-# processes, 2 shared cores at load 9-20): at import end, the cold start (import + init) 216 vs 237, 200
-# vs 218 and 191 vs 219 ms median (one full collection fewer while init builds the boto3 clients); after
-# init too, the per-record cost 1-4% lower than without either in each of three runs (frozen at import end
-# only, it was 1-4% higher: the collector's full-collection threshold counts only unfrozen objects).
+# long as the execution environment: frozen out of the cyclic collector's reach, the full collections do
+# not rescan it. Measured with B2 as deployed (docs/benchmarks.md, "gc.freeze"; CPU time, interleaved fresh
+# processes, 2 shared cores at load 7-20): the cold start (import + init) 187 vs 210, 191 vs 219 and 200
+# vs 218 ms median with and without (one full collection fewer while init builds the boto3 clients); the
+# per-record cost with both freezes equal to none within the spread (1.96x vs 1.94x the parsing floor),
+# where the import-end freeze alone costs 3-6% more (2.07x, 2.11x: the full-collection threshold counts
+# only unfrozen objects, and boto3's stay in reach).
 gc.freeze()

@@ -70,6 +70,7 @@ def test_the_report_shows_each_format_beside_its_floor() -> None:
         "floor_us_per_record_spread": [19.5, 21.0],
         "ratio_median": 2.0,
         "ratio_spread": [1.9, 2.1],
+        "load_average": ["7.1 8.0 9.0", "6.9 7.9 8.9"],
     }
     results: dict[str, Any] = {
         "api_calls_per_1000_events": dict.fromkeys(("ours_batch100", "ours_batch1000", "original_batch100")),
@@ -91,5 +92,11 @@ def test_the_report_shows_each_format_beside_its_floor() -> None:
     sms = [row for row in rows if "sms only" in row.metric]
     assert len(sms) == 1 and sms[0].measured == "40.0 µs" and sms[0].ratio.startswith("2.00x its floor")
     section = report.results_section(results, rows, missed)
-    assert "| sms | 300 | 3.1 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x |" in section
-    assert "| 500 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x | [1.9, 2.1] |" in section
+    assert (
+        "| sms | 300 | 3.1 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x | 7.1 8.0 9.0 → 6.9 7.9 8.9 |"
+        in section
+    )
+    assert (
+        "| 500 | 40.0 | [39.0, 41.0] | 20.0 | [19.5, 21.0] | 2.0x | [1.9, 2.1] | 7.1 8.0 9.0 → 6.9 7.9 8.9 |"
+        in section
+    )
