@@ -64,7 +64,7 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
         elif name == "B2":
             from benchmarks import b2_cpu
 
-            details[name] = b2_cpu.run(repetitions=3 if quick else b2_cpu.REPETITIONS, log=log)
+            details[name] = b2_cpu.run(repetitions=3 if quick else b2_cpu.REPETITIONS, log=log, quick=quick)
         elif name == "B3":
             from benchmarks import b3_generation
 
@@ -102,6 +102,19 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
             for run in ("ours_batch100", "ours_batch1000", "original_batch100")
         },
         "cpu_us_per_event": {"ours": b2["ours"] if b2 else None, "floor": b2["floor"] if b2 else None},
+        # per Kinesis record of a one-format workload; each format against its own parsing floor
+        "cpu_us_per_event_by_format": (
+            {
+                name: {
+                    "ours": entry["ours_us_per_record_median"],
+                    "floor": entry["floor_us_per_record_median"],
+                    "ratio": entry["ratio_median"],
+                }
+                for name, entry in b2["by_format"].items()
+            }
+            if b2 and "by_format" in b2
+            else None
+        ),
         "simulator_events_per_s": b3["events_per_s"] if b3 else None,
         "import_ms": {
             "scorer": b4["scorer"] if b4 else None,

@@ -1,29 +1,31 @@
-"""B2: scorer CPU per event with AWS stubbed in-process, beside the parsing floor measured in the same run.
+"""B2: scorer CPU per record with AWS stubbed in-process, beside the parsing floor measured in the same run.
 
-Ours: `pipeline.scorer.process_batch` (the body of `scorer.handler`: decode, parse, normalize, classify,
-user reads and ring checks, score, plan, build the writes, the batch log line and EMF) over the
-standard workload in Lambda Kinesis events, with an in-memory DynamoDB fake that answers Scan,
-BatchGetItem, UpdateItem and TransactWriteItems from dicts (users and overflow buckets persist across
-batches, so later batches read existing users as on AWS). The fake's own time is measured and
-subtracted; the log lines go to a discarding stream. A fresh fake and runtime per repetition
-(otherwise every event would be a duplicate the second time).
+Ours, as deployed (b2_deployed.py): `handlers.scorer.handler` as it is, in a fresh process per repetition
+that imports the handler, builds its runtime with real boto3 clients and serves the batches one at a
+time, as an execution environment does; DynamoDB and SQS are in-memory fakes (b2_fakes.py, checked
+against moto: the fake answers Scan, BatchGetItem, UpdateItem and TransactWriteItems from dicts, users and
+overflow buckets persisting across batches), whose own time is subtracted; the log lines go to a
+discarding stream. Nothing is frozen out of the garbage collector by the harness.
 
-Floor: `json.loads(base64.b64decode(data))` of the same records, nothing else.
+Floor: `parse_floor` of the same records in the same process, batch by batch: base64 decode, gunzip for
+CloudWatch Logs subscription data, json.loads (and of the log events' messages); for Pinpoint records that
+is `json.loads(base64.b64decode(data))`, nothing else.
 
-Both are timed with `time.perf_counter_ns` in alternating repetitions; the figures are the medians
-(minima reported beside them).
+Figures: CPU time of the process (`time.thread_time_ns`), medians over the repetitions and [min, max];
+the ratio is the median of each run's own ratio. At the headline batch size the gc.freeze variants run
+interleaved with the handler as it is (the measurements behind the handler's choice, results.json
+`gc_freeze`). Per format: one-format workloads of the same size (FORMAT_WORKLOADS). The stages and the
+cProfile (build/bench/b2_profile.txt) are in-process `process_batch` runs: where the time goes.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import cProfile
 import gc
 import io
 import json
 import pstats
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -33,110 +35,27 @@ from typing import Any
 
 from engagement_scoring.core.config import ScorerConfig
 from engagement_scoring.core.keys import content_key
-from engagement_scoring.core.rules import ORIGINAL_POINTS
 from engagement_scoring.pipeline.scorer import ScorerRuntime, decode_record, process_batch
 
+from benchmarks import b2_deployed
 from benchmarks.b1_api_calls import DEFAULT_TIERS
-from benchmarks.common import ROOT, kinesis_events, standard_workload
+from benchmarks.b2_fakes import FakeDynamoDB, FakeSQS, _Discard, parse_floor
+from benchmarks.common import (
+    ROOT,
+    STANDARD_EVENTS,
+    STANDARD_SEED,
+    STANDARD_USERS,
+    kinesis_events,
+    standard_workload,
+)
+from simulator.successor import SuccessorMix, SuccessorRates
+from simulator.workload import Workload, WorkloadConfig, generate
 
 BATCH_SIZES = (100, 500)
 HEADLINE_BATCH_SIZE = 500  # the module's default scorer_batch_size (variables.tf)
 REPETITIONS = 7
+QUICK_USERS, QUICK_RECORDS = 300, 3000  # --quick: the per-format workloads (a smoke run)
 PROFILE = ROOT / "build" / "bench" / "b2_profile.txt"
-_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(:\w+)")
-
-
-class _Events:
-    def register_first(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    register = register_first
-
-
-class _Meta:
-    events = _Events()
-
-
-class FakeDynamoDB:
-    """Answers the scorer's DynamoDB calls from memory, instantly; `stub_ns` is the time spent in here."""
-
-    meta = _Meta()
-
-    def __init__(self, rules_table: str, scores_table: str, ledger_table: str) -> None:
-        self.rules_table, self.scores_table, self.ledger_table = rules_table, scores_table, ledger_table
-        self.rules = [
-            {"event_type": {"S": event_type}, "points": {"N": str(points)}}
-            for event_type, points in ORIGINAL_POINTS.items()
-        ]
-        self.users: dict[str, dict[str, Any]] = {}
-        self.buckets: dict[str, set[bytes]] = {}
-        self.stub_ns = 0
-        self.calls = 0
-
-    def scan(self, **request: Any) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        response = {"Items": list(self.rules)}
-        self.stub_ns += time.perf_counter_ns() - started
-        return response
-
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        responses: dict[str, list[dict[str, Any]]] = {}
-        for table, request in RequestItems.items():
-            found: list[dict[str, Any]] = responses.setdefault(table, [])
-            for key in request["Keys"]:
-                if table == self.ledger_table:
-                    event_key = key["event_key"]["S"]
-                    digests = self.buckets.get(event_key)
-                    if digests is not None:
-                        found.append({"event_key": {"S": event_key}, "d": {"BS": sorted(digests)}})
-                else:
-                    item = self.users.get(key["user_key"]["S"])
-                    if item is not None:
-                        found.append(item)
-        self.stub_ns += time.perf_counter_ns() - started
-        return {"Responses": responses, "UnprocessedKeys": {}}
-
-    def _apply_update(self, update: dict[str, Any]) -> None:
-        if update["TableName"] == self.ledger_table:
-            digests = update["ExpressionAttributeValues"][":d"]["BS"]
-            self.buckets.setdefault(update["Key"]["event_key"]["S"], set()).update(digests)
-            return
-        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-        set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
-        item = {"user_key": update["Key"]["user_key"]}
-        for name, value in _ASSIGNMENT.findall(set_clause):
-            item[names[name]] = values[value]
-        self.users[update["Key"]["user_key"]["S"]] = item
-
-    def update_item(self, **request: Any) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        self._apply_update(request)
-        self.stub_ns += time.perf_counter_ns() - started
-        return {}
-
-    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
-        started = time.perf_counter_ns()
-        self.calls += 1
-        for action in TransactItems:
-            self._apply_update(action["Update"])
-        self.stub_ns += time.perf_counter_ns() - started
-        return {}
-
-
-class FakeSQS:
-    meta = _Meta()
-
-    def send_message_batch(self, **request: Any) -> dict[str, Any]:
-        return {"Successful": [{"Id": entry["Id"]} for entry in request["Entries"]], "Failed": []}
-
-
-class _Discard(io.TextIOBase):
-    def write(self, text: str) -> int:
-        return len(text)
 
 
 def _runtime() -> tuple[ScorerRuntime, FakeDynamoDB]:
@@ -172,17 +91,6 @@ def time_ours(events: list[dict[str, Any]]) -> tuple[int, dict[str, int]]:
         "failed_records": failed,
         "fake_calls": fake.calls,
     }
-
-
-def time_floor(events: list[dict[str, Any]]) -> int:
-    """Nanoseconds for base64 decode + json.loads of every record, nothing else."""
-    b64decode, loads = base64.b64decode, json.loads
-    gc.collect()
-    started = time.perf_counter_ns()
-    for event in events:
-        for record in event["Records"]:
-            loads(b64decode(record["kinesis"]["data"]))
-    return time.perf_counter_ns() - started
 
 
 def time_stages(events: list[dict[str, Any]]) -> dict[str, int]:
@@ -229,29 +137,6 @@ def profile_ours(events: list[dict[str, Any]], top: int = 25) -> str:
     return text.getvalue()
 
 
-def _measure(events: list[dict[str, Any]], n: int, repetitions: int) -> dict[str, Any]:
-    """Alternating repetitions of ours and the floor; medians and minima in microseconds per record."""
-    ours_ns: list[int] = []
-    floor_ns: list[int] = []
-    details: dict[str, int] = {}
-    for _ in range(repetitions):
-        ns, details = time_ours(events)
-        ours_ns.append(ns)
-        floor_ns.append(time_floor(events))
-    ours_us = _per_event_us(int(statistics.median(ours_ns)), n)
-    floor_us = _per_event_us(int(statistics.median(floor_ns)), n)
-    return {
-        "ours_us_per_event_median": round(ours_us, 2),
-        "ours_us_per_event_min": round(_per_event_us(min(ours_ns), n), 2),
-        "floor_us_per_event_median": round(floor_us, 2),
-        "floor_us_per_event_min": round(_per_event_us(min(floor_ns), n), 2),
-        "ratio_median": round(ours_us / floor_us, 2),
-        "stub_us_per_event_excluded": round(_per_event_us(details["stub_ns"], n), 2),
-        "events_applied": details["events_applied"],
-        "failed_records": details["failed_records"],
-    }
-
-
 def _stages(events: list[dict[str, Any]], n: int, ours_us: float, repetitions: int) -> dict[str, float]:
     samples = [time_stages(events) for _ in range(repetitions)]
     parse, keyed, decoded = (
@@ -266,52 +151,139 @@ def _stages(events: list[dict[str, Any]], n: int, ours_us: float, repetitions: i
     }
 
 
-def run(
-    repetitions: int = REPETITIONS, log: Callable[[str], None] = print, profile_path: Path | None = PROFILE
+# One format per workload (`cpu_us_per_event_by_format`): the successor generator with a mix of one
+# activity kind. SES bare (`ses`) and wrapped by the default-bus rule (`ses_eventbridge`), without
+# redeliveries (the standard workload has no duplicates either); SMS in CloudWatch Logs subscription
+# records (gzip, one to three status events each; no STOP replies, they come through SQS/Pipes);
+# custom: the app's push and session events.
+_NONE = {name: 0.0 for name in SuccessorMix.__dataclass_fields__}
+FORMAT_WORKLOADS: dict[str, tuple[SuccessorMix, SuccessorRates] | None] = {
+    "pinpoint": None,
+    "ses": (SuccessorMix(**{**_NONE, "ses_campaign": 1.0}), SuccessorRates(ses_wrapped=0.0)),
+    "ses_eventbridge": (
+        SuccessorMix(**{**_NONE, "ses_campaign": 1.0}),
+        SuccessorRates(ses_wrapped=1.0, eventbridge_redelivery=0.0),
+    ),
+    "sms": (SuccessorMix(**{**_NONE, "sms_campaign": 1.0}), SuccessorRates(sms_stop=0.0)),
+    "custom": (SuccessorMix(**{**_NONE, "push_notification": 12.0, "app_session": 28.0}), SuccessorRates()),
+}
+
+
+def format_workload(name: str, users: int = STANDARD_USERS, records: int = STANDARD_EVENTS) -> Workload:
+    """`records` Kinesis records of one format (FORMAT_WORKLOADS), same seed as the standard workload."""
+    shape = FORMAT_WORKLOADS[name]
+    if shape is None:
+        return standard_workload(users, records)
+    mix, rates = shape
+    config = WorkloadConfig(
+        formats=("successor",),
+        users=users,
+        events=records,
+        seed=STANDARD_SEED,
+        successor_mix=mix,
+        successor_rates=rates,
+    )
+    return generate(config)
+
+
+def _record_entry(
+    deployed: dict[str, Any], load: list[str], documents: float | None = None
 ) -> dict[str, Any]:
-    """B2 at each batch size; the harness's own objects (the 20,000 Lambda records, the workload) are
-    frozen out of the cyclic collector while timing, as a Lambda holds one batch, not the whole workload
-    (the figures without freezing are reported beside)."""
-    workload = standard_workload()
+    """One variant's figures from b2_deployed.measure in the per-record shape results.json keeps."""
+    handler, floor = deployed["handler_us_per_record"], deployed["floor_us_per_record"]
+    entry: dict[str, Any] = {
+        "records": deployed["records"],
+        "ours_us_per_record_median": handler["median"],
+        "ours_us_per_record_spread": handler["spread"],
+        "floor_us_per_record_median": floor["median"],
+        "floor_us_per_record_spread": floor["spread"],
+        # the median of each run's own ratio (both timed in the same process, batch by batch)
+        "ratio_median": deployed["ratio"]["median"],
+        "ratio_spread": deployed["ratio"]["spread"],
+        "events_applied": deployed["events_applied"],
+        "failed_records": deployed["failed_records"],
+        "load_average": load,  # /proc/loadavg (1, 5, 15 min) before and after the repetitions
+    }
+    if documents is not None:
+        entry["json_documents_per_record"] = documents
+    return entry
+
+
+def _documents_per_record(events: list[dict[str, Any]]) -> float:
+    datas = [record["kinesis"]["data"] for event in events for record in event["Records"]]
+    return round(sum(parse_floor(data) for data in datas) / len(datas), 2)
+
+
+def run_by_format(
+    repetitions: int,
+    users: int = STANDARD_USERS,
+    records: int = STANDARD_EVENTS,
+    batch_size: int = HEADLINE_BATCH_SIZE,
+    log: Callable[[str], None] = print,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """B2 as deployed (b2_deployed: the handler as it is, a fresh process per repetition) on each one-format
+    workload of the same number of records, against that format's own floor (`parse_floor`); `known`
+    holds formats already measured in this run (the pinpoint headline), which are not measured again."""
+    results: dict[str, Any] = {}
+    for name in FORMAT_WORKLOADS:
+        events = kinesis_events(format_workload(name, users, records), batch_size)
+        documents = _documents_per_record(events)
+        if known and name in known:
+            measured = known[name]
+        else:
+            measured = b2_deployed.measure(events, repetitions, log=log, variants=("none",), label=name)
+        results[name] = _record_entry(measured["none"], measured["load_average"], documents)
+    return results
+
+
+def run(
+    repetitions: int = REPETITIONS,
+    log: Callable[[str], None] = print,
+    profile_path: Path | None = PROFILE,
+    quick: bool = False,
+) -> dict[str, Any]:
+    """B2 as deployed (b2_deployed.py): the scorer handler as it is, in a fresh process per repetition
+    holding one batch at a time, at batch sizes 500 (the headline) and 100; at 500 interleaved with the
+    gc.freeze variants (the measurements behind the handler's choice); then per format. The stages and the
+    profile are in-process (information: where the time goes)."""
+    users, records = (QUICK_USERS, QUICK_RECORDS) if quick else (STANDARD_USERS, STANDARD_EVENTS)
+    workload = standard_workload(users, records)
     n = len(workload.records)
     results: dict[str, Any] = {
         "records": n,
         "repetitions": repetitions,
-        "gc": "harness objects frozen (gc.freeze) while timing; collector on",
+        "gc": "as deployed: the handler as is, a fresh process per repetition, the harness freezes nothing",
         "by_batch_size": {},
-        "gc_not_frozen": {},
     }
+    headline = kinesis_events(workload, HEADLINE_BATCH_SIZE)
+    freeze = b2_deployed.measure(headline, repetitions, log=log, label=f"batch {HEADLINE_BATCH_SIZE}")
+    results["gc_freeze"] = freeze
+    results["by_batch_size"][str(HEADLINE_BATCH_SIZE)] = _record_entry(freeze["none"], freeze["load_average"])
     for batch_size in BATCH_SIZES:
-        events = kinesis_events(workload, batch_size)
-        time_ours(events)  # warm-up: imports, caches
-        time_floor(events)
-        gc.collect()
-        gc.freeze()
-        try:
-            entry = _measure(events, n, repetitions)
-            if batch_size == HEADLINE_BATCH_SIZE:
-                results["stages_us_per_event"] = _stages(
-                    events, n, entry["ours_us_per_event_median"], repetitions
-                )
-                if profile_path is not None:
-                    profile_path.parent.mkdir(parents=True, exist_ok=True)
-                    profile_path.write_text(profile_ours(events, top=40), encoding="utf-8")
-                    results["profile"] = str(profile_path.relative_to(ROOT))
-        finally:
-            gc.unfreeze()
-        results["by_batch_size"][str(batch_size)] = entry
-        unfrozen = _measure(events, n, max(3, repetitions // 2))
-        results["gc_not_frozen"][str(batch_size)] = {
-            key: unfrozen[key]
-            for key in ("ours_us_per_event_median", "floor_us_per_event_median", "ratio_median")
-        }
-        log(
-            f"  B2 batch {batch_size}: ours {entry['ours_us_per_event_median']:.1f} us/event, floor "
-            f"{entry['floor_us_per_event_median']:.1f} us/event ({entry['ratio_median']:.2f}x; without "
-            f"freezing the harness objects {unfrozen['ratio_median']:.2f}x)"
-        )
-    headline = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
+        if batch_size != HEADLINE_BATCH_SIZE:
+            events = kinesis_events(workload, batch_size)
+            deployed = b2_deployed.measure(
+                events, repetitions, log=log, variants=("none",), label=f"batch {batch_size}"
+            )
+            results["by_batch_size"][str(batch_size)] = _record_entry(
+                deployed["none"], deployed["load_average"]
+            )
+    entry = results["by_batch_size"][str(HEADLINE_BATCH_SIZE)]
+    time_ours(headline)  # warm-up: imports, caches
+    results["stages_us_per_event"] = _stages(
+        headline,
+        n,
+        statistics.median(_per_event_us(time_ours(headline)[0], n) for _ in range(3)),
+        repetitions,
+    )
+    if profile_path is not None:
+        profile_path.parent.mkdir(parents=True, exist_ok=True)
+        profile_path.write_text(profile_ours(headline, top=40), encoding="utf-8")
+        results["profile"] = str(profile_path.relative_to(ROOT))
+    del workload, headline
     results["headline_batch_size"] = HEADLINE_BATCH_SIZE
-    results["ours"] = headline["ours_us_per_event_median"]
-    results["floor"] = headline["floor_us_per_event_median"]
+    results["ours"] = entry["ours_us_per_record_median"]
+    results["floor"] = entry["floor_us_per_record_median"]
+    results["by_format"] = run_by_format(repetitions, users, records, log=log, known={"pinpoint": freeze})
     return results

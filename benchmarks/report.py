@@ -15,7 +15,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 TARGETS = {
     "B1": Target("at least 10x fewer calls than the original at batch size 100", 10.0, at_most=False),
-    "B2": Target("at most 2x the parsing floor", 2.0, at_most=True),
+    # Issue 13 item 18: B2 as deployed, at most 1.5x the parsing floor (it was 2x in-process).
+    "B2": Target("at most 1.5x the parsing floor", 1.5, at_most=True),
     "B3": Target("at least 50,000 events/s", 50_000.0, at_most=False),
     "B4": Target("at most 100 ms per handler", 100.0, at_most=True),
     # Issue #9: ours costs at most the original per million events at batch size 100 (goal: a fifth).
@@ -98,8 +99,10 @@ def evaluate(results: dict[str, Any]) -> tuple[list[Row], list[str]]:
     rows += [
         Row(
             "B2",
-            f"scorer CPU per event, AWS stubbed (batch {batch})" if batch else "scorer CPU per event",
-            "≤ 2x the floor",
+            f"scorer CPU per event, handler as deployed, AWS stubbed (batch {batch})"
+            if batch
+            else "scorer CPU per event",
+            "≤ 1.5x the floor",
             _fmt(cpu["ours"], 1, " µs"),
             f"{_fmt(ratio, 2)}x the floor" if ratio else "—",
             _verdict(met, ran),
@@ -113,6 +116,17 @@ def evaluate(results: dict[str, Any]) -> tuple[list[Row], list[str]]:
             "info" if ran else "not run",
         ),
     ]
+    for name, entry in (results.get("cpu_us_per_event_by_format") or {}).items():
+        rows.append(
+            Row(
+                "B2",
+                f"scorer CPU per record, {name} only (batch {batch}), against its own floor",
+                "(information)",
+                _fmt(entry["ours"], 1, " µs"),
+                f"{_fmt(entry['ratio'], 2)}x its floor ({_fmt(entry['floor'], 1, ' µs')})",
+                "info",
+            )
+        )
     if met is False:
         missed.append("B2")
 
@@ -236,16 +250,25 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
             _b1_breakdown(b1),
         ]
     if "B2" in details:
-        parts += ["", "B2 by scorer batch size (medians; µs per record):", ""]
         parts += [
-            "| batch size | ours | floor | ratio | ours (min) | floor (min) |",
-            "| ---: |" + " ---: |" * 5,
+            "",
+            "B2 as deployed by scorer batch size (CPU time; medians and [min, max] over the repetitions; µs "
+            "per record; the ratio is the median of each run's own):",
+            "",
+        ]
+        parts += [
+            "| batch size | ours | ours spread | floor | floor spread | ratio | ratio spread | load |",
+            "| ---: |" + " ---: |" * 6 + " --- |",
         ]
         for size, b in details["B2"]["by_batch_size"].items():
             parts.append(
-                f"| {size} | {b['ours_us_per_event_median']} | {b['floor_us_per_event_median']} | "
-                f"{b['ratio_median']}x | {b['ours_us_per_event_min']} | {b['floor_us_per_event_min']} |"
+                f"| {size} | {b['ours_us_per_record_median']} | {b['ours_us_per_record_spread']} | "
+                f"{b['floor_us_per_record_median']} | {b['floor_us_per_record_spread']} | "
+                f"{b['ratio_median']}x | {b['ratio_spread']} | {_load(b)} |"
             )
+        freeze = details["B2"].get("gc_freeze")
+        if freeze:
+            parts += ["", gc_freeze_line(freeze)]
         stages = details["B2"].get("stages_us_per_event")
         if stages:
             parts += [
@@ -254,18 +277,25 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
                 + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in stages.items())
                 + ".",
             ]
-        unfrozen = details["B2"].get("gc_not_frozen", {})
-        if unfrozen:
+        by_format = details["B2"].get("by_format")
+        if by_format:
             parts += [
                 "",
-                "Without freezing the harness's objects out of the collector: "
-                + "; ".join(
-                    f"batch {size}: ours {b['ours_us_per_event_median']}, floor "
-                    f"{b['floor_us_per_event_median']} ({b['ratio_median']}x)"
-                    for size, b in unfrozen.items()
-                )
-                + ".",
+                "B2 by format (one format per workload, same number of records; medians and [min, max] in µs "
+                "per Kinesis record; each format's floor is base64 + gunzip where gzip + json.loads, the "
+                "log events' messages included):",
+                "",
+                "| format | records | JSON documents per record | ours | ours spread | floor | floor spread "
+                "| ratio | load |",
+                "| --- |" + " ---: |" * 7 + " --- |",
             ]
+            for name, b in by_format.items():
+                parts.append(
+                    f"| {name} | {b['records']:,} | {b['json_documents_per_record']} | "
+                    f"{b['ours_us_per_record_median']} | {b['ours_us_per_record_spread']} | "
+                    f"{b['floor_us_per_record_median']} | {b['floor_us_per_record_spread']} | "
+                    f"{b['ratio_median']}x | {_load(b)} |"
+                )
     if "B6" in details:
         parts += ["", "B6 USD per million events by service (batch 100; details in docs/performance.md):", ""]
         parts += [cost_breakdown_table(details["B6"])]
@@ -276,6 +306,34 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
         parts += ["", f"B5 not measured: {details['B5']['reason']}."]
     parts += ["", END]
     return "\n".join(parts)
+
+
+def _load(entry: dict[str, Any]) -> str:
+    """The load average (1, 5, 15 min) before -> after a measurement."""
+    load = entry.get("load_average")
+    return f"{load[0]} → {load[1]}" if load else "—"
+
+
+def gc_freeze_line(freeze: dict[str, Any]) -> str:
+    """The gc.freeze experiment: each variant's handler figure, ratio and cold start, with the load."""
+    names = {
+        "none": "the handler as is (gc.freeze() at import end and after init)",
+        "nofreeze": "without either",
+        "import": "at import end only",
+    }
+    variants = [name for name in names if name in freeze]
+    return (
+        f"gc.freeze, as deployed ({freeze['repetitions']} interleaved repetitions, load average "
+        f"{freeze['load_average'][0]} before, {freeze['load_average'][1]} after): "
+        + "; ".join(
+            f"{names[v]} {freeze[v]['handler_us_per_record']['median']} µs per record "
+            f"{freeze[v]['handler_us_per_record']['spread']}, {freeze[v]['ratio']['median']}x the floor "
+            f"{freeze[v]['ratio']['spread']}, cold start (import + init, CPU) "
+            f"{freeze[v]['cold_start_ms']['median']} ms {freeze[v]['cold_start_ms']['spread']}"
+            for v in variants
+        )
+        + "."
+    )
 
 
 def monitoring_line(monitoring: dict[str, Any]) -> str:
