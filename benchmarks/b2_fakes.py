@@ -3,7 +3,7 @@ engine's rule table: B2 as deployed (b2_deployed.py) loads this module into a pr
 Lambda holds, not the simulator.
 
 `FakeDynamoDB` answers the scorer's DynamoDB calls from dicts (checked against moto by
-tests/unit/benchmarks/test_b2_fake.py); `stub_ns` is the time spent in it, which B2 subtracts.
+tests/integration/benchmarks/test_b2_fake.py); `stub_ns` is the time spent in it, which B2 subtracts.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from moto import mock_aws
 from benchmarks import b2_cpu
 from benchmarks.common import LOCAL_AWS_ENV, kinesis_events, patched_environ, standard_workload
 
+# Runs a benchmark's workload through the handlers on in-process moto: not a unit test (issue #8 item 16).
+pytestmark = pytest.mark.integration
+
 USERS, EVENTS, BATCH_SIZE = 20, 1500, 100
 
 

@@ -15,6 +15,9 @@ from benchmarks import b6_cost, prices, report
 from benchmarks.b1_api_calls import ORIGINAL_DEFINITIONS, ORIGINAL_SCORES
 from benchmarks.common import standard_workload
 
+# Runs a benchmark's workload through the handlers on in-process moto: not a unit test (issue #8 item 16).
+pytestmark = pytest.mark.integration
+
 USERS, EVENTS = 60, 400
 
 

@@ -22,6 +22,9 @@ from benchmarks.common import (
 )
 from simulator.workload import Workload
 
+# Runs a benchmark's workload through the handlers on in-process moto: not a unit test (issue #8 item 16).
+pytestmark = pytest.mark.integration
+
 USERS, EVENTS = 300, 3000
 
 
