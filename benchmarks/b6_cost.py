@@ -257,8 +257,9 @@ def _memory_mb(function: str) -> int:
     return MEMORY_MB.get(function, MEMORY_MB["score_sync"])
 
 
-def lambda_usage(run: MeasuredRun) -> dict[str, Any]:
-    """Requests, GB-seconds and platform log bytes of the run's invocations, per function."""
+def lambda_usage(run: MeasuredRun, without_calls: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Requests, GB-seconds and platform log bytes of the run's invocations, per function; the wait for
+    `without_calls` left out (what the run would bill without those calls)."""
     per_function: dict[str, dict[str, float]] = {}
     for invocation in run.invocations:
         memory = _memory_mb(invocation.function)
@@ -266,6 +267,7 @@ def lambda_usage(run: MeasuredRun) -> dict[str, Any]:
         wait_ms = sum(
             CALL_LATENCY_MS.get(call, DEFAULT_CALL_LATENCY_MS) * count
             for call, count in invocation.calls.items()
+            if call not in without_calls
         )
         billed_ms = max(1, math.ceil(cpu_ms + wait_ms))
         entry = per_function.setdefault(
@@ -288,10 +290,11 @@ def lambda_usage(run: MeasuredRun) -> dict[str, Any]:
     return per_function
 
 
-def usage_quantities(run: MeasuredRun) -> dict[str, float]:
-    """Every billed quantity of the run, in the units the prices are for."""
+def usage_quantities(run: MeasuredRun, without_calls: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Every billed quantity of the run, in the units the prices are for (Lambda without waiting for
+    `without_calls`)."""
     totals = run.capacity["totals"]
-    lambdas = lambda_usage(run)
+    lambdas = lambda_usage(run, without_calls)
     log_bytes = sum(run.log_bytes.values()) + sum(f["platform_log_bytes"] for f in lambdas.values())
     storage_gb_months = 0.0
     for table, stored in run.stored.items():
@@ -351,6 +354,23 @@ def per_million(run: MeasuredRun) -> dict[str, Any]:
         "units_per_1000_events": {
             name: round(value * 1000 / run.events, 6) for name, value in quantities.items()
         },
+    }
+
+
+# The original publishes to Pinpoint only; the EventBridge sink is ours alone (optional, off by default).
+EVENTBRIDGE_CALLS = frozenset({"eventbridge.PutEvents"})
+
+
+def same_sinks_as_original(run: MeasuredRun) -> dict[str, Any]:
+    """Ours per million events with the original's sinks: the measured run without its EventBridge
+    line, and Lambda billed without the sync's wait for PutEvents (the other quantities as measured)."""
+    quantities = usage_quantities(run, EVENTBRIDGE_CALLS)
+    quantities["eventbridge_billed_events"] = 0.0
+    costs = service_costs(quantities)
+    scale = 1e6 / run.events
+    return {
+        "total": round(sum(costs.values()) * scale, 4),
+        "breakdown": {service: round(cost * scale, 4) for service, cost in costs.items()},
     }
 
 
@@ -569,11 +589,14 @@ def run(
         side: per_million(runs[f"{side}_batch{HEADLINE_BATCH_SIZE}"]) for side in ("ours", "original")
     }
     services = list(headline["ours"]["breakdown"])
+    same_sinks = same_sinks_as_original(runs[f"ours_batch{HEADLINE_BATCH_SIZE}"])
     return {
         "workload": {"users": workload.config.users, "events": workload.events, "seed": workload.config.seed},
         "cost_per_million_events": {
             "ours": headline["ours"]["total"],
             "original": headline["original"]["total"],
+            # ours without the optional EventBridge sink, which the original does not have
+            "ours_same_sinks_as_original": same_sinks["total"],
             "breakdown": {
                 service: {
                     "ours": headline["ours"]["breakdown"][service],
@@ -590,6 +613,10 @@ def run(
         "ratio_ours_to_original_batch100": round(
             headline["ours"]["total"] / headline["original"]["total"], 3
         ),
+        "ratio_ours_same_sinks_to_original_batch100": round(
+            same_sinks["total"] / headline["original"]["total"], 3
+        ),
+        "ours_same_sinks_as_original_breakdown": same_sinks["breakdown"],
         "runs": {name: _summary(measured) for name, measured in runs.items()},
         "density_sweep": sweep,
         "scales": scales,

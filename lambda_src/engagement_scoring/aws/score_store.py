@@ -39,6 +39,7 @@ _NAMES = {
     "#endpoints": "endpoint_ids",
     "#dk": "dk",
     "#dd": "dd",
+    "#mf": "mf",
 }
 # The user update's SET clause (the tier is appended: set, or removed when there are no tiers) and
 # the names it uses, with and without the endpoint ids.
@@ -49,7 +50,18 @@ _SET = (
 _SET_WITH_ENDPOINTS = _SET + ", #endpoints = :endpoints"
 _NAMES_WITHOUT_ENDPOINTS = {
     name: _NAMES[name]
-    for name in ("#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier", "#dk")
+    for name in (
+        "#score",
+        "#raw",
+        "#as_of",
+        "#channels",
+        "#events",
+        "#version",
+        "#updated",
+        "#tier",
+        "#dk",
+        "#mf",
+    )
 }
 _NAMES_WITH_ENDPOINTS = {**_NAMES_WITHOUT_ENDPOINTS, "#endpoints": _NAMES["#endpoints"]}
 _BUCKET_UPDATE = "ADD d :d SET expires_at = :e"
@@ -243,6 +255,17 @@ class ScoreStore:
             }
         elif had_directory:
             removed.append("#dd")
+        # `mf`: the machine-flagged events this write counts, by reason (the sync sums the images' maps);
+        # removed when there are none, so a later image never repeats an earlier write's counts.
+        flagged: dict[str, int] = {}
+        for candidate in write.candidates:
+            for reason in candidate.reasons:
+                flagged[reason] = flagged.get(reason, 0) + 1
+        if flagged:
+            expression += ", #mf = :mf"
+            values[":mf"] = {"M": {reason: {"N": str(count)} for reason, count in sorted(flagged.items())}}
+        else:
+            removed.append("#mf")
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:

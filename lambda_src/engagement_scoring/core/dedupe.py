@@ -29,7 +29,8 @@ RING_CAPACITY = 40
 BUCKET_DIGESTS = 100
 ONCE_BUCKETS = 8
 # Ring entries one write adds at most (a user with more new events gets several writes in sequence):
-# each evicted entry lands in one bucket, so a transaction holds at most this many buckets + 1.
+# each evicted entry lands in one bucket, so a transaction holds at most RING_CAPACITY / 2 + this many
+# buckets + 1 (61, under TransactWriteItems' 100 actions).
 MAX_ENTRIES_PER_WRITE = 40
 _EPOCH = date(1970, 1, 1)
 
@@ -117,11 +118,13 @@ def add_entries(
     once_ttl_s: int,
     capacity: int = RING_CAPACITY,
 ) -> RingUpdate:
-    """Append `new_entries` to the ring; the oldest beyond `capacity` go to buckets listed in the new
-    directory (expired directory entries dropped). An evicted digest goes to its family's newest
-    bucket while that holds fewer than BUCKET_DIGESTS, else to a new chunk."""
+    """Append `new_entries` to the ring; when that passes `capacity`, the oldest go to buckets listed in
+    the new directory (expired directory entries dropped) until half the capacity is left, so a heavy
+    user's next writes fill the ring again as plain UpdateItems: one eviction (a TransactWriteItems)
+    per about capacity / 2 new entries instead of one per write. An evicted digest goes to its family's
+    newest bucket while that holds fewer than BUCKET_DIGESTS, else to a new chunk."""
     entries = ring_entries(ring) + new_entries
-    overflow = max(0, len(entries) - capacity)
+    overflow = len(entries) - capacity // 2 if len(entries) > capacity else 0
     evicted_entries, kept = entries[:overflow], entries[overflow:]
     new_directory = {suffix: entry for suffix, entry in listed.items() if entry.expires_at > now_s}
     evicted: dict[str, tuple[list[bytes], int]] = {}

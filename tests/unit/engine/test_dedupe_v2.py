@@ -58,13 +58,22 @@ def test_an_entry_is_a_digest_and_where_it_goes_when_evicted() -> None:
     assert bucket_base(content_entry("e#x", -1)) == "1970-01-01"
 
 
-def test_the_ring_keeps_the_newest_entries_and_evicts_the_oldest_into_their_day_buckets() -> None:
+def test_a_full_ring_evicts_its_oldest_entries_into_their_day_buckets_down_to_half() -> None:
     stored = b"".join(content_entry(f"e#{n}", T0 + n * DAY_MS // 4) for n in range(RING_CAPACITY))
+    # a ring that still has room takes new entries without evicting
+    room = add_entries(stored[ENTRY_BYTES:], {}, [content_entry("e#new-0", T0)], 1000, 100, 500)
+    assert (len(ring_entries(room.ring)), room.evicted) == (RING_CAPACITY, {})
+    # when a write passes the capacity, the ring keeps its newest half and the rest leaves in bulk
     new = [content_entry("e#new-1", T0), content_entry("e#new-2", T0 + 3 * DAY_MS)]
     update = add_entries(stored, {}, new, now_s=1000, content_ttl_s=100, once_ttl_s=500)
-    assert ring_entries(update.ring) == ring_entries(stored)[2:] + new
-    assert update.evicted == {"2026-12-03": ([digest("e#0"), digest("e#1")], 1100)}
-    assert update.directory == {"2026-12-03": DirectoryEntry(2, 1100)}
+    half = RING_CAPACITY // 2
+    assert ring_entries(update.ring) == (ring_entries(stored) + new)[-half:]
+    evicted = RING_CAPACITY + 2 - half  # entries 0 .. 21: days 2026-12-03 .. 2026-12-08
+    by_day: dict[str, list[bytes]] = {}
+    for n in range(evicted):
+        by_day.setdefault(bucket_base(content_entry("e#", T0 + n * DAY_MS // 4)), []).append(digest(f"e#{n}"))
+    assert update.evicted == {day: (digests, 1100) for day, digests in by_day.items()}
+    assert update.directory == {day: DirectoryEntry(len(digests), 1100) for day, digests in by_day.items()}
 
 
 def test_a_full_bucket_rolls_over_to_a_new_chunk_and_expired_buckets_leave_the_directory() -> None:
@@ -91,8 +100,8 @@ def test_once_digests_go_to_eight_buckets_by_digest_with_their_own_ttl() -> None
     update = add_entries(b"", {}, entries, now_s=10, content_ttl_s=100, once_ttl_s=500, capacity=10)
     assert {suffix for suffix in update.evicted} <= {f"m{n}" for n in range(8)}
     assert all(expires_at == 510 for _, expires_at in update.evicted.values())
-    assert sum(len(digests) for digests, _ in update.evicted.values()) == 40
-    assert ring_digests(update.ring) == {entry[:8] for entry in entries[40:]}
+    assert sum(len(digests) for digests, _ in update.evicted.values()) == 45
+    assert ring_digests(update.ring) == {entry[:8] for entry in entries[45:]}
 
 
 # ---- the scorer on moto ------------------------------------------------------------------------
@@ -176,14 +185,15 @@ def test_ring_overflow_writes_buckets_and_an_evicted_duplicate_is_still_caught(
     runtime, client = recording_runtime(aws)
     first = clicks("u", RING_CAPACITY + 20)
     assert failed_ids(score(runtime, first)) == []
-    # then the oldest 20 digests left the ring for day buckets in the same transaction
-    assert "TransactWriteItems" in client.writes
+    # then (two writes: 40 entries, then 20) the second write's eviction left the newest half of the
+    # ring and moved the oldest 40 digests into day buckets in the same transaction
+    assert client.writes == ["UpdateItem", "TransactWriteItems"]
     item = raw_item(aws, "u")
-    assert len(item["dk"]["B"]) == RING_CAPACITY * ENTRY_BYTES
-    assert set(item["dd"]["M"]) == {"2026-09-04", "2026-09-05", "2026-09-06", "2026-09-07", "2026-09-08"}
+    assert len(item["dk"]["B"]) == RING_CAPACITY // 2 * ENTRY_BYTES
+    assert set(item["dd"]["M"]) == {f"2026-09-{day:02}" for day in range(4, 14)}
     assert len(aws.dedupe_digests()["u"]) == RING_CAPACITY + 20
     buckets = aws.ledger_keys()
-    assert buckets and all(key.startswith("b#u#2026-09-0") for key in buckets)
+    assert buckets == {f"b#u#2026-09-{day:02}" for day in range(4, 14)}
     capsys.readouterr()
     client.reads.clear()
     # when evicted events are re-sent (new sequence numbers) beside one new event
@@ -285,3 +295,20 @@ def test_a_typical_user_item_stays_under_1_kb(aws: AwsResources) -> None:
     # DynamoDB's item size by AWS's rules (B6's calculator, tested against AWS's worked examples)
     assert len(item["dk"]["B"]) == RING_CAPACITY * ENTRY_BYTES
     assert item_size(item) <= 1024
+
+
+def test_a_dense_user_costs_one_transaction_per_half_ring_of_new_digests(aws: AwsResources) -> None:
+    # given a user with 5 new clicks in each of 20 batches (100 digests: the ring overflows often)
+    runtime, client = recording_runtime(aws)
+    for batch in range(20):
+        assert failed_ids(score(runtime, clicks("u", 5, start=5 * batch), first=1000 * (batch + 1))) == []
+    # then one write per batch, and a transaction only when the ring passes its capacity: after
+    # batch 9 (45 entries) it keeps 20, so batches 14 and 19 evict again (one write per batch would
+    # evict on each of batches 9 to 20: 12 transactions)
+    assert len(client.writes) == 20
+    assert client.writes.count("TransactWriteItems") == 3
+    assert len(aws.dedupe_digests()["u"]) == 100
+    # and exactly once holds: all 100 events re-sent at once count nothing
+    assert failed_ids(score(runtime, clicks("u", 100), first=90_000)) == []
+    item = aws.scores()["u"]
+    assert (item["events_applied"], item["score"], item["version"]) == (100, 5000, 20)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from decimal import Context, Decimal, InvalidOperation
@@ -458,6 +459,7 @@ USER_ATTRIBUTES = {
     "#endpoints": "endpoint_ids",
     "#dk": "dk",
     "#dd": "dd",
+    "#mf": "mf",
 }
 
 
@@ -510,7 +512,18 @@ def ref_write_actions(
         "#updated = :updated",
         "#dk = :dk",
     ]
-    names = ["#score", "#raw", "#as_of", "#channels", "#events", "#version", "#updated", "#tier", "#dk"]
+    names = [
+        "#score",
+        "#raw",
+        "#as_of",
+        "#channels",
+        "#events",
+        "#version",
+        "#updated",
+        "#tier",
+        "#dk",
+        "#mf",
+    ]
     if state.endpoint_ids:
         assignments.append("#endpoints = :endpoints")
         values[":endpoints"] = {"SS": list(state.endpoint_ids)}
@@ -531,6 +544,12 @@ def ref_write_actions(
         }
     elif had_directory:
         removed.append("#dd")
+    reasons = Counter(reason for candidate in write.candidates for reason in candidate.reasons)
+    if reasons:
+        assignments.append("#mf = :mf")
+        values[":mf"] = {"M": {reason: ref_number(reasons[reason]) for reason in sorted(reasons)}}
+    else:
+        removed.append("#mf")
     if ring.directory or had_directory:
         names.append("#dd")
     expression = "SET " + ", ".join(assignments)
@@ -908,6 +927,13 @@ candidates = st.builds(
     st.sampled_from([None, "m#1", "m#2"]),
     st.text(min_size=1, max_size=6),
 )
+# Candidates with a machine verdict (weight kept at 1: the sums stay the plain ones), for the `mf` map.
+REASONS = ["burst", "privacy_proxy_open", "scanner_list", "send_time_proximity"]
+flagged_candidates = st.builds(
+    lambda candidate, reasons: replace(candidate, reasons=tuple(reasons)),
+    candidates,
+    st.lists(st.sampled_from(REASONS), unique=True, max_size=3),
+)
 states = st.builds(
     UserState,
     decimals,
@@ -1148,7 +1174,7 @@ def test_the_scorer_stores_the_hand_computed_decayed_score(aws: AwsResources) ->
 @SETTINGS
 @given(
     states,
-    st.lists(st.lists(candidates, max_size=6), max_size=4),
+    st.lists(st.lists(flagged_candidates, max_size=6), max_size=4),
     models,
     st.integers(0, 2**45),
     st.integers(0, 60),

@@ -479,3 +479,53 @@ def test_classify_never_raises_on_a_pinpoint_email_record_the_format_accepts(
     bursts = burst_indexes(normalized * 3, DEFAULT_POLICY)
     for event in normalized:
         assert 0 <= classify(event, DEFAULT_POLICY, burst=bool(bursts)).weight <= 1
+
+
+# --- the scorer writes `mf`, the sync publishes it ---------------------------------------------------------
+
+
+def published_machine_counts(aws: AwsResources, sync: SyncRuntime) -> list[dict[str, int] | None]:
+    """Run the sync over the scores table's stream so far; the `machine_flagged` of each score change."""
+    assert process_stream_batch(aws.stream_event(), sync) == {"batchItemFailures": []}
+    return [
+        message["detail"].get("machine_flagged")
+        for message in aws.queue_messages(aws.bus_queue_url)
+        if message["detail-type"] == "EngagementScoreChanged"
+    ]
+
+
+def test_the_score_change_carries_the_machine_flagged_events_the_scorer_counted(
+    aws: AwsResources, sync_runtime: Callable[..., SyncRuntime]
+) -> None:
+    # given bursts weighted 0.5 (default 0), so one click is flagged twice (burst and send-time
+    # proximity), and the default policy otherwise: a proxy open (weight 0: not counted, not in `mf`),
+    # a click 1 s after sending, a burst of two links 2 s after sending, and a human click
+    runtime = aws.scorer(MACHINE_ENGAGEMENT=json.dumps({"weights": {"burst": 0.5}}))
+    batch = [
+        ses_open(5, PROXY_USER_AGENT),
+        ses_click(1, "https://www.example.com/early"),
+        ses_click(120, "https://www.example.com/a", message="burst-message"),
+        ses_click(120.3, "https://www.example.com/b", message="burst-message"),
+        ses_click(240, "https://www.example.com/human"),
+    ]
+    # when the batch is scored and the sync reads the stream
+    assert process_batch(kinesis_event(batch), runtime) == {"batchItemFailures": []}
+    # then the user item's `mf` and the published detail count the counted flagged events by reason
+    item = aws.scores()[USER]
+    assert item["mf"] == {SEND_TIME_PROXIMITY: 1, BURST: 2}
+    assert published_machine_counts(aws, sync_runtime()) == [{BURST: 2, SEND_TIME_PROXIMITY: 1}]
+
+
+def test_a_write_without_machine_events_removes_the_earlier_counts(
+    aws: AwsResources, sync_runtime: Callable[..., SyncRuntime]
+) -> None:
+    # given a write that counted a click 1 s after sending (flagged, weight 0.5)
+    runtime = aws.scorer()
+    process_batch(kinesis_event([ses_click(1, "https://www.example.com/early")]), runtime)
+    assert aws.scores()[USER]["mf"] == {SEND_TIME_PROXIMITY: 1}
+    # when a later batch counts only a human click of another message
+    human = ses_click(240, "https://www.example.com/human", message="later-message")
+    process_batch(kinesis_event([human], first_sequence=2000), runtime)
+    # then that write removed `mf`, and the change over both writes counts the flagged click once
+    assert "mf" not in aws.scores()[USER]
+    assert published_machine_counts(aws, sync_runtime()) == [{SEND_TIME_PROXIMITY: 1}]
