@@ -12,10 +12,12 @@ locals {
   dashboard_enabled = local.create && var.create_dashboard
 
   alarm_topic_created = local.alarms_enabled && var.alarm_sns_topic_arn == null
-  alarm_key_created   = local.alarm_topic_created && var.kms_key_arn == null
-  alarm_topic_arn     = local.alarms_enabled ? coalesce(var.alarm_sns_topic_arn, try(aws_sns_topic.alarms[0].arn, null)) : null
-  alarm_actions       = local.alarms_enabled ? [local.alarm_topic_arn] : []
-  alarm_thresholds    = var.alarm_thresholds
+  # The created topic always gets its own key (CloudWatch may use it, nothing else): whether kms_key_arn is set
+  # cannot decide a count when that key is created in the same apply (examples/complete).
+  alarm_key_created = local.alarm_topic_created
+  alarm_topic_arn   = local.alarms_enabled ? coalesce(var.alarm_sns_topic_arn, try(aws_sns_topic.alarms[0].arn, null)) : null
+  alarm_actions     = local.alarms_enabled ? [local.alarm_topic_arn] : []
+  alarm_thresholds  = var.alarm_thresholds
 
   # EMF dimension values: FUNCTION in pipeline/scorer.py and pipeline/score_sync.py.
   emf_function = {
@@ -54,8 +56,8 @@ locals {
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Notification topic (when no alarm_sns_topic_arn is given). CloudWatch cannot publish to a topic encrypted with
-# the AWS managed key alias/aws/sns: the topic uses kms_key_arn (whose policy must allow cloudwatch.amazonaws.com,
-# see examples/complete) or a key created here for it.
+# the AWS managed key alias/aws/sns: the topic uses a key created here for it (kms_key_arn is not used for it:
+# a count cannot depend on a key ARN that is only known after apply).
 # ---------------------------------------------------------------------------------------------------------------------
 
 data "aws_iam_policy_document" "alarm_key" {
@@ -115,7 +117,7 @@ resource "aws_sns_topic" "alarms" {
   count = local.alarm_topic_created ? 1 : 0
 
   name              = "${var.name_prefix}-alarms"
-  kms_master_key_id = coalesce(var.kms_key_arn, try(aws_kms_key.alarms[0].arn, null))
+  kms_master_key_id = aws_kms_key.alarms[0].arn
 
   tags = var.tags
 }

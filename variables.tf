@@ -1018,7 +1018,7 @@ variable "create_alarms" {
 }
 
 variable "alarm_sns_topic_arn" {
-  description = "SNS topic the alarms notify (alarm and OK). Null creates one (`<name_prefix>-alarms`, encrypted with kms_key_arn or a key created for it); subscribe to the output alarm_sns_topic_arn. An encrypted topic given here needs a key policy that lets cloudwatch.amazonaws.com use the key."
+  description = "SNS topic the alarms notify (alarm and OK). Null creates one (`<name_prefix>-alarms`, encrypted with a key created for it that only CloudWatch may use); subscribe to the output alarm_sns_topic_arn. An encrypted topic given here needs a key policy that lets cloudwatch.amazonaws.com use the key."
   type        = string
   default     = null
 

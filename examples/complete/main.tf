@@ -75,30 +75,6 @@ data "aws_iam_policy_document" "key" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
-
-  # The module's alarm topic is encrypted with this key: CloudWatch must use it to publish the alarms.
-  statement {
-    sid       = "CloudWatchAlarmsPublishToTheTopic"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${var.region}:${data.aws_caller_identity.current.account_id}:alarm:${var.name_prefix}-*"]
-    }
-  }
 }
 
 resource "aws_kms_key" "this" {

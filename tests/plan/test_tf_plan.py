@@ -634,10 +634,11 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
             "terraform_data": 1,
-            # monitoring.tf: 11 alarms, a topic under kms_key_arn (no key of its own), a dashboard
+            # monitoring.tf: 11 alarms, a topic with its own key (also under kms_key_arn), a dashboard
             "aws_cloudwatch_metric_alarm": 11,
             "aws_sns_topic": 1,
             "aws_sns_topic_policy": 1,
+            "aws_kms_key": 1,
             "aws_cloudwatch_dashboard": 1,
         }
     )

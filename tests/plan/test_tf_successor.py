@@ -484,7 +484,11 @@ def test_inbound_sms_pipe_role_is_least_privilege(successor: Plan, given: Plan) 
 
 
 def test_inbound_sms_from_a_given_topic(given: Plan) -> None:
-    assert given.count("aws_sns_topic") == 0 and given.count("aws_sns_topic_policy") == 0
+    # no inbound topic of its own (the alarm topic is monitoring.tf's)
+    assert not any(
+        address.startswith(("aws_sns_topic.sms_inbound", "aws_sns_topic_policy.sms_inbound"))
+        for address in given.changes
+    )
     assert given.after("aws_sns_topic_subscription.sms_inbound[0]")["topic_arn"] == INBOUND_TOPIC
     policy = json.loads(given.after("aws_sqs_queue_policy.sms_inbound[0]")["policy"])["Statement"]
     assert [(s["Principal"], s["Action"], s["Resource"], s["Condition"]) for s in policy] == [
@@ -603,7 +607,9 @@ def test_complete_example_plans_ses_and_sms_wiring_with_pinpoint_off(
         assert complete.count("aws_cloudwatch_event_target") == 2
     assert complete.after("aws_cloudwatch_log_group.sms_events[0]")["retention_in_days"] == 365
     assert complete.count("aws_cloudwatch_log_subscription_filter") == 1
-    assert complete.count("aws_pipes_pipe") == 1 and complete.count("aws_sns_topic") == 1
+    # the inbound SMS topic and the alarm topic (monitoring.tf)
+    assert complete.count("aws_pipes_pipe") == 1 and complete.count("aws_sns_topic") == 2
+    assert any(address.endswith("aws_sns_topic.sms_inbound[0]") for address in complete.changes)
     assert (
         complete.after("aws_customerprofiles_domain.this[0]")["domain_name"] == "engagement-complete-profiles"
     )

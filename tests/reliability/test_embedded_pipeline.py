@@ -202,7 +202,10 @@ def test_content_resent_under_new_sequence_numbers_counts_once(cloud: Reliabilit
         between=lambda: cloud.send(resent),
     )
 
-    assert outcome.expectation.duplicates == len(records)
+    # Every counted event's second copy is a duplicate; a copy of an event without a rule is skipped again
+    # (the oracle counts skips per arrival since the successor formats landed).
+    assert outcome.expectation.counted > len(records) // 3
+    assert outcome.expectation.duplicates == outcome.expectation.counted
     outcome.assert_matches_oracle()
     assert outcome.scorer("scored") == outcome.expectation.counted
     # Every counted event's second copy was recognized (events without a rule are skipped twice instead).
