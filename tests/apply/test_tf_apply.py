@@ -172,7 +172,7 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
             "ONCE_PER_MESSAGE_TTL_HOURS": "2160",
             "METRICS_NAMESPACE": "EngagementScoring",
             "LOG_LEVEL": "INFO",
-            # machine_engagement at its defaults, as Terraform's jsonencode writes it (keys sorted)
+            # machine_engagement as examples/local sets it, as Terraform's jsonencode writes it (keys sorted)
             "MACHINE_ENGAGEMENT": json.dumps(
                 {
                     "burst_min_links": 2,
@@ -180,7 +180,9 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
                     "privacy_proxy_cidrs": [],
                     "privacy_proxy_user_agents": ["Mozilla/5.0"],
                     "scanner_cidrs": [],
-                    "scanner_user_agents": [],
+                    "scanner_user_agents": [
+                        "ExampleLinkScanner"
+                    ],  # examples/local lists the simulator's scanner
                     "send_time_proximity_seconds": 10,
                     "weights": {},
                 },

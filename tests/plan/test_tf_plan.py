@@ -801,9 +801,9 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms and their topic (a
-    # dashboard has no tags)
-    assert len(tagged) == 24, sorted(tagged)
+    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms, their topic and its key
+    # (a dashboard has no tags)
+    assert len(tagged) == 25, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
