@@ -884,6 +884,8 @@ well_formed_values = st.recursive(
     ),
     max_leaves=8,
 )
+
+
 def _field(typical: Any) -> Any:
     # a field holds its typical type most of the time, and any other well-formed value otherwise
     return st.one_of(typical, typical, well_formed_values)
@@ -891,7 +893,9 @@ def _field(typical: Any) -> Any:
 
 _channel_maps = st.builds(
     lambda m: {"M": m},
-    st.dictionaries(st.sampled_from(["email", "sms"]) | st.text(max_size=3), _field(stored_numbers), max_size=3),
+    st.dictionaries(
+        st.sampled_from(["email", "sms"]) | st.text(max_size=3), _field(stored_numbers), max_size=3
+    ),
 )
 well_formed_user_items = st.fixed_dictionaries(
     {},
