@@ -228,6 +228,18 @@ variable "decay_half_life_hours" {
   }
 }
 
+variable "score_publish_min_delta" {
+  description = "Publication threshold in points: the sinks (EventBridge, Customer Profiles, Pinpoint) hear of a user's score when it moved at least this much since they last saw it, or its tier changed (always published); they lag the stored score by less than this. 0 publishes every change (SCORE_PUBLISH_MIN_DELTA; docs/scoring.md)."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.score_publish_min_delta >= 0 && var.score_publish_min_delta <= 1000000
+    error_message = "score_publish_min_delta must be from 0 (publish every change) to 1000000 points."
+  }
+}
+
 variable "score_floor" {
   description = "Lowest score users see (the raw score is kept unclamped); null = unbounded. Must be below score_ceiling when both are set."
   type        = number
