@@ -102,6 +102,9 @@ class Settings:
     user_key_tag: str = "user_key"
     recipient_user_key: str = "none"
     machine: MachineSettings = field(default_factory=MachineSettings)
+    # Publication threshold (SCORE_PUBLISH_MIN_DELTA, points): the sinks show the state of the last write
+    # that moved the score this much since the previous publication (or changed the tier).
+    publish_min_delta: Decimal = Decimal(0)
 
     @property
     def decays(self) -> bool:
@@ -131,6 +134,7 @@ class Settings:
             ceiling=_optional_decimal(env.get("SCORE_CEILING")),
             tiers=tiers,
             machine=MachineSettings.from_json(env.get("MACHINE_ENGAGEMENT")),
+            publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +146,7 @@ class Settings:
             "tiers": [{"name": t.name, "min_score": float(t.min_score)} for t in self.tiers],
             "user_key_tag": self.user_key_tag,
             "recipient_user_key": self.recipient_user_key,
+            "score_publish_min_delta": float(self.publish_min_delta),
         }
 
 
@@ -966,3 +971,21 @@ def _score(
     return ExpectedUser(
         user_key, score, raw, channels, tier_for(score, settings.tiers), len(events), as_of, endpoint_ids
     )
+
+
+def sinks_may_show(final: Number, shown: Number, settings: Settings, tolerance: float = 0.0) -> bool:
+    """Whether a sink showing score `shown` agrees with the final score `final` under the publication
+    threshold: with 0, only the final score (within `tolerance`); with a threshold T > 0 the sinks show the
+    last publication, and every later write moved the score by less than T from it (else it would have
+    published), so |final - shown| < T (+ `tolerance`). Which write published last depends on how the
+    stream was cut into batches and on the order retries deliver a user's events, which the oracle does
+    not know; the tier is checked apart (a tier change always publishes, so the sinks' tier is final)."""
+    threshold = settings.publish_min_delta
+    try:
+        if tolerance:
+            difference = abs(float(final) - float(shown))
+            return difference <= tolerance if threshold <= 0 else difference < float(threshold) + tolerance
+        exact = abs(Decimal(str(final)) - Decimal(str(shown)))
+    except (ValueError, ArithmeticError):
+        return False
+    return exact == 0 if threshold <= 0 else exact < threshold
