@@ -240,6 +240,18 @@ variable "score_publish_min_delta" {
   }
 }
 
+variable "tier_hysteresis_points" {
+  description = "Tier hysteresis in points: a user keeps its tier while its score stays less than this far below the tier's min_score, so a score around a boundary does not flap between tiers (and spam the sinks with EngagementTierChanged). Going up is never delayed. 0 turns it off (TIER_HYSTERESIS_POINTS)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.tier_hysteresis_points >= 0 && var.tier_hysteresis_points <= 1000000
+    error_message = "tier_hysteresis_points must be from 0 (off) to 1000000 points."
+  }
+}
+
 variable "score_floor" {
   description = "Lowest score users see (the raw score is kept unclamped); null = unbounded. Must be below score_ceiling when both are set."
   type        = number

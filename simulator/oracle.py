@@ -105,6 +105,9 @@ class Settings:
     # Publication threshold (SCORE_PUBLISH_MIN_DELTA, points): the sinks show the state of the last write
     # that moved the score this much since the previous publication (or changed the tier).
     publish_min_delta: Decimal = Decimal(0)
+    # Tier hysteresis (TIER_HYSTERESIS_POINTS): a user keeps a higher tier while its score stays less than
+    # this far below that tier's min_score.
+    tier_hysteresis: Decimal = Decimal(0)
 
     @property
     def decays(self) -> bool:
@@ -135,6 +138,7 @@ class Settings:
             tiers=tiers,
             machine=MachineSettings.from_json(env.get("MACHINE_ENGAGEMENT")),
             publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
+            tier_hysteresis=Decimal(env.get("TIER_HYSTERESIS_POINTS") or "0"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -147,6 +151,7 @@ class Settings:
             "user_key_tag": self.user_key_tag,
             "recipient_user_key": self.recipient_user_key,
             "score_publish_min_delta": float(self.publish_min_delta),
+            "tier_hysteresis_points": float(self.tier_hysteresis),
         }
 
 
@@ -989,3 +994,20 @@ def sinks_may_show(final: Number, shown: Number, settings: Settings, tolerance: 
     except (ValueError, ArithmeticError):
         return False
     return exact == 0 if threshold <= 0 else exact < threshold
+
+
+def tiers_possible(score: Number, settings: Settings, tolerance: float = 0.0) -> set[str | None]:
+    """The tiers a user with this final score may hold: its plain tier, and with hysteresis H every higher
+    tier whose min_score - H <= score (it may have been reached earlier and kept). Which one depends on
+    the scores the user's writes passed through, i.e. on how the stream was cut into batches."""
+    plain = tier_for(score, settings.tiers)
+    possible: set[str | None] = {plain}
+    if settings.tier_hysteresis > 0:
+        plain_min = next(t.min_score for t in settings.tiers if t.name == plain)
+        for tier in settings.tiers:
+            if (
+                tier.min_score > plain_min
+                and float(score) >= float(tier.min_score - settings.tier_hysteresis) - tolerance
+            ):
+                possible.add(tier.name)
+    return possible

@@ -20,6 +20,10 @@ publication, not its final state, so a sink's score must lie within T of the ora
 and the channels of a Customer Profiles object must add up to its score (they are the publication's,
 not the final ones). With T = 0 every check is exact as described here.
 
+**Tier hysteresis** (`TIER_HYSTERESIS_POINTS` H > 0): a tier (stored or in a sink) may also be a
+tier above the plain one whose min_score - H <= the final score (oracle `tiers_possible`): the user
+may have reached it before and kept it, depending on the scores its writes passed through.
+
 **EventBridge** (when the score sync's `EVENT_BUS_NAME` is set and the target can show the
 events): every expected user whose final score is not 0 must have at least one
 `EngagementScoreChanged` event whose `detail.score` equals the final score (the last change
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from simulator.oracle import Expectation, Number, Settings, clamp, sinks_may_show
+from simulator.oracle import Expectation, Number, Settings, clamp, sinks_may_show, tiers_possible
 
 DECAY_TOLERANCE = 1e-3
 SCORE_CHANGED = "EngagementScoreChanged"
@@ -138,6 +142,15 @@ def channels_consistent(score: Any, channels: Mapping[str, Any], settings: Setti
         return False
 
 
+def tier_ok(score: Number, expected: str | None, actual: Any, settings: Settings) -> bool:
+    """A stored or published tier against the oracle's: equal, forgiven near a boundary with decay, and
+    with tier hysteresis any tier the final score may hold (oracle `tiers_possible`)."""
+    if actual == expected or _near_boundary(score, settings):
+        return True
+    tolerance = DECAY_TOLERANCE if settings.decays else 0.0
+    return settings.tier_hysteresis > 0 and actual in tiers_possible(score, settings, tolerance)
+
+
 def _near_boundary(score: Number, settings: Settings) -> bool:
     return settings.decays and any(
         abs(float(score) - float(t.min_score)) <= DECAY_TOLERANCE for t in settings.tiers
@@ -168,7 +181,7 @@ def compare_scores(
                         key, f"channels.{channel}", plain(expected_channel), plain(channels.get(channel))
                     )
                 )
-        if item.get("tier") != want.tier and not _near_boundary(want.score, settings):
+        if not tier_ok(want.score, want.tier, item.get("tier"), settings):
             out.append(Mismatch(key, "tier", want.tier, item.get("tier")))
         for name, expected_int in (("events_applied", want.events_applied), ("as_of", want.as_of)):
             if not numbers_equal(Decimal(expected_int), item.get(name), False):
@@ -210,9 +223,12 @@ def check_pinpoint(
         metrics = endpoint.get("Metrics") or {}
         if not sink_score_ok(want.score, metrics.get(metric), settings):
             return False
-        if want.tier is None or _near_boundary(want.score, settings):
+        if want.tier is None:
             return True
-        return (endpoint.get("Attributes") or {}).get(attribute) == [want.tier]
+        shown = (endpoint.get("Attributes") or {}).get(attribute)
+        return (
+            isinstance(shown, list) and len(shown) == 1 and tier_ok(want.score, want.tier, shown[0], settings)
+        )
 
     for endpoint_id, user_key in required.items():
         check.expected += 1
@@ -362,11 +378,7 @@ def check_customer_profiles(
                     want.channels.get(channel, Decimal(0)), channels.get(channel, 0), decays
                 ):
                     found.append(f"channels.{channel}")
-        if (
-            want.tier is not None
-            and not _near_boundary(want.score, settings)
-            and obj.get("tier") != want.tier
-        ):
+        if want.tier is not None and not tier_ok(want.score, want.tier, obj.get("tier"), settings):
             found.append("tier")
         return found
 

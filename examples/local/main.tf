@@ -56,6 +56,7 @@ module "engagement_scoring" {
   decay_half_life_hours = var.decay_half_life_hours
   # null keeps the module's default
   score_publish_min_delta = var.score_publish_min_delta
+  tier_hysteresis_points  = var.tier_hysteresis_points
   score_floor             = var.score_floor
   score_ceiling           = var.score_ceiling
   log_level               = var.log_level

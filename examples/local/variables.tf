@@ -63,6 +63,12 @@ variable "score_publish_min_delta" {
   default     = null
 }
 
+variable "tier_hysteresis_points" {
+  description = "Tier hysteresis in points (see the module's tier_hysteresis_points); null keeps the module's default."
+  type        = number
+  default     = null
+}
+
 variable "score_floor" {
   description = "Lowest visible score; null = unbounded."
   type        = number

@@ -89,6 +89,7 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "scorer_memory_size": 10240,
         "scorer_timeout": 900,
         "score_publish_min_delta": 1000000,
+        "tier_hysteresis_points": 1000000,
         "log_retention_days": 3653,
         "lambda_runtime": "python3.13",
         "lambda_architecture": "x86_64",
@@ -108,6 +109,7 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "score_sync_reserved_concurrency": 1,
         "decay_half_life_hours": 0,
         "score_publish_min_delta": 0,
+        "tier_hysteresis_points": 0,
         "tiers": [],
         "score_rules": [],
     },
@@ -406,6 +408,12 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         {"score_publish_min_delta": -1},
         "score_publish_min_delta",
         "from 0 (publish every change) to 1000000 points",
+    ),
+    (
+        "negative tier hysteresis",
+        {"tier_hysteresis_points": -0.5},
+        "tier_hysteresis_points",
+        "from 0 (off) to 1000000 points",
     ),
     (
         "publication threshold above a million",

@@ -97,6 +97,7 @@ class StoredUser:
     ring: bytes = b""
     directory: Directory | None = None
     published: Published | None = None  # `pub`: what the sinks last saw (None: never, or written before pub)
+    tier: str | None = None  # the tier the item holds (tier hysteresis)
 
 
 NEW_USER = StoredUser(UserState())
@@ -110,6 +111,7 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         bytes(ring) if isinstance(ring, bytes | bytearray) else b"",
         directory(stored_directory) if stored_directory is not None else None,
         published_from_image(item.get("pub")),
+        tier if isinstance(tier := item.get("tier"), str) else None,
     )
 
 
@@ -229,11 +231,12 @@ class ScoreStore:
         model: ScoringModel,
         now_ms: int,
         publish: Published | None = None,
+        previous_tier: str | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
         state = write.state
-        score, tier = score_view(state, model)
+        score, tier = score_view(state, model, previous_tier)
         values: dict[str, Any] = {
             ":score": {"N": format(score, "f")},
             ":raw": {"N": format(state.raw, "f")},
@@ -311,11 +314,13 @@ class ScoreStore:
         model: ScoringModel,
         now_ms: int,
         publish: Published | None = None,
+        previous_tier: str | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
-        `publish`: the `pub` this write sets (`core.publication.next_publication`), None to leave it."""
-        update = self._user_update(write, ring, had_directory, model, now_ms, publish)
+        `publish`: the `pub` this write sets (`core.publication.next_publication`), None to leave it;
+        `previous_tier`: the tier the item holds before this write (tier hysteresis)."""
+        update = self._user_update(write, ring, had_directory, model, now_ms, publish, previous_tier)
         buckets = [
             {
                 "Update": {

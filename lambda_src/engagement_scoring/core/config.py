@@ -118,6 +118,7 @@ class ScorerConfig:
                 floor=_decimal(env, "SCORE_FLOOR", None),
                 ceiling=_decimal(env, "SCORE_CEILING", None),
                 tiers=tiers,
+                tier_hysteresis=_number(env, "TIER_HYSTERESIS_POINTS", "0"),
             )
         except (InvalidTiers, ValueError) as exc:
             raise ConfigError(str(exc)) from exc

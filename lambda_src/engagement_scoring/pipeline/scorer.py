@@ -445,7 +445,7 @@ def _score_events(
                 given_up.add(user_key)
                 continue
             ring, listed = stored.ring, stored.directory
-            published, endpoints = stored.published, stored.state.endpoint_ids
+            published, endpoints, held_tier = stored.published, stored.state.endpoint_ids, stored.tier
             for write in writes:
                 try:
                     new_entries = []
@@ -457,7 +457,7 @@ def _score_events(
                     ring_update = add_entries(
                         ring, listed or {}, new_entries, now_s, dedupe_ttl_s, once_ttl_s
                     )
-                    score, tier = score_view(write.state, config.model)
+                    score, tier = score_view(write.state, config.model, held_tier)
                     publish = next_publication(
                         published,
                         score,
@@ -466,7 +466,7 @@ def _score_events(
                         endpoints_added=write.state.endpoint_ids != endpoints,  # ids only grow
                     )
                     update, bucket_updates = store.write_actions(
-                        write, ring_update, listed is not None, config.model, now_ms, publish
+                        write, ring_update, listed is not None, config.model, now_ms, publish, held_tier
                     )
                     outcome = store.write_user(update, bucket_updates)
                 except Exception as exc:
@@ -481,7 +481,7 @@ def _score_events(
                     ring, listed = ring_update.ring, ring_update.directory
                     if publish is not None:
                         published = publish
-                    endpoints = write.state.endpoint_ids
+                    endpoints, held_tier = write.state.endpoint_ids, tier
                     continue
                 stats.errors[outcome.detail] += 1
                 if outcome.status in (CONFLICT, RETRY):
