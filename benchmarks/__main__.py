@@ -50,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1, B5 and B6) and fewer "
         "repetitions: a smoke run, not the standard figures",
     )
+    parser.add_argument(
+        "--no-density-sweep",
+        action="store_true",
+        help="B6 without its density sweep and plot (the standard runs and the three loads only): the "
+        "sweep is most of B6's time; results.json then has an empty density_sweep and no plot",
+    )
     args = parser.parse_args(argv)
     selected = [name.strip().upper() for name in (args.only or ",".join(ALL)).split(",") if name.strip()]
     unknown = sorted(set(selected) - set(ALL))
@@ -59,7 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] = _log) -> dict[str, Any]:
+def run_benchmarks(
+    selected: list[str], quick: bool, log: Callable[[str], None] = _log, density_sweep: bool = True
+) -> dict[str, Any]:
     details: dict[str, Any] = {}
     durations: dict[str, float] = {}
     # B6 watches the three runs B1 counts: with both selected, B6 runs first and B1 takes its runs.
@@ -109,8 +117,10 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
                     call_runs_out=keep,
                     scale_workload=(30, 150),
                 )
-            else:
+            elif density_sweep:
                 details[name] = b6_cost.run(log=log, call_runs_out=keep)
+            else:
+                details[name] = b6_cost.run(log=log, call_runs_out=keep, density_points=(), plot_path=None)
         durations[name] = round(time.perf_counter() - started, 1)
     b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
     return {
@@ -186,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks import report
 
-    results = run_benchmarks(args.selected, args.quick)
+    results = run_benchmarks(args.selected, args.quick, density_sweep=not args.no_density_sweep)
     try:
         previous = json.loads(report.RESULTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
