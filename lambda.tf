@@ -22,6 +22,8 @@ locals {
       CAMPAIGN_TAG               = var.campaign_tag
       RECIPIENT_USER_KEY         = var.recipient_user_key
       MAX_CLOCK_SKEW_SECONDS     = tostring(var.max_clock_skew_seconds)
+      SCORE_PUBLISH_MIN_DELTA    = tostring(var.score_publish_min_delta)
+      TIER_HYSTERESIS_POINTS     = tostring(var.tier_hysteresis_points)
     },
     var.score_floor == null ? {} : { SCORE_FLOOR = tostring(var.score_floor) },
     var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },

@@ -228,6 +228,30 @@ variable "decay_half_life_hours" {
   }
 }
 
+variable "score_publish_min_delta" {
+  description = "Publication threshold in points: the sinks (EventBridge, Customer Profiles, Pinpoint) hear of a user's score when it moved at least this much since they last saw it, or its tier changed (always published); they lag the stored score by less than this. 0 publishes every change (SCORE_PUBLISH_MIN_DELTA; docs/scoring.md)."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.score_publish_min_delta >= 0 && var.score_publish_min_delta <= 1000000
+    error_message = "score_publish_min_delta must be from 0 (publish every change) to 1000000 points."
+  }
+}
+
+variable "tier_hysteresis_points" {
+  description = "Tier hysteresis in points: a user keeps its tier while its score stays less than this far below the tier's min_score, so a score around a boundary does not flap between tiers (and spam the sinks with EngagementTierChanged). Going up is never delayed. 0 turns it off (TIER_HYSTERESIS_POINTS)."
+  type        = number
+  default     = 0
+  nullable    = false
+
+  validation {
+    condition     = var.tier_hysteresis_points >= 0 && var.tier_hysteresis_points <= 1000000
+    error_message = "tier_hysteresis_points must be from 0 (off) to 1000000 points."
+  }
+}
+
 variable "score_floor" {
   description = "Lowest score users see (the raw score is kept unclamped); null = unbounded. Must be below score_ceiling when both are set."
   type        = number

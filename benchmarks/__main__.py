@@ -1,14 +1,17 @@
 """`python -m benchmarks [--only B1,B2,...] [--quick]` (`make bench`): run, write, summarize, judge.
 
-Writes benchmarks/results.json and the results section of docs/benchmarks.md with the figures of
-this run only (benchmarks left out with --only are null and marked "not run"), prints a one-screen
-summary, and exits 1 when a benchmark that ran missed its target (2 on a usage error).
+Writes benchmarks/results.json and the results section of docs/benchmarks.md, prints a one-screen
+summary, and exits 1 when a benchmark that ran missed its target (2 on a usage error). A partial run
+(--only) keeps the last figures of the benchmarks it left out from the previous results.json, each with
+its own date in `measured_at_by_benchmark` (a --quick run keeps only --quick figures, and a standard
+run only standard ones); benchmarks never measured stay null and "not run".
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +20,20 @@ from typing import Any
 from benchmarks.common import STANDARD_EVENTS, STANDARD_USERS, machine_info, standard_workload
 
 ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+# The top-level figures of results.json each benchmark owns (`ratios` entries apart).
+OWNED: dict[str, tuple[str, ...]] = {
+    "B1": ("api_calls_per_1000_events",),
+    "B2": ("cpu_us_per_event", "cpu_us_per_event_by_format"),
+    "B3": ("simulator_events_per_s",),
+    "B4": ("import_ms",),
+    "B5": ("simulate_wall_s", "simulate_peak_mb"),
+    "B6": ("cost_per_million_events",),
+}
+OWNED_RATIOS = {
+    "B1": "original_to_ours_calls_batch100",
+    "B2": "cpu_ours_to_floor",
+    "B6": "cost_ours_to_original_batch100",
+}
 QUICK_USERS, QUICK_EVENTS = 300, 3000
 
 
@@ -33,6 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1, B5 and B6) and fewer "
         "repetitions: a smoke run, not the standard figures",
     )
+    parser.add_argument(
+        "--no-density-sweep",
+        action="store_true",
+        help="B6 without its density sweep and plot (the standard runs and the three loads only): the "
+        "sweep is most of B6's time; results.json then has an empty density_sweep and no plot",
+    )
     args = parser.parse_args(argv)
     selected = [name.strip().upper() for name in (args.only or ",".join(ALL)).split(",") if name.strip()]
     unknown = sorted(set(selected) - set(ALL))
@@ -42,7 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] = _log) -> dict[str, Any]:
+def run_benchmarks(
+    selected: list[str], quick: bool, log: Callable[[str], None] = _log, density_sweep: bool = True
+) -> dict[str, Any]:
     details: dict[str, Any] = {}
     durations: dict[str, float] = {}
     # B6 watches the three runs B1 counts: with both selected, B6 runs first and B1 takes its runs.
@@ -92,8 +117,10 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
                     call_runs_out=keep,
                     scale_workload=(30, 150),
                 )
-            else:
+            elif density_sweep:
                 details[name] = b6_cost.run(log=log, call_runs_out=keep)
+            else:
+                details[name] = b6_cost.run(log=log, call_runs_out=keep, density_points=(), plot_path=None)
         durations[name] = round(time.perf_counter() - started, 1)
     b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
     return {
@@ -137,16 +164,49 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
     }
 
 
+def keep_previous(results: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """`results` of this run with, for every benchmark it did not run, the figures `previous` holds (a
+    results.json of the same kind, --quick or not), so a partial run never nulls the others' figures.
+    `measured_at_by_benchmark` dates each benchmark's figures; `benchmarks_run` stays this run's."""
+    measured_at = results["measured_at"]
+    dates = {name: measured_at for name in results["benchmarks_run"]}
+    kept: list[str] = []
+    if previous and bool(previous.get("quick")) == bool(results.get("quick")):
+        previous_dates = previous.get("measured_at_by_benchmark") or {}
+        previous_details = previous.get("details") or {}
+        for name in ALL:
+            if name in results["benchmarks_run"] or name not in previous_details:
+                continue
+            kept.append(name)
+            results["details"][name] = previous_details[name]
+            for key in OWNED[name]:
+                results[key] = previous.get(key)
+            if name in OWNED_RATIOS:
+                results["ratios"][OWNED_RATIOS[name]] = (previous.get("ratios") or {}).get(OWNED_RATIOS[name])
+            seconds = (previous.get("benchmark_seconds") or {}).get(name)
+            if seconds is not None:
+                results["benchmark_seconds"][name] = seconds
+            dates[name] = previous_dates.get(name) or previous.get("measured_at")
+    results["benchmarks_kept"] = kept
+    results["measured_at_by_benchmark"] = {name: dates[name] for name in ALL if name in dates}
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks import report
 
-    results = run_benchmarks(args.selected, args.quick)
+    results = run_benchmarks(args.selected, args.quick, density_sweep=not args.no_density_sweep)
+    try:
+        previous = json.loads(report.RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    results = keep_previous(results, previous if isinstance(previous, dict) else None)
     rows, missed = report.evaluate(results)
     results["targets_missed"] = missed
     report.write(results, rows, missed)
     print(report.summary(results, rows, missed))
-    return 1 if missed else 0
+    return 1 if set(missed) & set(results["benchmarks_run"]) else 0
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ DEFAULT_TIERS = [
 # One rules Scan per cache period and execution environment; a period longer than the run keeps the
 # count independent of how fast this machine is (on Lambda: + 1 Scan a minute per environment).
 RULES_CACHE_TTL_SECONDS = "3600"
+# The module's default publication threshold (variables.tf `score_publish_min_delta`, points): the sync
+# publishes a user when its score moved this much since the sinks last saw it, or its tier changed.
+SCORE_PUBLISH_MIN_DELTA = "10"
 
 
 class RunObserver:
@@ -261,6 +264,7 @@ def run_ours(
             "DECAY_HALF_LIFE_HOURS": "0",
             "TIERS": json.dumps(DEFAULT_TIERS),
             "RULES_CACHE_TTL_SECONDS": RULES_CACHE_TTL_SECONDS,
+            "SCORE_PUBLISH_MIN_DELTA": SCORE_PUBLISH_MIN_DELTA,
             "PINPOINT_APPLICATION_ID": app_id,
             "EVENT_BUS_NAME": BUS_NAME,
             "AWS_ENDPOINT_URL_PINPOINT": standin.endpoint_url,

@@ -239,7 +239,17 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
         f"Python {machine['python']} ({machine['platform']}); "
         f"benchmarks run: {', '.join(results['benchmarks_run'])}"
         + (" (**--quick**: smaller workloads, not the standard figures)" if results["quick"] else "")
-        + ".",
+        + "."
+        + (
+            "; kept from earlier runs: "
+            + ", ".join(
+                f"{name} ({results.get('measured_at_by_benchmark', {}).get(name)})"
+                for name in results["benchmarks_kept"]
+            )
+            + "."
+            if results.get("benchmarks_kept")
+            else ""
+        ),
         "",
         markdown_table(rows),
         "",
@@ -522,7 +532,7 @@ def _replace_section(path: Any, section: str, title: str) -> None:
 def write(results: dict[str, Any], rows: list[Row], missed: list[str]) -> None:
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     _replace_section(DOCS, results_section(results, rows, missed), "Benchmarks")
-    if "B6" in results["details"]:
+    if "B6" in results["benchmarks_run"]:  # kept figures leave the page as that run wrote it
         _replace_section(PERFORMANCE, performance_section(results), "Performance and cost")
 
 

@@ -102,6 +102,12 @@ class Settings:
     user_key_tag: str = "user_key"
     recipient_user_key: str = "none"
     machine: MachineSettings = field(default_factory=MachineSettings)
+    # Publication threshold (SCORE_PUBLISH_MIN_DELTA, points): the sinks show the state of the last write
+    # that moved the score this much since the previous publication (or changed the tier).
+    publish_min_delta: Decimal = Decimal(0)
+    # Tier hysteresis (TIER_HYSTERESIS_POINTS): a user keeps a higher tier while its score stays less than
+    # this far below that tier's min_score.
+    tier_hysteresis: Decimal = Decimal(0)
 
     @property
     def decays(self) -> bool:
@@ -131,6 +137,8 @@ class Settings:
             ceiling=_optional_decimal(env.get("SCORE_CEILING")),
             tiers=tiers,
             machine=MachineSettings.from_json(env.get("MACHINE_ENGAGEMENT")),
+            publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
+            tier_hysteresis=Decimal(env.get("TIER_HYSTERESIS_POINTS") or "0"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -142,6 +150,8 @@ class Settings:
             "tiers": [{"name": t.name, "min_score": float(t.min_score)} for t in self.tiers],
             "user_key_tag": self.user_key_tag,
             "recipient_user_key": self.recipient_user_key,
+            "score_publish_min_delta": float(self.publish_min_delta),
+            "tier_hysteresis_points": float(self.tier_hysteresis),
         }
 
 
@@ -966,3 +976,38 @@ def _score(
     return ExpectedUser(
         user_key, score, raw, channels, tier_for(score, settings.tiers), len(events), as_of, endpoint_ids
     )
+
+
+def sinks_may_show(final: Number, shown: Number, settings: Settings, tolerance: float = 0.0) -> bool:
+    """Whether a sink showing score `shown` agrees with the final score `final` under the publication
+    threshold: with 0, only the final score (within `tolerance`); with a threshold T > 0 the sinks show the
+    last publication, and every later write moved the score by less than T from it (else it would have
+    published), so |final - shown| < T (+ `tolerance`). Which write published last depends on how the
+    stream was cut into batches and on the order retries deliver a user's events, which the oracle does
+    not know; the tier is checked apart (a tier change always publishes, so the sinks' tier is final)."""
+    threshold = settings.publish_min_delta
+    try:
+        if tolerance:
+            difference = abs(float(final) - float(shown))
+            return difference <= tolerance if threshold <= 0 else difference < float(threshold) + tolerance
+        exact = abs(Decimal(str(final)) - Decimal(str(shown)))
+    except (ValueError, ArithmeticError):
+        return False
+    return exact == 0 if threshold <= 0 else exact < threshold
+
+
+def tiers_possible(score: Number, settings: Settings, tolerance: float = 0.0) -> set[str | None]:
+    """The tiers a user with this final score may hold: its plain tier, and with hysteresis H every higher
+    tier whose min_score - H <= score (it may have been reached earlier and kept). Which one depends on
+    the scores the user's writes passed through, i.e. on how the stream was cut into batches."""
+    plain = tier_for(score, settings.tiers)
+    possible: set[str | None] = {plain}
+    if settings.tier_hysteresis > 0:
+        plain_min = next(t.min_score for t in settings.tiers if t.name == plain)
+        for tier in settings.tiers:
+            if (
+                tier.min_score > plain_min
+                and float(score) >= float(tier.min_score - settings.tier_hysteresis) - tolerance
+            ):
+                possible.add(tier.name)
+    return possible

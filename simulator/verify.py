@@ -14,6 +14,16 @@ to the user's score and, with tiers, `Attributes.<attribute>` = `[tier]`. Any ot
 that carries the metric must belong to an expected user (the population knows every endpoint's
 owner) and carry that user's score. Each failing endpoint counts as one mismatch.
 
+**Publication threshold** (`SCORE_PUBLISH_MIN_DELTA` T > 0): the sinks show a user's last
+publication, not its final state, so a sink's score must lie within T of the oracle's final score
+(strictly; with decay plus the tolerance) with the final tier exactly (a tier change always publishes),
+and the channels of a Customer Profiles object must add up to its score (they are the publication's,
+not the final ones). With T = 0 every check is exact as described here.
+
+**Tier hysteresis** (`TIER_HYSTERESIS_POINTS` H > 0): a tier (stored or in a sink) may also be a
+tier above the plain one whose min_score - H <= the final score (oracle `tiers_possible`): the user
+may have reached it before and kept it, depending on the scores its writes passed through.
+
 **EventBridge** (when the score sync's `EVENT_BUS_NAME` is set and the target can show the
 events): every expected user whose final score is not 0 must have at least one
 `EngagementScoreChanged` event whose `detail.score` equals the final score (the last change
@@ -29,7 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from simulator.oracle import Expectation, Number, Settings
+from simulator.oracle import Expectation, Number, Settings, clamp, sinks_may_show, tiers_possible
 
 DECAY_TOLERANCE = 1e-3
 SCORE_CHANGED = "EngagementScoreChanged"
@@ -112,6 +122,35 @@ def numbers_equal(expected: Number, actual: Any, decays: bool) -> bool:
         return False
 
 
+def sink_score_ok(expected: Number, actual: Any, settings: Settings) -> bool:
+    """A sink's score against the oracle's final score, under the publication threshold (oracle)."""
+    if actual is None or isinstance(actual, bool):
+        return False
+    return sinks_may_show(expected, actual, settings, DECAY_TOLERANCE if settings.decays else 0.0)
+
+
+def channels_consistent(score: Any, channels: Mapping[str, Any], settings: Settings) -> bool:
+    """With a publication threshold a sink's channels are those of the last publication, not the final
+    ones: they must still add up to its score (score = the clamped sum of the channels)."""
+    try:
+        if settings.decays:
+            raw: Number = sum(float(value) for value in channels.values())
+        else:
+            raw = sum((Decimal(str(value)) for value in channels.values()), Decimal(0))
+        return numbers_equal(clamp(raw, settings.floor, settings.ceiling), score, settings.decays)
+    except (ValueError, ArithmeticError, TypeError):
+        return False
+
+
+def tier_ok(score: Number, expected: str | None, actual: Any, settings: Settings) -> bool:
+    """A stored or published tier against the oracle's: equal, forgiven near a boundary with decay, and
+    with tier hysteresis any tier the final score may hold (oracle `tiers_possible`)."""
+    if actual == expected or _near_boundary(score, settings):
+        return True
+    tolerance = DECAY_TOLERANCE if settings.decays else 0.0
+    return settings.tier_hysteresis > 0 and actual in tiers_possible(score, settings, tolerance)
+
+
 def _near_boundary(score: Number, settings: Settings) -> bool:
     return settings.decays and any(
         abs(float(score) - float(t.min_score)) <= DECAY_TOLERANCE for t in settings.tiers
@@ -142,7 +181,7 @@ def compare_scores(
                         key, f"channels.{channel}", plain(expected_channel), plain(channels.get(channel))
                     )
                 )
-        if item.get("tier") != want.tier and not _near_boundary(want.score, settings):
+        if not tier_ok(want.score, want.tier, item.get("tier"), settings):
             out.append(Mismatch(key, "tier", want.tier, item.get("tier")))
         for name, expected_int in (("events_applied", want.events_applied), ("as_of", want.as_of)):
             if not numbers_equal(Decimal(expected_int), item.get(name), False):
@@ -162,7 +201,6 @@ def check_pinpoint(
 ) -> SinkCheck:
     """Check the Pinpoint stand-in's endpoints; `endpoint_owner` maps endpoint id -> user key."""
     check = SinkCheck(checked=True, observed=len(endpoints))
-    decays = settings.decays
     required: dict[str, str] = {}
     for key, want in expectation.users.items():
         ids = {key} if settings.user_key_mode == "endpoint_id" else want.endpoint_ids
@@ -183,11 +221,14 @@ def check_pinpoint(
     def correct(endpoint: Mapping[str, Any], user_key: str) -> bool:
         want = expectation.users[user_key]
         metrics = endpoint.get("Metrics") or {}
-        if not numbers_equal(want.score, metrics.get(metric), decays):
+        if not sink_score_ok(want.score, metrics.get(metric), settings):
             return False
-        if want.tier is None or _near_boundary(want.score, settings):
+        if want.tier is None:
             return True
-        return (endpoint.get("Attributes") or {}).get(attribute) == [want.tier]
+        shown = (endpoint.get("Attributes") or {}).get(attribute)
+        return (
+            isinstance(shown, list) and len(shown) == 1 and tier_ok(want.score, want.tier, shown[0], settings)
+        )
 
     for endpoint_id, user_key in required.items():
         check.expected += 1
@@ -245,7 +286,7 @@ def check_eventbridge(
         seen = scores_seen.get(key)
         if not seen:
             check.fail("missing", user_key=key, expected_score=plain(want.score))
-        elif any(numbers_equal(want.score, s, settings.decays) for s in seen):
+        elif any(sink_score_ok(want.score, s, settings) for s in seen):
             check.ok += 1
         else:
             check.fail("wrong", user_key=key, expected_score=plain(want.score), published=seen[-5:])
@@ -324,18 +365,20 @@ def check_customer_profiles(
         found: list[str] = []
         if obj.get("user_key") != user_key:
             found.append("user_key")
-        if not numbers_equal(want.score, obj.get("score"), decays):
+        if not sink_score_ok(want.score, obj.get("score"), settings):
             found.append("score")
         channels = obj.get("channels") if isinstance(obj.get("channels"), Mapping) else {}
         assert isinstance(channels, Mapping)
-        for channel in sorted(set(want.channels) | set(channels)):
-            if not numbers_equal(want.channels.get(channel, Decimal(0)), channels.get(channel, 0), decays):
-                found.append(f"channels.{channel}")
-        if (
-            want.tier is not None
-            and not _near_boundary(want.score, settings)
-            and obj.get("tier") != want.tier
-        ):
+        if settings.publish_min_delta > 0:
+            if not channels_consistent(obj.get("score"), channels, settings):
+                found.append("channels")
+        else:
+            for channel in sorted(set(want.channels) | set(channels)):
+                if not numbers_equal(
+                    want.channels.get(channel, Decimal(0)), channels.get(channel, 0), decays
+                ):
+                    found.append(f"channels.{channel}")
+        if want.tier is not None and not tier_ok(want.score, want.tier, obj.get("tier"), settings):
             found.append("tier")
         return found
 

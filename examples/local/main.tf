@@ -54,10 +54,13 @@ module "engagement_scoring" {
   tiers                 = var.tiers
   user_key_mode         = var.user_key_mode
   decay_half_life_hours = var.decay_half_life_hours
-  score_floor           = var.score_floor
-  score_ceiling         = var.score_ceiling
-  log_level             = var.log_level
-  machine_engagement    = var.machine_engagement
+  # null keeps the module's default
+  score_publish_min_delta = var.score_publish_min_delta
+  tier_hysteresis_points  = var.tier_hysteresis_points
+  score_floor             = var.score_floor
+  score_ceiling           = var.score_ceiling
+  log_level               = var.log_level
+  machine_engagement      = var.machine_engagement
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position

@@ -57,6 +57,18 @@ variable "decay_half_life_hours" {
   nullable    = false
 }
 
+variable "score_publish_min_delta" {
+  description = "Publication threshold in points (see the module's score_publish_min_delta); null keeps the module's default."
+  type        = number
+  default     = null
+}
+
+variable "tier_hysteresis_points" {
+  description = "Tier hysteresis in points (see the module's tier_hysteresis_points); null keeps the module's default."
+  type        = number
+  default     = null
+}
+
 variable "score_floor" {
   description = "Lowest visible score; null = unbounded."
   type        = number

@@ -192,6 +192,8 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
             "CAMPAIGN_TAG": "campaign",
             "RECIPIENT_USER_KEY": "none",
             "MAX_CLOCK_SKEW_SECONDS": "3600",
+            "SCORE_PUBLISH_MIN_DELTA": "10",
+            "TIER_HYSTERESIS_POINTS": "0",
         },
         "score_sync": {
             "FAILURE_QUEUE_URL": outputs["failure_queue_url"],

@@ -22,6 +22,7 @@ from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
+from engagement_scoring.core.publication import Published, published_from_image
 
 BATCH_GET_KEYS = 100
 UNPROCESSED_ATTEMPTS = 5
@@ -40,6 +41,7 @@ _NAMES = {
     "#dk": "dk",
     "#dd": "dd",
     "#mf": "mf",
+    "#pub": "pub",
 }
 # The user update's SET clause (the tier is appended: set, or removed when there are no tiers) and
 # the names it uses, with and without the endpoint ids.
@@ -94,6 +96,8 @@ class StoredUser:
     state: UserState
     ring: bytes = b""
     directory: Directory | None = None
+    published: Published | None = None  # `pub`: what the sinks last saw (None: never, or written before pub)
+    tier: str | None = None  # the tier the item holds (tier hysteresis)
 
 
 NEW_USER = StoredUser(UserState())
@@ -106,6 +110,8 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         user_state(item),
         bytes(ring) if isinstance(ring, bytes | bytearray) else b"",
         directory(stored_directory) if stored_directory is not None else None,
+        published_from_image(item.get("pub")),
+        tier if isinstance(tier := item.get("tier"), str) else None,
     )
 
 
@@ -218,12 +224,19 @@ class ScoreStore:
         return found, unresolved
 
     def _user_update(
-        self, write: UserWrite, ring: RingUpdate, had_directory: bool, model: ScoringModel, now_ms: int
+        self,
+        write: UserWrite,
+        ring: RingUpdate,
+        had_directory: bool,
+        model: ScoringModel,
+        now_ms: int,
+        publish: Published | None = None,
+        previous_tier: str | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
         state = write.state
-        score, tier = score_view(state, model)
+        score, tier = score_view(state, model, previous_tier)
         values: dict[str, Any] = {
             ":score": {"N": format(score, "f")},
             ":raw": {"N": format(state.raw, "f")},
@@ -266,6 +279,15 @@ class ScoreStore:
             values[":mf"] = {"M": {reason: {"N": str(count)} for reason, count in sorted(flagged.items())}}
         else:
             removed.append("#mf")
+        # `pub`: set only by a write that is a publication (core/publication.py), in this same UpdateItem;
+        # every other write leaves it, so the sync sees it move only when the sinks must hear of it.
+        if publish is not None:
+            expression += ", #pub = :pub"
+            published: dict[str, Any] = {"s": {"N": format(publish.score, "f")}}
+            if publish.tier is not None:
+                published["t"] = {"S": publish.tier}
+            values[":pub"] = {"M": published}
+            names = {**names, "#pub": "pub"}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:
@@ -285,10 +307,20 @@ class ScoreStore:
         }
 
     def write_actions(
-        self, write: UserWrite, ring: RingUpdate, had_directory: bool, model: ScoringModel, now_ms: int
+        self,
+        write: UserWrite,
+        ring: RingUpdate,
+        had_directory: bool,
+        model: ScoringModel,
+        now_ms: int,
+        publish: Published | None = None,
+        previous_tier: str | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The user update, and the bucket updates that must commit with it (empty: no eviction)."""
-        update = self._user_update(write, ring, had_directory, model, now_ms)
+        """The user update, and the bucket updates that must commit with it (empty: no eviction).
+
+        `publish`: the `pub` this write sets (`core.publication.next_publication`), None to leave it;
+        `previous_tier`: the tier the item holds before this write (tier hysteresis)."""
+        update = self._user_update(write, ring, had_directory, model, now_ms, publish, previous_tier)
         buckets = [
             {
                 "Update": {

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engagement_scoring.core.publication import Published, published_from_image
+
 
 class InvalidImage(ValueError):
     """A stream record whose image is not DynamoDB JSON the score sync understands."""
@@ -156,6 +158,11 @@ class _UserRecords:
     latest: dict[str, Any] | None = None
     sequence_numbers: list[str] = field(default_factory=list)
     machine_flagged: dict[str, int] = field(default_factory=dict)
+    published: dict[str, Any] | None = None  # the newest image whose write moved `pub` (a publication)
+
+
+def _pub(snapshot: Mapping[str, Any] | None) -> Published | None:
+    return None if snapshot is None else published_from_image(snapshot.get("pub"))
 
 
 def _add_machine_flagged(total: dict[str, int], image: Mapping[str, Any] | None) -> None:
@@ -191,6 +198,8 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
         elif _score(change.new_image) is not None:
             records.latest = change.new_image
             _add_machine_flagged(records.machine_flagged, change.new_image)
+            if _pub(change.new_image) is not None and _pub(change.new_image) != _pub(change.old_image):
+                records.published = change.new_image
     result = []
     for user_key, records in users.items():
         latest = records.latest
@@ -198,10 +207,24 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
         if latest is None or score is None:
             continue
         previous_score, previous_tier, tier = _score(records.oldest), _tier(records.oldest), _tier(latest)
-        if score == previous_score and tier == previous_tier:
+        endpoint_ids = latest.get("endpoint_ids")
+        latest_pub = _pub(latest)
+        if latest_pub is not None:
+            # Publication threshold (docs/scoring.md): the sinks hear of a user only when a write of this
+            # batch moved `pub`, and then of the state that write published (the sinks never run ahead of
+            # `pub`, so they lag the item by less than the threshold); items without `pub`: as before.
+            oldest_pub = _pub(records.oldest)
+            if latest_pub == oldest_pub:
+                continue
+            if oldest_pub is not None:
+                previous_score, previous_tier = oldest_pub.score, oldest_pub.tier
+            latest = records.published or latest
+            score, tier = _score(latest), _tier(latest)
+            if score is None:
+                continue
+        elif score == previous_score and tier == previous_tier:
             continue
         channels = latest.get("channels")
-        endpoint_ids = latest.get("endpoint_ids")
         rules = latest.get("rules")
         result.append(
             ScoreChange(

@@ -94,6 +94,9 @@ class ScorerConfig:
     recipient_hash_key_parameter: str = ""
     max_clock_skew_seconds: float = 3600.0
     machine: MachinePolicy = DEFAULT_POLICY
+    # Publication threshold (points, docs/scoring.md "Publication threshold"): a write sets `pub` (and so
+    # reaches the sinks) when the score moved this much since the last publication, or the tier changed.
+    publish_min_delta: Decimal = Decimal(0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
@@ -115,6 +118,7 @@ class ScorerConfig:
                 floor=_decimal(env, "SCORE_FLOOR", None),
                 ceiling=_decimal(env, "SCORE_CEILING", None),
                 tiers=tiers,
+                tier_hysteresis=_number(env, "TIER_HYSTERESIS_POINTS", "0"),
             )
         except (InvalidTiers, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
@@ -140,6 +144,7 @@ class ScorerConfig:
             recipient_hash_key_parameter=hash_key_parameter,
             max_clock_skew_seconds=float(_number(env, "MAX_CLOCK_SKEW_SECONDS", "3600")),
             machine=machine,
+            publish_min_delta=_number(env, "SCORE_PUBLISH_MIN_DELTA", "0"),
         )
 
     def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:

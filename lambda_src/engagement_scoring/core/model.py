@@ -65,10 +65,15 @@ class ScoringModel:
     floor: Decimal | None = None
     ceiling: Decimal | None = None
     tiers: tuple[Tier, ...] = ()
+    # Tier hysteresis (points, TIER_HYSTERESIS_POINTS): a user keeps its tier while its score stays less
+    # than this far below the tier's min_score, so a score around a boundary does not flap between tiers.
+    tier_hysteresis: Decimal = ZERO
 
     def __post_init__(self) -> None:
         if self.half_life_hours < 0:
             raise ValueError("the half-life must not be negative")
+        if self.tier_hysteresis < 0:
+            raise ValueError("the tier hysteresis must not be negative")
         if self.floor is not None and self.ceiling is not None and self.floor > self.ceiling:
             raise ValueError("the floor must not exceed the ceiling")
 
@@ -87,8 +92,11 @@ class ScoringModel:
             return self.ceiling
         return raw
 
-    def tier_for(self, score: Decimal) -> str | None:
-        """The tier with the highest min_score <= score; the lowest tier below all; None without tiers."""
+    def tier_for(self, score: Decimal, previous: str | None = None) -> str | None:
+        """The tier with the highest min_score <= score; the lowest tier below all; None without tiers.
+
+        With hysteresis and the user's `previous` tier: that tier is kept while it is above the plain
+        tier and the score is at least its min_score minus the hysteresis (going up is never delayed)."""
         if not self.tiers:
             return None
         chosen = self.tiers[0]
@@ -97,6 +105,12 @@ class ScoringModel:
                 chosen = tier
             else:
                 break
+        if previous is not None and previous != chosen.name and self.tier_hysteresis > ZERO:
+            for tier in self.tiers:
+                if tier.name == previous:
+                    if tier.min_score > chosen.min_score and score >= tier.min_score - self.tier_hysteresis:
+                        return tier.name
+                    break
         return chosen.name
 
 
@@ -212,7 +226,10 @@ def add_exactly(state: UserState, contributions: Sequence[tuple[Decimal, int, st
     )
 
 
-def score_view(state: UserState, model: ScoringModel) -> tuple[Decimal, str | None]:
-    """The score users see (raw clamped to floor/ceiling) and its tier."""
+def score_view(
+    state: UserState, model: ScoringModel, previous_tier: str | None = None
+) -> tuple[Decimal, str | None]:
+    """The score users see (raw clamped to floor/ceiling) and its tier (`previous_tier`: the tier the
+    item holds, for the hysteresis)."""
     score = model.clamp(state.raw)
-    return score, model.tier_for(score)
+    return score, model.tier_for(score, previous_tier)

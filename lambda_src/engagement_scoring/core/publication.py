@@ -41,6 +41,24 @@ def should_publish(
     return moved >= min_delta
 
 
+def next_publication(
+    last: Published | None,
+    score: Decimal,
+    tier: str | None,
+    *,
+    min_delta: Decimal,
+    rules_changed: bool = False,
+    endpoints_added: bool = False,
+) -> Published | None:
+    """The `pub` a write sets (`should_publish` says so), or None when the write leaves `pub` as it is.
+
+    `endpoints_added`: the write adds a Pinpoint endpoint id to the user, which must get the score now
+    rather than at the next publication (rare: an endpoint comes with a user's first events)."""
+    if endpoints_added or should_publish(last, score, tier, min_delta=min_delta, rules_changed=rules_changed):
+        return Published(score=score, tier=tier)
+    return None
+
+
 def published_from_image(value: Any) -> Published | None:
     """`pub` as the sync and the store read it from a plain image (`{"s": Decimal, "t": str}`); None
     when absent or malformed (such an item is treated as never published)."""

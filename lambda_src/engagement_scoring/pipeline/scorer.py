@@ -55,6 +55,8 @@ from engagement_scoring.core.events import (
 )
 from engagement_scoring.core.keys import content_key
 from engagement_scoring.core.machine import MachineCounts, judge
+from engagement_scoring.core.model import score_view
+from engagement_scoring.core.publication import next_publication
 from engagement_scoring.core.rules import Rule, rules_from_items
 from engagement_scoring.formats import normalize
 from engagement_scoring.formats.envelopes import (
@@ -443,6 +445,7 @@ def _score_events(
                 given_up.add(user_key)
                 continue
             ring, listed = stored.ring, stored.directory
+            published, endpoints, held_tier = stored.published, stored.state.endpoint_ids, stored.tier
             for write in writes:
                 try:
                     new_entries = []
@@ -454,8 +457,16 @@ def _score_events(
                     ring_update = add_entries(
                         ring, listed or {}, new_entries, now_s, dedupe_ttl_s, once_ttl_s
                     )
+                    score, tier = score_view(write.state, config.model, held_tier)
+                    publish = next_publication(
+                        published,
+                        score,
+                        tier,
+                        min_delta=config.publish_min_delta,
+                        endpoints_added=write.state.endpoint_ids != endpoints,  # ids only grow
+                    )
                     update, bucket_updates = store.write_actions(
-                        write, ring_update, listed is not None, config.model, now_ms
+                        write, ring_update, listed is not None, config.model, now_ms, publish, held_tier
                     )
                     outcome = store.write_user(update, bucket_updates)
                 except Exception as exc:
@@ -468,6 +479,9 @@ def _score_events(
                         candidate.status = SCORED
                     updated.add(user_key)
                     ring, listed = ring_update.ring, ring_update.directory
+                    if publish is not None:
+                        published = publish
+                    endpoints, held_tier = write.state.endpoint_ids, tier
                     continue
                 stats.errors[outcome.detail] += 1
                 if outcome.status in (CONFLICT, RETRY):

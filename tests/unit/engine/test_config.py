@@ -21,6 +21,7 @@ def test_defaults_are_the_contracts() -> None:
         "none",
     )
     assert (settings.recipient_hash_key_parameter, settings.max_clock_skew_seconds) == ("", 3600.0)
+    assert settings.publish_min_delta == 0  # unset: every change is published
     assert settings.format_settings() == FormatSettings()
 
 
@@ -32,8 +33,10 @@ def test_values_are_read() -> None:
         RECIPIENT_HASH_KEY_PARAMETER="/engagement/recipient-hash-key",
         MAX_CLOCK_SKEW_SECONDS="600",
         USER_KEY_MODE="user_id",
+        SCORE_PUBLISH_MIN_DELTA="7.5",
     )
     assert settings.max_clock_skew_seconds == 600.0
+    assert str(settings.publish_min_delta) == "7.5"
     formats = settings.format_settings("k" * 32)
     assert (formats.user_key_tag, formats.campaign_tag, formats.recipient_user_key) == (
         "customer-id",
@@ -56,6 +59,8 @@ def test_values_are_read() -> None:
         ({"MAX_CLOCK_SKEW_SECONDS": "-1"}, "MAX_CLOCK_SKEW_SECONDS must not be negative"),
         ({"MAX_CLOCK_SKEW_SECONDS": "an hour"}, "MAX_CLOCK_SKEW_SECONDS must be a number"),
         ({"MAX_CLOCK_SKEW_SECONDS": "Infinity"}, "MAX_CLOCK_SKEW_SECONDS must be finite"),
+        ({"SCORE_PUBLISH_MIN_DELTA": "-1"}, "SCORE_PUBLISH_MIN_DELTA must not be negative"),
+        ({"SCORE_PUBLISH_MIN_DELTA": "ten"}, "SCORE_PUBLISH_MIN_DELTA must be a number"),
     ],
 )
 def test_invalid_values_are_a_config_error_that_names_the_setting(env: dict[str, str], message: str) -> None:

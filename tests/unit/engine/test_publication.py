@@ -3,7 +3,12 @@
 from decimal import Decimal
 
 import pytest
-from engagement_scoring.core.publication import Published, published_from_image, should_publish
+from engagement_scoring.core.publication import (
+    Published,
+    next_publication,
+    published_from_image,
+    should_publish,
+)
 
 D = Decimal
 
@@ -32,3 +37,13 @@ def test_published_from_image():
     assert published_from_image(None) is None
     assert published_from_image({"s": "12"}) is None
     assert published_from_image({"s": D("NaN")}) is None
+
+
+def test_next_publication_is_the_new_state_or_none():
+    last = Published(D(100), "warm")
+    assert next_publication(last, D(105), "warm", min_delta=D(10)) is None
+    assert next_publication(last, D(110), "warm", min_delta=D(10)) == Published(D(110), "warm")
+    # a new Pinpoint endpoint must get the score now, whatever the threshold
+    assert next_publication(last, D(101), "warm", min_delta=D(10), endpoints_added=True) == Published(
+        D(101), "warm"
+    )
