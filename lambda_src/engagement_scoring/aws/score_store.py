@@ -5,6 +5,7 @@ evicted ring entries into `processed_events` buckets."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from engagement_scoring.aws.errors import (
 from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
+from engagement_scoring.core.due import due_shard, next_due, publish_min_delta
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 
 BATCH_GET_KEYS = 100
@@ -142,6 +144,9 @@ class ScoreStore:
         self.scores_table = scores_table
         self.ledger_table = ledger_table
         self.sleep = sleep
+        # The publication threshold the due time aims at (core/due.py); read here until ScorerConfig
+        # carries score_publish_min_delta.
+        self.publish_min_delta = publish_min_delta(os.environ)
 
     def scan_rules(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -266,6 +271,16 @@ class ScoreStore:
             values[":mf"] = {"M": {reason: {"N": str(count)} for reason, count in sorted(flagged.items())}}
         else:
             removed.append("#mf")
+        if model.decays:
+            # The refresher's index (core/due.py): when the decayed score next matters, or nothing.
+            names = {**names, "#due_at": "due_at", "#due_sh": "due_sh"}
+            due = next_due(model, state.raw, state.as_of or 0, None, self.publish_min_delta)
+            if due is None:
+                removed.extend(("#due_at", "#due_sh"))
+            else:
+                expression += ", #due_at = :due_at, #due_sh = :due_sh"
+                values[":due_at"] = {"N": str(due)}
+                values[":due_sh"] = {"S": due_shard(write.user_key)}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:

@@ -26,9 +26,19 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from engagement_scoring.core.model import DECAYED_QUANTUM, MS_PER_HOUR, ZERO, ScoringModel
+from engagement_scoring.core.model import (
+    DECAYED_QUANTUM,
+    MS_PER_HOUR,
+    ZERO,
+    ScoringModel,
+    UserState,
+    decay_to,
+    score_view,
+)
+from engagement_scoring.core.publication import Published, should_publish
 
 # Partition keys of the `due` index ("0".."15"). Fixed: every writer and the refresher must agree, and
 # changing it would strand the items of the shards no longer queried. 16 partitions take 16 x 1,000
@@ -135,3 +145,36 @@ def next_due(
     if not candidates:
         return None
     return math.floor(min(candidates) / 1000) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """The refresher's write of one user: the state decayed to now, what the sinks see, the next due."""
+
+    state: UserState
+    score: Decimal
+    tier: str | None
+    publish: Published | None  # the new `pub`, or None to keep the stored one
+    due_at: int | None  # None: nothing will ever matter, the user leaves the index
+
+
+def refresh(
+    state: UserState,
+    last: Published | None,
+    model: ScoringModel,
+    now_ms: int,
+    min_delta: Decimal,
+) -> Refresh:
+    """Decay `state` to `now_ms`, decide the publication (core/publication.py) and the next due time."""
+    new_state = decay_to(state, now_ms, model)
+    score, tier = score_view(new_state, model)
+    publish = should_publish(last, score, tier, min_delta=min_delta)
+    published = Published(score, tier) if publish else last
+    due = next_due(
+        model,
+        new_state.raw,
+        new_state.as_of if new_state.as_of is not None else now_ms,
+        published.score if published is not None else None,
+        min_delta,
+    )
+    return Refresh(new_state, score, tier, published if publish else None, due)
