@@ -50,14 +50,15 @@ module "engagement_scoring" {
   # A throwaway stack on an emulator: the tables must go with `terraform destroy`.
   deletion_protection_enabled = false
 
-  score_rules           = var.score_rules
-  tiers                 = var.tiers
-  user_key_mode         = var.user_key_mode
-  decay_half_life_hours = var.decay_half_life_hours
-  score_floor           = var.score_floor
-  score_ceiling         = var.score_ceiling
-  log_level             = var.log_level
-  machine_engagement    = var.machine_engagement
+  score_rules                = var.score_rules
+  tiers                      = var.tiers
+  user_key_mode              = var.user_key_mode
+  decay_half_life_hours      = var.decay_half_life_hours
+  refresher_schedule_minutes = var.refresher_schedule_minutes
+  score_floor                = var.score_floor
+  score_ceiling              = var.score_ceiling
+  log_level                  = var.log_level
+  machine_engagement         = var.machine_engagement
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position

@@ -57,6 +57,13 @@ variable "decay_half_life_hours" {
   nullable    = false
 }
 
+variable "refresher_schedule_minutes" {
+  description = "Refresher schedule with decay on, in minutes (the simulator also invokes it itself, with its clock)."
+  type        = number
+  default     = 15
+  nullable    = false
+}
+
 variable "score_floor" {
   description = "Lowest visible score; null = unbounded."
   type        = number
