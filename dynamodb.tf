@@ -46,6 +46,27 @@ resource "aws_dynamodb_table" "user_scores" {
     type = "S"
   }
 
+  # The refresher's sparse index (refresher.tf, docs/scoring.md): only items with a due time are in it,
+  # write-sharded by due_sh so that no index partition takes every user's writes. Keys only: the refresher
+  # reads each due item strongly consistent from the table anyway.
+  dynamic "attribute" {
+    for_each = local.refresher_enabled ? { due_sh = "S", due_at = "N" } : {}
+    content {
+      name = attribute.key
+      type = attribute.value
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = local.refresher_enabled ? [1] : []
+    content {
+      name            = "due"
+      hash_key        = "due_sh"
+      range_key       = "due_at"
+      projection_type = "KEYS_ONLY"
+    }
+  }
+
   point_in_time_recovery {
     enabled = var.point_in_time_recovery_enabled
   }

@@ -53,6 +53,11 @@ output "score_rules" {
   value       = local.create ? local.score_rules_by_event_type : {}
 }
 
+output "refresher_function_name" {
+  description = "Name of the decay refresher Lambda function (null without decay)."
+  value       = try(aws_lambda_function.refresher[0].function_name, null)
+}
+
 output "scorer_function_name" {
   description = "Name of the scorer Lambda function."
   value       = try(aws_lambda_function.scorer[0].function_name, null)

@@ -252,6 +252,30 @@ variable "tier_hysteresis_points" {
   }
 }
 
+variable "refresher_schedule_minutes" {
+  description = "With decay on (decay_half_life_hours > 0): how often, in minutes, the refresher Lambda writes the decayed scores of the users whose score now matters (a tier edge or the publication step), so that a user who stops engaging cools in every sink. Ignored without decay (no refresher is created)."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.refresher_schedule_minutes >= 1 && var.refresher_schedule_minutes <= 1440 && floor(var.refresher_schedule_minutes) == var.refresher_schedule_minutes
+    error_message = "refresher_schedule_minutes must be a whole number of minutes from 1 to 1440."
+  }
+}
+
+variable "refresher_timeout" {
+  description = "Timeout of the refresher function, in seconds; a run stops taking new users 5 s before it, the rest stay due for the next run."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.refresher_timeout >= 10 && var.refresher_timeout <= 900 && floor(var.refresher_timeout) == var.refresher_timeout
+    error_message = "refresher_timeout must be a whole number of seconds from 10 to 900."
+  }
+}
+
 variable "score_floor" {
   description = "Lowest score users see (the raw score is kept unclamped); null = unbounded. Must be below score_ceiling when both are set."
   type        = number

@@ -38,7 +38,7 @@ from typing import Any
 
 from rich.console import Console
 
-from simulator import routes
+from simulator import routes, time_advance
 from simulator.funnels import FunnelRates
 from simulator.injection import DUPLICATE, MALFORMED, StreamRecord
 from simulator.oracle import Expectation, Rule, Settings
@@ -166,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--events-file", type=Path, help="replay this JSONL file instead of generating (no oracle)"
     )
     run.add_argument("--json", action="store_true", help="print only the final state as JSON on stdout")
+    clock = run.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--now",
+        type=time_advance.parse_now,
+        metavar="TIMESTAMP",
+        help="after the stream drains, set the clock to this ISO 8601 time (UTC) and run the decay refresher "
+        "until nothing is due; then check scores, tiers and sinks as of then (simulator/time_advance.py)",
+    )
+    clock.add_argument(
+        "--advance-hours",
+        type=float,
+        metavar="H",
+        help="as --now, at H hours after the newest event time",
+    )
     run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="default build/simulate")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to drain")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -311,6 +325,7 @@ class RunResult:
     counters_reason: str = ""
     customer_profiles_reason: str = ""
     route_stats: routes.RouteStats | None = None
+    advance: time_advance.AdvanceResult | None = None
 
 
 def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
@@ -395,7 +410,52 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.counters_reason = "batches were retried, so they were counted more than once"
         else:
             result.counters = check_counters(expectation, scorer)
+    now_s = time_advance.clock(
+        getattr(args, "now", None),
+        getattr(args, "advance_hours", None),
+        max((int(item.get("as_of") or 0) for item in items.values()), default=None),
+    )
+    if now_s is not None:
+        result.advance = advance_time(deployment, result, now_s, args.timeout, console)
     return result
+
+
+def advance_time(
+    deployment: Any, result: RunResult, now_s: int, timeout_s: float, console: Console
+) -> time_advance.AdvanceResult:
+    """The time-advance phase (simulator/time_advance.py): refresher runs at `now_s`, then the checks."""
+    outputs = deployment.outputs
+    advance = time_advance.AdvanceResult(now_s)
+    settings = result.settings
+    if settings is None:
+        settings = Settings.from_environment(
+            function_environment(deployment.client("lambda"), output(outputs, "scorer_function_name"))
+        )
+    runs = time_advance.run_until_idle(deployment, now_s)
+    if runs is None:
+        advance.reason = "no refresher on this deployment (decay off) or not invocable on this target"
+    else:
+        advance.runs = runs
+        console.print(
+            f"time advanced to {now_s}: {len(runs)} refresher runs, "
+            f"{sum(int(r.get('users_refreshed', 0)) for r in runs)} users refreshed; draining ...",
+            markup=False,
+        )
+        deployment.wait_until_drained(timeout_s=timeout_s)
+    items = read_scores(deployment.client("dynamodb"), output(outputs, "user_scores_table_name"))
+    advance.users, advance.mismatches = time_advance.check_items(result.expectation, items, settings, now_s)
+    if result.expectation is not None and runs is not None:
+        refresher_env = function_environment(
+            deployment.client("lambda"), output(outputs, "refresher_function_name")
+        )
+        step = time_advance.publication_step(refresher_env)
+        sync_env = function_environment(
+            deployment.client("lambda"), output(outputs, "score_sync_function_name")
+        )
+        objects = deployment.customer_profiles_objects() if sync_env.get("CUSTOMER_PROFILES_DOMAIN") else None
+        events = deployment.eventbridge_events() if sync_env.get("EVENT_BUS_NAME") else None
+        time_advance.check_sinks(advance, result.expectation, settings, step, objects, events)
+    return advance
 
 
 def _expect(workload: Workload, rules: dict[str, Rule], settings: Settings) -> Expectation:
@@ -434,6 +494,8 @@ def build_report(
     args: argparse.Namespace, target: str, result: RunResult, wall_time_s: float
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     users = user_states(result.items)
+    if result.advance is not None:
+        users = {key: result.advance.users.get(key, user) for key, user in users.items()}
     tier_order = (
         [t.name for t in sorted(result.settings.tiers, key=lambda t: t.min_score)] if result.settings else []
     )
@@ -470,6 +532,9 @@ def build_report(
                 else {"checked": False, "reason": result.eventbridge_reason}
             ),
         )
+    if result.advance is not None:
+        verification["advance"] = result.advance.to_json()
+        verification["mismatches"] += result.advance.mismatch_count
     oracle = None
     if result.expectation is not None:
         e = result.expectation

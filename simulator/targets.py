@@ -109,6 +109,11 @@ class Deployment:
         """{user_key: object} the score sync put into Customer Profiles, or None where not observable."""
         return None
 
+    def run_refresher(self, now_s: int) -> dict[str, Any] | None:
+        """One run of the deployed decay refresher with its clock at `now_s` (its summary), or None when
+        the deployment has no refresher (decay off) or this target cannot invoke it."""
+        return None
+
     def eventbridge_events(self) -> list[dict[str, Any]] | None:
         """Every event the observer queue of examples/local received so far (cumulative), or None."""
         queue_url = self.outputs.get("observer_queue_url")
@@ -210,7 +215,7 @@ class EmbeddedDeployment(Deployment):
         package = resolve_output_path(working_dir, str(self.outputs["lambda_package_path"]))
         code_zips = {
             str(self.outputs[key]): package
-            for key in ("scorer_function_name", "score_sync_function_name")
+            for key in ("scorer_function_name", "score_sync_function_name", "refresher_function_name")
             if self.outputs.get(key)
         }
         self.runner = LocalLambdaRunner(
@@ -296,6 +301,16 @@ class EmbeddedDeployment(Deployment):
 
     def pipeline_stats(self) -> dict[str, Any] | None:
         return self.runner.pipeline_stats() if self.runner is not None else None
+
+    def run_refresher(self, now_s: int) -> dict[str, Any] | None:
+        name = self.outputs.get("refresher_function_name")
+        if not name or self.runner is None:
+            return None
+        invocation = self.runner.invoke_by_name(str(name), {"now": now_s})
+        if not invocation.ok:
+            error = invocation.error or {}
+            raise RuntimeError(f"the refresher failed: {error.get('errorType')}: {error.get('errorMessage')}")
+        return dict(invocation.result) if isinstance(invocation.result, dict) else {}
 
     def pinpoint_endpoints(self) -> dict[str, dict[str, Any]] | None:
         if self.pinpoint is None or not self.pinpoint_app_id:

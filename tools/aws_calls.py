@@ -26,6 +26,7 @@ PACKAGE = "engagement_scoring"
 HANDLERS = {
     "scorer": "engagement_scoring.handlers.scorer",
     "score_sync": "engagement_scoring.handlers.score_sync",
+    "refresher": "engagement_scoring.handlers.refresher",
 }
 CLIENT_FACTORY = "make_client"
 

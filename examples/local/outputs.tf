@@ -43,6 +43,11 @@ output "score_rules" {
   value       = module.engagement_scoring.score_rules
 }
 
+output "refresher_function_name" {
+  description = "Name of the decay refresher function (null without decay); the simulator invokes it with its clock."
+  value       = module.engagement_scoring.refresher_function_name
+}
+
 output "scorer_function_name" {
   description = "Name of the scorer function."
   value       = module.engagement_scoring.scorer_function_name

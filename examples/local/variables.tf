@@ -69,6 +69,13 @@ variable "tier_hysteresis_points" {
   default     = null
 }
 
+variable "refresher_schedule_minutes" {
+  description = "Refresher schedule with decay on, in minutes (the simulator also invokes it itself, with its clock)."
+  type        = number
+  default     = 15
+  nullable    = false
+}
+
 variable "score_floor" {
   description = "Lowest visible score; null = unbounded."
   type        = number

@@ -32,6 +32,7 @@ provider "aws" {
     lambda         = var.aws_endpoint_url
     pinpoint       = var.aws_endpoint_url
     pipes          = var.aws_endpoint_url
+    scheduler      = var.aws_endpoint_url
     sns            = var.aws_endpoint_url
     sqs            = var.aws_endpoint_url
     sts            = var.aws_endpoint_url

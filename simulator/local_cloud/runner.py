@@ -639,6 +639,32 @@ class LocalLambdaRunner:
             self.log_sink(self._specs[function_arn].name, invocation.logs)
         return invocation
 
+    def invoke_by_name(self, function_name: str, event: dict[str, Any]) -> Invocation:
+        """Invoke a function that no stream mapping feeds (the scheduled refresher), as its schedule would:
+        one synchronous invocation in a worker of its own (created on first use; its package must be in
+        code_zips)."""
+        config = self.lambda_.get_function_configuration(FunctionName=function_name)
+        arn = config["FunctionArn"]
+        if arn not in self._pools:
+            spec = self._specs[arn] = self._function_spec(arn)
+            self._pools[arn] = FunctionPool(
+                spec=spec,
+                region=self.region,
+                endpoint_url=self.settings.function_endpoint_url or self.endpoint_url,
+                pinpoint_endpoint_url=self.pinpoint_endpoint_url,
+                customer_profiles_endpoint_url=self.customer_profiles_endpoint_url,
+                work_dir=new_work_dir(spec.name),
+                max_concurrency=1,
+            )
+        invocation = self._pools[arn].invoke(event)
+        self.stats.count("invocations")
+        if not invocation.ok:
+            self.stats.count("function_errors")
+        self.stats.add_logs(invocation.logs)
+        if self.log_sink is not None and invocation.logs:
+            self.log_sink(self._specs[arn].name, invocation.logs)
+        return invocation
+
     def send_on_failure(self, destination_arn: str, message: dict[str, Any]) -> None:
         body = json.dumps(message)
         parts = destination_arn.split(":")

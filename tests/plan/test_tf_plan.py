@@ -611,7 +611,7 @@ def test_policies_have_no_wildcards(combination: str, request: pytest.FixtureReq
                 named = re.sub(r"[/:]\*$", "", resource)
                 assert "*" not in named, (address, resource)
                 assert named in GIVEN_ARNS or re.fullmatch(
-                    rf"arn:aws:[a-z0-9-]+:{REGION}:{ACCOUNT}:[a-z-]*[:/]?(/aws/lambda/)?{prefix}-[a-z-]+(/stream)?",
+                    rf"arn:aws:[a-z0-9-]+:{REGION}:{ACCOUNT}:[a-z-]*[:/]?(/aws/lambda/)?{prefix}-[a-z-]+(/stream|/index/due)?",
                     named,
                 ), (address, resource)
 
@@ -626,11 +626,14 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
         {
             "aws_kinesis_stream": 1,
             "aws_dynamodb_table": 3,
-            "aws_lambda_function": 2,
+            # decay is on: the refresher function, its log group, role and policy, its schedule and the
+            # schedule's role and policy (refresher.tf)
+            "aws_lambda_function": 3,
             "aws_lambda_event_source_mapping": 2,
-            "aws_cloudwatch_log_group": 2,
-            "aws_iam_role": 3,
-            "aws_iam_role_policy": 3,
+            "aws_cloudwatch_log_group": 3,
+            "aws_iam_role": 5,
+            "aws_iam_role_policy": 5,
+            "aws_scheduler_schedule": 1,
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
             "terraform_data": 1,
@@ -801,11 +804,71 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 2 functions, 2 log groups, 3 roles, the queue; 11 alarms, their topic and its key
-    # (a dashboard has no tags)
-    assert len(tagged) == 25, sorted(tagged)
+    # stream, 3 tables, 3 functions, 3 log groups, 5 roles, the queue; 11 alarms, their topic and its key
+    # (a dashboard and a schedule have no tags)
+    assert len(tagged) == 29, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
+
+
+def test_full_refresher_has_its_index_schedule_and_exact_permissions(full: Plan) -> None:
+    scores = full.after("aws_dynamodb_table.user_scores[0]")
+    assert sorted(scores["attribute"], key=lambda a: a["name"]) == [
+        {"name": "due_at", "type": "N"},
+        {"name": "due_sh", "type": "S"},
+        {"name": "user_key", "type": "S"},
+    ]
+    assert [
+        {key: index[key] for key in ("name", "hash_key", "range_key", "projection_type")}
+        for index in scores["global_secondary_index"]
+    ] == [{"name": "due", "hash_key": "due_sh", "range_key": "due_at", "projection_type": "KEYS_ONLY"}]
+    function = full.after("aws_lambda_function.refresher[0]")
+    assert (function["function_name"], function["handler"], function["timeout"]) == (
+        "full-refresher",
+        "engagement_scoring.handlers.refresher.handler",
+        300,
+    )
+    assert function["kms_key_arn"] == KMS_KEY
+    expressions = full.configured("aws_lambda_function.refresher")["expressions"]
+    assert "data.archive_file.this[0].output_path" in expressions["filename"]["references"]
+    schedule = full.after("aws_scheduler_schedule.refresher[0]")
+    assert schedule["schedule_expression"] == "rate(15 minutes)"
+    assert schedule["flexible_time_window"] == [{"mode": "OFF", "maximum_window_in_minutes": None}]
+    assert schedule["target"][0]["input"] == "{}"
+    assert schedule["target"][0]["retry_policy"][0]["maximum_retry_attempts"] == 0
+    target = full.configured("aws_scheduler_schedule.refresher")["expressions"]["target"][0]
+    assert "aws_lambda_function.refresher[0].arn" in target["arn"]["references"]
+    assert "aws_iam_role.refresher_schedule[0].arn" in target["role_arn"]["references"]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/full-user-scores"
+    statements = full.statements("aws_iam_role_policy.refresher[0]")
+    assert {sid: statements[sid] for sid in ("QueryDueIndex", "RefreshScores", "WriteLogs")} == {
+        "QueryDueIndex": statement(["dynamodb:Query"], [f"{table}/index/due"], "QueryDueIndex"),
+        "RefreshScores": statement(
+            ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"], [table], "RefreshScores"
+        ),
+        "WriteLogs": statement(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/full-refresher:*"],
+            "WriteLogs",
+        ),
+    }
+    assert set(statements) == {"QueryDueIndex", "RefreshScores", "WriteLogs", "UseCustomerKey", "WriteTraces"}
+    assert full.statements("aws_iam_role_policy.refresher_schedule[0]") == {
+        "InvokeRefresher": statement(
+            ["lambda:InvokeFunction"],
+            [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:full-refresher"],
+            "InvokeRefresher",
+        )
+    }
+    trust = full.policy("aws_iam_role.refresher_schedule[0]", "assume_role_policy")["Statement"]
+    assert [(s["Principal"], s["Condition"]) for s in trust] == [
+        ({"Service": "scheduler.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": ACCOUNT}})
+    ]
+
+
+def test_without_decay_there_is_no_refresher_and_no_index(minimal: Plan) -> None:
+    assert not [address for address in minimal.changes if "refresher" in address]
+    assert minimal.after("aws_dynamodb_table.user_scores[0]").get("global_secondary_index") == []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -868,6 +931,7 @@ PLATFORM_ACTIONS = {
     },
     "score_sync": SERVICE_ACTIONS
     | {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
+    "refresher": SERVICE_ACTIONS,
 }
 # Which module inputs make each function build a client of each service (the code builds it only when its
 # setting is present). Every client the code builds must be listed here or in ALWAYS_BUILT.
@@ -876,6 +940,8 @@ GATED_BY = {
     ("score_sync", "events"): ("event_bus_arn",),
     ("score_sync", "customer-profiles"): ("customer_profiles_domain_name",),
     ("scorer", "ssm"): ("recipient_hash_key_parameter",),
+    # the refresher exists only with decay
+    ("refresher", "dynamodb"): ("decay_half_life_hours",),
 }
 ALWAYS_BUILT = {("scorer", "dynamodb"), ("scorer", "sqs")}
 DECLARED = set(re.findall(r'^variable "([^"]+)"', (ROOT / "variables.tf").read_text(), re.M))
@@ -910,7 +976,7 @@ def test_every_client_the_code_builds_has_a_known_gate(
 
 
 @pytest.mark.parametrize("combination", ["minimal", "full", "existing", "every_client"])
-@pytest.mark.parametrize("function", ["scorer", "score_sync"])
+@pytest.mark.parametrize("function", ["scorer", "score_sync", "refresher"])
 def test_roles_grant_nothing_the_code_does_not_call(
     combination: str,
     function: str,

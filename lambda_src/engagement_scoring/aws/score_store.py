@@ -5,6 +5,7 @@ evicted ring entries into `processed_events` buckets."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from engagement_scoring.aws.errors import (
 from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
+from engagement_scoring.core.due import due_shard, next_due, publish_min_delta
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 from engagement_scoring.core.publication import Published, published_from_image
 
@@ -148,6 +150,9 @@ class ScoreStore:
         self.scores_table = scores_table
         self.ledger_table = ledger_table
         self.sleep = sleep
+        # The publication threshold the due time aims at (core/due.py); read here until ScorerConfig
+        # carries score_publish_min_delta.
+        self.publish_min_delta = publish_min_delta(os.environ)
 
     def scan_rules(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -232,6 +237,7 @@ class ScoreStore:
         now_ms: int,
         publish: Published | None = None,
         previous_tier: str | None = None,
+        sinks_see: Published | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
@@ -288,6 +294,23 @@ class ScoreStore:
                 published["t"] = {"S": publish.tier}
             values[":pub"] = {"M": published}
             names = {**names, "#pub": "pub"}
+        if model.decays:
+            # The refresher's index (core/due.py): when the decayed score next matters, or nothing.
+            names = {**names, "#due_at": "due_at", "#due_sh": "due_sh"}
+            seen = publish or sinks_see
+            due = next_due(
+                model,
+                state.raw,
+                state.as_of or 0,
+                None if seen is None else seen.score,
+                self.publish_min_delta,
+            )
+            if due is None:
+                removed.extend(("#due_at", "#due_sh"))
+            else:
+                expression += ", #due_at = :due_at, #due_sh = :due_sh"
+                values[":due_at"] = {"N": str(due)}
+                values[":due_sh"] = {"S": due_shard(write.user_key)}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:
@@ -315,12 +338,16 @@ class ScoreStore:
         now_ms: int,
         publish: Published | None = None,
         previous_tier: str | None = None,
+        sinks_see: Published | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
         `publish`: the `pub` this write sets (`core.publication.next_publication`), None to leave it;
-        `previous_tier`: the tier the item holds before this write (tier hysteresis)."""
-        update = self._user_update(write, ring, had_directory, model, now_ms, publish, previous_tier)
+        `previous_tier`: the tier the item holds before this write (tier hysteresis); `sinks_see`: the
+        item's `pub` before this write (with `publish`, what the refresher's next due time starts from)."""
+        update = self._user_update(
+            write, ring, had_directory, model, now_ms, publish, previous_tier, sinks_see
+        )
         buckets = [
             {
                 "Update": {

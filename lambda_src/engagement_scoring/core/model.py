@@ -233,3 +233,21 @@ def score_view(
     item holds, for the hysteresis)."""
     score = model.clamp(state.raw)
     return score, model.tier_for(score, previous_tier)
+
+
+def decay_to(state: UserState, as_of: int, model: ScoringModel) -> UserState:
+    """The state decayed to a later `as_of` with no new event (the refresher's write): raw and channels
+    carried by 2 ** (-(as_of - state.as_of) / H) and quantized as a scorer write would; the version moves
+    by one. A state without decay, without as_of, or already at or past `as_of` keeps its numbers."""
+    if not model.decays or state.as_of is None or as_of <= state.as_of:
+        raw, channels, as_of = state.raw, dict(state.channels), state.as_of or as_of
+    else:
+        raw, channels = _decayed_sums(state, (), as_of, model.half_life_ms)
+    return UserState(
+        raw=raw,
+        as_of=as_of,
+        channels=channels,
+        events_applied=state.events_applied,
+        endpoint_ids=state.endpoint_ids,
+        version=state.version + 1,
+    )

@@ -466,7 +466,14 @@ def _score_events(
                         endpoints_added=write.state.endpoint_ids != endpoints,  # ids only grow
                     )
                     update, bucket_updates = store.write_actions(
-                        write, ring_update, listed is not None, config.model, now_ms, publish, held_tier
+                        write,
+                        ring_update,
+                        listed is not None,
+                        config.model,
+                        now_ms,
+                        publish,
+                        held_tier,
+                        published,
                     )
                     outcome = store.write_user(update, bucket_updates)
                 except Exception as exc:

@@ -29,6 +29,7 @@ from engagement_scoring.core import changes
 from engagement_scoring.core.aggregation import Candidate, UserWrite, plan_user_writes
 from engagement_scoring.core.changes import InvalidImage
 from engagement_scoring.core.dedupe import RingUpdate, add_entries, content_entry
+from engagement_scoring.core.due import due_shard, next_due
 from engagement_scoring.core.events import (
     MAX_CAMPAIGN_BYTES,
     MAX_ENDPOINT_ID_BYTES,
@@ -460,6 +461,8 @@ USER_ATTRIBUTES = {
     "#dk": "dk",
     "#dd": "dd",
     "#mf": "mf",
+    "#due_at": "due_at",
+    "#due_sh": "due_sh",
 }
 
 
@@ -550,6 +553,16 @@ def ref_write_actions(
         values[":mf"] = {"M": {reason: ref_number(reasons[reason]) for reason in sorted(reasons)}}
     else:
         removed.append("#mf")
+    if model.decays:
+        # the refresher's index: when the decayed score next matters (core/due.py, its own tests)
+        due = next_due(model, state.raw, state.as_of or 0, None, store.publish_min_delta)
+        names += ["#due_at", "#due_sh"]
+        if due is None:
+            removed += ["#due_at", "#due_sh"]
+        else:
+            assignments += ["#due_at = :due_at", "#due_sh = :due_sh"]
+            values[":due_at"] = ref_number(due)
+            values[":due_sh"] = {"S": due_shard(write.user_key)}
     if ring.directory or had_directory:
         names.append("#dd")
     expression = "SET " + ", ".join(assignments)

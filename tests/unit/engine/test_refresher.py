@@ -1,0 +1,270 @@
+"""The decay refresher on moto: the scorer's due time, the refresher's decayed write reaching the sinks,
+idempotence, parallel runs and races with the scorer (no lost update), and the index shards.
+
+Half-life 24 h, one 100-point event at T0: raw(T0 + h hours) = 100 * 2 ** (-h / 24).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from engagement_scoring.core.due import DUE_SHARDS, due_shard
+from engagement_scoring.core.model import ScoringModel, UserState, decay_to
+from engagement_scoring.handlers import refresher as refresher_handler
+from engagement_scoring.pipeline.refresher import (
+    RefresherConfig,
+    RefresherRuntime,
+    RefreshStats,
+    event_now,
+    run,
+)
+from engagement_scoring.pipeline.score_sync import SyncRuntime, process_stream_batch
+from engagement_scoring.pipeline.scorer import process_batch
+from engine_support import SCORES_TABLE, AwsResources, FakeContext, custom_event, kinesis_event, log_lines
+
+D = Decimal
+T0_S = 1_767_225_600  # 2026-01-01T00:00:00Z
+T0 = T0_S * 1000
+HOUR_S = 3600
+TIERS = (
+    '[{"name": "cold", "min_score": 0}, {"name": "warm", "min_score": 40}, {"name": "hot", "min_score": 80}]'
+)
+DECAY = {"DECAY_HALF_LIFE_HOURS": "24", "TIERS": TIERS}
+
+
+@pytest.fixture
+def due_aws(aws: AwsResources) -> Iterator[AwsResources]:
+    """The contract's tables plus the sparse `due` index (keys only) on user_scores, and a 100-point rule."""
+    aws.dynamodb.update_table(
+        TableName=SCORES_TABLE,
+        AttributeDefinitions=[
+            {"AttributeName": "due_sh", "AttributeType": "S"},
+            {"AttributeName": "due_at", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "due",
+                    "KeySchema": [
+                        {"AttributeName": "due_sh", "KeyType": "HASH"},
+                        {"AttributeName": "due_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            }
+        ],
+    )
+    aws.put_rule("webinar_attended", 100)
+    yield aws
+
+
+def refresher(aws: AwsResources, client: Any = None, **env: str) -> RefresherRuntime:
+    config = RefresherConfig.from_env(aws.env(**DECAY, **env))
+    return RefresherRuntime(config, client or aws.dynamodb, sleep=lambda _: None)
+
+
+def score(aws: AwsResources, events: list[tuple[str, int]], **env: str) -> None:
+    payloads = [custom_event(user, "webinar_attended", at) for user, at in events]
+    response = process_batch(kinesis_event(payloads), aws.scorer(**DECAY, **env), FakeContext())
+    assert response == {"batchItemFailures": []}
+
+
+def test_the_scorer_sets_the_due_time_and_shard_only_with_decay(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)])
+    item = due_aws.scores()["u-1"]
+    # threshold 0: the step is one point, 100 -> 99: 86400 * log2(100 / 99) = 1252.763 s
+    assert (item["due_at"], item["due_sh"]) == (T0_S + 1253, due_shard("u-1"))
+    process_batch(
+        kinesis_event([custom_event("u-2", "webinar_attended", T0)]), due_aws.scorer(), FakeContext()
+    )
+    assert "due_at" not in due_aws.scores()["u-2"] and "due_sh" not in due_aws.scores()["u-2"]
+
+
+def test_the_scorer_aims_at_the_publication_threshold(
+    due_aws: AwsResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORE_PUBLISH_MIN_DELTA", "10")
+    score(due_aws, [("u-1", T0)])
+    # 100 -> 90: 86400 * log2(100 / 90) = 13133.067 s (the tier edge 80 comes later)
+    assert due_aws.scores()["u-1"]["due_at"] == T0_S + 13134
+
+
+def test_a_refresh_cools_the_user_in_the_table_and_the_sinks(
+    due_aws: AwsResources, sync_runtime: Callable[..., SyncRuntime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    score(due_aws, [("u-1", T0)])
+    before = due_aws.scores()["u-1"]
+    now = T0_S + 24 * HOUR_S
+    capsys.readouterr()
+    stats = run(refresher(due_aws), now)
+    assert (stats.users_due, stats.users_read, stats.users_refreshed, stats.users_published) == (1, 1, 1, 1)
+    item = due_aws.scores()["u-1"]
+    assert (item["score"], item["raw_score"], item["tier"], item["as_of"]) == (
+        D(50),
+        D(50),
+        "warm",
+        now * 1000,
+    )
+    assert item["channels"] == {"custom": D(50)}
+    assert item["version"] == before["version"] + 1
+    assert item["pub"] == {"s": D(50), "t": "warm"}
+    # the dedupe ring and the event count are the scorer's, untouched
+    assert (item["dk"], item["events_applied"]) == (before["dk"], 1)
+    # next: 50 -> 49: 86400 * log2(50 / 49) = 2518.28 s after now
+    assert item["due_at"] == now + 2519
+    line = [
+        entry for entry in log_lines(capsys.readouterr().out) if entry.get("message") == "users refreshed"
+    ]
+    assert line[0]["aws_calls"] == {"BatchGetItem": 1, "Query": DUE_SHARDS, "UpdateItem": 1}
+
+    process_stream_batch(due_aws.stream_event(), sync_runtime())
+    published = {
+        (message["detail-type"], message["detail"]["score"])
+        for message in due_aws.queue_messages(due_aws.bus_queue_url)
+    }
+    assert ("EngagementTierChanged", 50) in published
+    assert ("EngagementScoreChanged", 50) in published
+
+
+def test_nothing_due_reads_nothing(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)])
+    stats = run(refresher(due_aws), T0_S + 1252)  # one second before the due time
+    assert (stats.users_due, stats.users_read, stats.users_refreshed) == (0, 0, 0)
+    assert due_aws.scores()["u-1"]["as_of"] == T0
+
+
+def test_running_twice_changes_nothing_more(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0), ("u-2", T0 + 1000)])
+    now = T0_S + 48 * HOUR_S
+    first = run(refresher(due_aws), now)
+    after_first = due_aws.scores()
+    second = run(refresher(due_aws), now)
+    assert first.users_refreshed == 2
+    assert (second.users_due, second.users_refreshed) == (0, 0)
+    assert due_aws.scores() == after_first
+    assert after_first["u-1"]["score"] == D(25)
+
+
+class RacingClient:
+    """A DynamoDB client that runs `before_write` once, just before the first UpdateItem it forwards:
+    a concurrent writer that reads nothing stale from the test's point of view."""
+
+    def __init__(self, client: Any, before_write: Callable[[], None]) -> None:
+        self._client = client
+        self._before_write: Callable[[], None] | None = before_write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        if self._before_write is not None:
+            hook, self._before_write = self._before_write, None
+            hook()
+        return self._client.update_item(**request)
+
+
+def test_a_scorer_write_during_a_refresh_is_never_overwritten(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)])
+    now = T0_S + 24 * HOUR_S
+    event_at = T0 + 12 * HOUR_S * 1000
+    racing = RacingClient(due_aws.dynamodb, lambda: score(due_aws, [("u-1", event_at)]))
+    stats = run(refresher(due_aws, racing), now)
+    assert (stats.users_read, stats.users_refreshed, stats.conflicts) == (1, 0, 1)
+    item = due_aws.scores()["u-1"]
+    # the scorer's state stands: 100 * 2 ** -0.5 + 100 at T0 + 12 h, both events counted
+    assert item["events_applied"] == 2
+    assert item["as_of"] == event_at
+    assert abs(item["raw_score"] - D("170.710678")) <= D("0.000001")
+    # and it set its own due time, which the next run honours
+    assert item["due_at"] > event_at // 1000
+    again = run(refresher(due_aws), now)
+    assert again.users_refreshed == 1
+    assert abs(due_aws.scores()["u-1"]["raw_score"] - D("120.710678")) <= D("0.000002")
+
+
+def test_a_refresh_during_a_scorer_read_makes_the_scorer_retry_on_the_new_state(
+    due_aws: AwsResources,
+) -> None:
+    score(due_aws, [("u-1", T0)])
+    now = T0_S + 24 * HOUR_S
+    event_at = T0 + 36 * HOUR_S * 1000
+
+    def refresh_now() -> None:
+        run(refresher(due_aws), now)
+
+    scorer = due_aws.scorer(**DECAY)
+    scorer.store.client = RacingClient(due_aws.dynamodb, refresh_now)
+    process_batch(kinesis_event([custom_event("u-1", "webinar_attended", event_at)]), scorer, FakeContext())
+    item = due_aws.scores()["u-1"]
+    # refreshed to 50 at T0 + 24 h, then the scorer's retry adds its event at T0 + 36 h:
+    # 50 * 2 ** -0.5 + 100, the same as without the refresher (100 * 2 ** -1.5 + 100)
+    assert (item["events_applied"], item["version"]) == (2, 3)  # scorer, refresher, the scorer's retry
+    assert item["as_of"] == event_at
+    assert abs(item["raw_score"] - D("135.355339")) <= D("0.000002")
+
+
+def test_two_runs_at_once_write_each_user_once(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)])
+    now = T0_S + 24 * HOUR_S
+    inner: list[RefreshStats] = []
+    racing = RacingClient(due_aws.dynamodb, lambda: inner.append(run(refresher(due_aws), now)))
+    outer = run(refresher(due_aws, racing), now)
+    assert inner[0].users_refreshed == 1
+    assert (outer.users_refreshed, outer.conflicts) == (0, 1)
+    item = due_aws.scores()["u-1"]
+    assert (item["version"], item["score"]) == (2, D(50))
+
+
+def test_users_spread_over_the_shards_and_every_shard_is_queried(due_aws: AwsResources) -> None:
+    users = [f"user-{index}" for index in range(64)]
+    score(due_aws, [(user, T0) for user in users])
+    shards = {item["due_sh"] for item in due_aws.scores().values()}
+    assert len(shards) >= 12  # 64 users over 16 shards: all but a few are hit (expected 15.8)
+    stats = run(refresher(due_aws), T0_S + 24 * HOUR_S)
+    assert (stats.users_due, stats.users_read, stats.users_refreshed) == (64, 64, 64)
+    assert {item["score"] for item in due_aws.scores().values()} == {D(50)}
+
+
+def test_a_user_at_the_end_of_its_decay_leaves_the_index(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)], SCORE_FLOOR="60")
+    # the floor 60 stops the score; the edge 80 is still ahead: due when the score leaves hot
+    stats = run(refresher(due_aws, SCORE_FLOOR="60"), T0_S + 30 * 24 * HOUR_S)
+    assert (stats.users_refreshed, stats.users_left_index) == (1, 1)
+    item = due_aws.scores()["u-1"]
+    assert (item["score"], item["tier"]) == (D(60), "warm")
+    assert "due_at" not in item and "due_sh" not in item
+
+
+def test_the_decayed_state_matches_the_model(due_aws: AwsResources) -> None:
+    score(due_aws, [("u-1", T0)])
+    now = T0_S + 7 * 3600 + 13
+    run(refresher(due_aws), now)
+    expected = decay_to(UserState(raw=D(100), as_of=T0), now * 1000, ScoringModel(half_life_hours=D(24)))
+    assert due_aws.scores()["u-1"]["raw_score"] == expected.raw
+
+
+def test_the_handler_takes_its_clock_from_the_event(
+    due_aws: AwsResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    score(due_aws, [("u-1", T0)])
+    for name, value in due_aws.env(**DECAY).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(refresher_handler, "_runtime", None)
+    summary = refresher_handler.handler({"now": "2026-01-02T00:00:00Z"}, FakeContext())
+    assert summary["users_refreshed"] == 1
+    assert due_aws.scores()["u-1"]["score"] == D(50)
+    assert json.dumps(summary)  # a plain, JSON-serialisable result
+
+
+def test_event_now_forms() -> None:
+    assert event_now({}) is None and event_now(None) is None
+    assert event_now({"now": 1_767_225_600}) == T0_S
+    assert event_now({"now": "1767225600"}) == T0_S
+    assert event_now({"now": "2026-01-01T01:00:00+01:00"}) == T0_S
+    for bad in ("2026-01-01T00:00:00", "tomorrow", True, [1]):
+        with pytest.raises(ValueError):
+            event_now({"now": bad})

@@ -1,0 +1,113 @@
+"""simulator/time_advance.py: the clock, the as-of-now views and the checks of the time-advance phase.
+
+Half-life 24 h: a raw score of 100 at as_of is 50 one day later, 25 two days later.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from simulator.oracle import Expectation, ExpectedUser, Settings, Tier
+from simulator.time_advance import (
+    AdvanceResult,
+    check_items,
+    check_sinks,
+    clock,
+    parse_now,
+    publication_step,
+    run_until_idle,
+)
+
+D = Decimal
+DAY_MS = 86_400_000
+T0_S = 1_767_225_600  # 2026-01-01T00:00:00Z
+SETTINGS = Settings(
+    decay_half_life_hours=24.0, tiers=(Tier("cold", D(0)), Tier("warm", D(40)), Tier("hot", D(80)))
+)
+
+
+def expectation(raw: float = 100.0, as_of_ms: int = T0_S * 1000) -> Expectation:
+    return Expectation(users={"u-1": ExpectedUser("u-1", raw, raw, {"custom": raw}, "hot", 1, as_of_ms)})
+
+
+def test_clock_from_now_or_hours_after_the_newest_event() -> None:
+    assert parse_now("2026-01-01T00:00:00Z") == T0_S
+    assert parse_now("2026-01-01T00:00:00") == T0_S  # UTC when no zone
+    assert clock(T0_S, None, None) == T0_S
+    assert clock(None, 24, T0_S * 1000 + 999) == T0_S + 86_400
+    assert clock(None, None, T0_S * 1000) is None
+    with pytest.raises(ValueError, match="advance-hours"):
+        clock(None, 1, None)
+
+
+def test_items_as_of_now_against_the_oracle() -> None:
+    now = T0_S + 86_400
+    # refreshed at now: 50, warm
+    refreshed = {"u-1": {"raw_score": D(50), "score": D(50), "as_of": D(now * 1000), "tier": "warm"}}
+    users, mismatches = check_items(expectation(), refreshed, SETTINGS, now)
+    assert users == {"u-1": {"score": 50.0, "tier": "warm"}} and mismatches == []
+    # not refreshed but not due either: its raw decays to now in the view; the stored tier is stale
+    stale = {"u-1": {"raw_score": D(100), "score": D(100), "as_of": D(T0_S * 1000), "tier": "hot"}}
+    users, mismatches = check_items(expectation(), stale, SETTINGS, now)
+    assert users["u-1"] == {"score": 50.0, "tier": "warm"}
+    assert [(m.field, m.expected, m.actual) for m in mismatches] == [("tier as of now", "warm", "hot")]
+    # still due at now, and a wrong score
+    due = {"u-1": {"raw_score": D(60), "as_of": D(now * 1000), "tier": "warm", "due_at": D(now)}}
+    _, mismatches = check_items(expectation(), due, SETTINGS, now)
+    assert {m.field for m in mismatches} == {"due_at", "score as of now"}
+
+
+def test_sinks_must_have_the_tier_and_a_score_within_the_step() -> None:
+    now = T0_S + 2 * 86_400  # the oracle says 25: cold
+    events: list[dict[str, Any]] = [
+        {
+            "detail-type": "EngagementScoreChanged",
+            "detail": {"user_key": "u-1", "version": 1, "score": 100, "tier": "hot"},
+        },
+        {
+            "detail-type": "EngagementScoreChanged",
+            "detail": {"user_key": "u-1", "version": 3, "score": 25.4, "tier": "cold"},
+        },
+        {
+            "detail-type": "EngagementScoreChanged",
+            "detail": {"user_key": "u-1", "version": 2, "score": 50, "tier": "warm"},
+        },
+    ]
+    good = AdvanceResult(now)
+    check_sinks(good, expectation(), SETTINGS, 1.0, {"u-1": {"score": 25.9, "tier": "cold"}}, events)
+    assert good.eventbridge is not None and good.customer_profiles is not None
+    assert (good.eventbridge.ok, good.customer_profiles.ok, good.mismatch_count) == (1, 1, 0)
+    bad = AdvanceResult(now)
+    check_sinks(bad, expectation(), SETTINGS, 1.0, {"u-1": {"score": 26.5, "tier": "cold"}}, events[:1])
+    assert bad.customer_profiles is not None and bad.customer_profiles.wrong == 1  # 1.5 points behind
+    assert bad.eventbridge is not None and bad.eventbridge.wrong == 1  # the newest seen is still hot
+    assert bad.mismatch_count == 2
+
+
+def test_publication_step() -> None:
+    assert publication_step({}) == 1.0
+    assert publication_step({"SCORE_PUBLISH_MIN_DELTA": "0"}) == 1.0
+    assert publication_step({"SCORE_PUBLISH_MIN_DELTA": "2.5"}) == 2.5
+
+
+class FakeDeployment:
+    def __init__(self, due: list[int]) -> None:
+        self.due = due
+        self.clocks: list[int] = []
+
+    def run_refresher(self, now_s: int) -> dict[str, Any] | None:
+        self.clocks.append(now_s)
+        users = self.due.pop(0) if self.due else 0
+        return {"users_due": users, "users_refreshed": users}
+
+
+def test_the_refresher_runs_until_nothing_is_due() -> None:
+    deployment = FakeDeployment([5, 1])
+    runs = run_until_idle(deployment, T0_S)
+    assert [run["users_due"] for run in runs or []] == [5, 1, 0]
+    assert deployment.clocks == [T0_S] * 3
+    with pytest.raises(RuntimeError, match="still found users due"):
+        run_until_idle(FakeDeployment([1] * 30), T0_S, max_runs=3)
