@@ -270,7 +270,7 @@ CONTRACT_OUTPUTS = (
 )
 
 
-def assert_deployment_contract(deployment: Any) -> None:
+def assert_deployment_contract(deployment: Any, publish_min_delta: float = 0.0) -> None:
     """What simulator/cli.py relies on, the same on every deployment: outputs, the scorer's settings and
     rules, scores in the table after a drain, the batch statistics and both sinks' observations."""
     outputs = deployment.outputs
@@ -286,6 +286,8 @@ def assert_deployment_contract(deployment: Any) -> None:
         "tiers": [{"name": t["name"], "min_score": float(t["min_score"])} for t in DEFAULT_TIERS],
         "user_key_tag": "user_key",
         "recipient_user_key": "none",
+        "score_publish_min_delta": float(publish_min_delta),
+        "tier_hysteresis_points": 0.0,
     }
     sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
     assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env
