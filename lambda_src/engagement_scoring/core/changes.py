@@ -213,8 +213,10 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
             # Publication threshold (docs/scoring.md): the sinks hear of a user only when a write of this
             # batch moved `pub`, and then of the state that write published (the sinks never run ahead of
             # `pub`, so they lag the item by less than the threshold); items without `pub`: as before.
+            # A change of the matched window rules (#10) is a publication even when score and tier,
+            # and so `pub`, stayed the same.
             oldest_pub = _pub(records.oldest)
-            if latest_pub == oldest_pub:
+            if latest_pub == oldest_pub and _rules(latest) == _rules(records.oldest):
                 continue
             if oldest_pub is not None:
                 previous_score, previous_tier = oldest_pub.score, oldest_pub.tier
@@ -252,6 +254,11 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
             )
         )
     return result
+
+
+def _rules(snapshot: Mapping[str, Any] | None) -> set[str]:
+    value = None if snapshot is None else snapshot.get("rules")
+    return value if isinstance(value, set) else set()
 
 
 def _integer(value: Any) -> int | None:

@@ -163,3 +163,10 @@ def test_scorer_and_sync_together_publish_only_the_publications(
         ("EngagementScoreChanged", "u2", 20)
     ]
     assert second[0]["detail"]["previous_score"] == 10
+
+
+def test_a_change_of_the_matched_rules_is_published_even_when_pub_stayed() -> None:
+    v1 = with_pub(user_image("u1", 60, version=1), 60)
+    v2 = {**with_pub(user_image("u1", 60, version=2), 60), "rules": {"SS": ["three_clicks"]}}
+    (change,) = coalesce([parse_stream_record(stream_record(1, "MODIFY", v2, v1))])
+    assert (change.version, change.rules) == (2, ("three_clicks",))
