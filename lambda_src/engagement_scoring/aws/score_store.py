@@ -22,6 +22,7 @@ from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
+from engagement_scoring.core.timed import encode_write
 
 BATCH_GET_KEYS = 100
 UNPROCESSED_ATTEMPTS = 5
@@ -40,7 +41,11 @@ _NAMES = {
     "#dk": "dk",
     "#dd": "dd",
     "#mf": "mf",
+    "#wr": "wr",
+    "#lc": "lc",
+    "#rules": "rules",
 }
+_TIMED_NAMES = {"#wr": "wr", "#lc": "lc", "#rules": "rules"}
 # The user update's SET clause (the tier is appended: set, or removed when there are no tiers) and
 # the names it uses, with and without the endpoint ids.
 _SET = (
@@ -94,6 +99,14 @@ class StoredUser:
     state: UserState
     ring: bytes = b""
     directory: Directory | None = None
+    # `wr`, `lc`, `rules` as read (plain values; None when absent): window rules and limits (#10).
+    windows: Any = None
+    limits: Any = None
+    rules: Any = None
+
+    @property
+    def has_timed(self) -> bool:
+        return self.windows is not None or self.limits is not None or self.rules is not None
 
 
 NEW_USER = StoredUser(UserState())
@@ -106,6 +119,9 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         user_state(item),
         bytes(ring) if isinstance(ring, bytes | bytearray) else b"",
         directory(stored_directory) if stored_directory is not None else None,
+        item.get("wr"),
+        item.get("lc"),
+        item.get("rules"),
     )
 
 
@@ -266,6 +282,14 @@ class ScoreStore:
             values[":mf"] = {"M": {reason: {"N": str(count)} for reason, count in sorted(flagged.items())}}
         else:
             removed.append("#mf")
+        if write.timed is not None:  # window rules and limits (#10): wr, lc, rules, each absent when empty
+            timed_values, timed_removed = encode_write(write.timed)
+            for name in (":wr", ":lc", ":rules"):
+                if name in timed_values:
+                    expression += f", #{name[1:]} = {name}"
+            values.update(timed_values)
+            removed.extend(timed_removed)
+            names = {**names, **_TIMED_NAMES}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:

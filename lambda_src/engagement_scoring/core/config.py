@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from engagement_scoring.core.events import RECIPIENT_USER_KEYS, USER_KEY_MODES, FormatSettings
 from engagement_scoring.core.machine import DEFAULT_POLICY, InvalidPolicy, MachinePolicy, parse_policy
 from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
+from engagement_scoring.core.windows import InvalidWindowRules, WindowRule, parse_window_rules
 
 # SES message tag names allow these characters (and SMS context keys are free text), so one name
 # works for both.
@@ -94,6 +95,7 @@ class ScorerConfig:
     recipient_hash_key_parameter: str = ""
     max_clock_skew_seconds: float = 3600.0
     machine: MachinePolicy = DEFAULT_POLICY
+    window_rules: tuple[WindowRule, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
@@ -122,6 +124,10 @@ class ScorerConfig:
             machine = parse_policy(env.get("MACHINE_ENGAGEMENT", ""))
         except InvalidPolicy as exc:
             raise ConfigError(f"MACHINE_ENGAGEMENT: {exc}") from exc
+        try:
+            window_rules = parse_window_rules(env.get("WINDOW_RULES", ""))
+        except InvalidWindowRules as exc:
+            raise ConfigError(f"WINDOW_RULES: {exc}") from exc
         return cls(
             rules_table=env.get("RULES_TABLE", ""),
             scores_table=env.get("SCORES_TABLE", ""),
@@ -140,6 +146,7 @@ class ScorerConfig:
             recipient_hash_key_parameter=hash_key_parameter,
             max_clock_skew_seconds=float(_number(env, "MAX_CLOCK_SKEW_SECONDS", "3600")),
             machine=machine,
+            window_rules=window_rules,
         )
 
     def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:
