@@ -89,7 +89,7 @@ def test_sliding_sum_uses_hourly_buckets_and_next_change() -> None:
             "window_hours": 48,
         }
     )
-    events = [
+    events: list[windows.Measured] = [
         (T0 + 60_000, "purchase", "custom", {"amount": 30}),
         (T0 + 120_000, "purchase", "custom", {"amount": 20.5}),
         (T0 + 5 * H, "purchase", "custom", {"amount": 60}),
