@@ -58,6 +58,7 @@ module "engagement_scoring" {
   score_ceiling         = var.score_ceiling
   log_level             = var.log_level
   machine_engagement    = var.machine_engagement
+  window_rules          = var.window_rules
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position
