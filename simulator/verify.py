@@ -144,6 +144,10 @@ def compare_scores(
                 )
         if item.get("tier") != want.tier and not _near_boundary(want.score, settings):
             out.append(Mismatch(key, "tier", want.tier, item.get("tier")))
+        rules = item.get("rules")
+        found_rules = sorted(rules) if isinstance(rules, set | list) else []
+        if found_rules != want.rules:  # window rules (#10): `rules` absent when none are matched
+            out.append(Mismatch(key, "rules", want.rules, found_rules))
         for name, expected_int in (("events_applied", want.events_applied), ("as_of", want.as_of)):
             if not numbers_equal(Decimal(expected_int), item.get(name), False):
                 out.append(Mismatch(key, name, expected_int, plain(item.get(name))))
@@ -271,7 +275,7 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     suppressed = (
         expectation.duplicates + expectation.once_per_message_suppressed + expectation.machine_not_counted
     )
-    pairs: list[tuple[str, int, Any]] = [
+    pairs: list[tuple[str, float, Any]] = [
         ("scored", expectation.counted, scorer.get("scored", 0)),
         (
             "suppressed (duplicates + once per message + machine weight 0)",
@@ -284,6 +288,15 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     ]
     for reason in sorted(set(expectation.skipped) | set(skipped)):
         pairs.append((f"skipped.{reason}", expectation.skipped.get(reason, 0), skipped.get(reason, 0)))
+    if "limit_capped_events" in scorer:  # point limits configured (#10)
+        pairs.append(("limit_capped_events", expectation.limit_capped_events, scorer["limit_capped_events"]))
+        pairs.append(
+            (
+                "points_not_counted",
+                round(float(expectation.points_not_counted), 6),
+                round(float(scorer.get("points_not_counted", 0)), 6),
+            )
+        )
     check.observed = len(pairs)
     for name, expected, actual in pairs:
         check.expected += 1
