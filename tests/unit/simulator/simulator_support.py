@@ -154,6 +154,8 @@ class FakeDeployment:
             }
             if user.tier is not None:
                 item["tier"] = user.tier
+            if user.rules:  # window rules matched (#10): a String Set, absent when none
+                item["rules"] = set(user.rules)
             dynamodb.put_item(
                 TableName=self.outputs["user_scores_table_name"],
                 Item={k: _serializer.serialize(v) for k, v in item.items()},
@@ -169,7 +171,7 @@ class FakeDeployment:
                     "user_key": key,
                     "score": float(user.score),
                     "channels": {c: float(v) for c, v in user.channels.items()},
-                    "rules": [],
+                    "rules": list(user.rules),
                     **({"tier": user.tier} if user.tier else {}),
                 }
             detail = {"user_key": key, "score": float(user.score), "tier": user.tier}

@@ -119,8 +119,9 @@ def test_run_json_prints_only_the_final_state_and_verifies_everything(
     assert result["events_sent"] == 2000 + 100 + 40
     assert result["users"] and set(result) >= {"users", "events_sent", "mismatches"}
     for key, state in result["users"].items():
-        assert set(state) == {"score", "tier"}
+        assert set(state) == {"score", "tier", "rules"}
         assert isinstance(state["score"], int | float) and state["tier"] in ("cold", "warm", "hot")
+        assert state["rules"] == []  # no window rules configured
         assert isinstance(key, str)
     assert len(deployment.sent) == 2140
     assert "mismatches against the oracle: 0" in stderr
@@ -217,6 +218,22 @@ def test_decay_settings_from_the_scorer_are_applied_by_the_oracle(
     scores = [u["score"] for u in result["users"].values()]
     assert all(0 <= s <= 300 for s in scores) and any(isinstance(s, float) and s != int(s) for s in scores)
     assert all(u["tier"] is None for u in result["users"].values())
+
+
+def test_window_rules_from_the_scorer_are_checked_and_reported_in_json(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rules = [
+        {"name": "opened_twice", "event_types": ["_email.open"], "threshold": 2, "window_hours": 72},
+        {"name": "mailed", "event_types": ["_email.send"], "threshold": 1},  # no score rule for sends
+    ]
+    fake_deployment(scorer_env={"WINDOW_RULES": json.dumps(rules)})
+    code, result, _ = run_json(capsys, "--users", "100", "--events", "1500", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (0, 0)
+    matched = [u["rules"] for u in result["users"].values()]
+    assert all(names == sorted(names) and set(names) <= {"opened_twice", "mailed"} for names in matched)
+    assert any("opened_twice" in names for names in matched) and any("mailed" in names for names in matched)
+    assert any(names == [] for names in matched)
 
 
 def test_events_file_replay_sends_every_line_as_it_is_and_reports_every_score(
