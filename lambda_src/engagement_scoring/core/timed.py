@@ -104,3 +104,16 @@ def encode_write(timed: TimedWrite) -> tuple[dict[str, Any], list[str]]:
     else:
         removed.append("#rules")
     return values, removed
+
+
+def windows_due_at(rules: TimedRules, state: TimedState, now_s: int) -> int | None:
+    """When a sliding window rule of this user next changes with no new event (epoch seconds), for the
+    refresher's `due_at` (its integration is pending: docs/scoring.md, "Window rules")."""
+    return windows_core.next_change(rules.windows, state.windows, now_s)
+
+
+def refreshed(rules: TimedRules, state: TimedState, now_ms: int) -> TimedState:
+    """The window state pruned and the rules re-evaluated at `now_ms` (no new event): what a refresher
+    writes when time alone moves a user (limit counters unchanged)."""
+    windows = windows_core.apply(rules.windows, state.windows, (), now_ms)
+    return TimedState(windows, state.limits, windows_core.evaluate(rules.windows, windows, now_ms // 1000))

@@ -284,3 +284,17 @@ def test_rule_items_carry_limits() -> None:
             rule_from_item({"event_type": "x", "points": 1, **bad})
     with pytest.raises(InvalidRule, match="positive points"):
         rule_from_item({"event_type": "x", "points": -5, "max_points": 5})
+
+
+def test_a_refresher_clears_a_sliding_rule_at_the_time_next_change_gives() -> None:
+    from engagement_scoring.core.timed import TimedRules, TimedState, refreshed, windows_due_at
+
+    timed = TimedRules(rules(THREE_CLICKS), {})
+    state = windows.apply(timed.windows, {}, clicks(T0, T0 + H, T0 + 2 * H), T0 + 2 * H)
+    user = TimedState(state, {}, windows.evaluate(timed.windows, state, (T0 + 2 * H) // 1000))
+    due = windows_due_at(timed, user, (T0 + 2 * H) // 1000)
+    assert due == (T0 + 25 * H) // 1000  # the first click's hour + 24 + 1
+    assert refreshed(timed, user, due * 1000 - 1).matched == {"three_clicks"}
+    cleared = refreshed(timed, user, due * 1000)
+    assert cleared.matched == frozenset() and len(cleared.windows["three_clicks"]) == 2
+    assert windows_due_at(timed, cleared, due) is None  # not matched: nothing changes by time alone
