@@ -288,6 +288,7 @@ def assert_deployment_contract(deployment: Any) -> None:
         "tiers": [{"name": t["name"], "min_score": float(t["min_score"])} for t in DEFAULT_TIERS],
         "user_key_tag": "user_key",
         "recipient_user_key": "none",
+        "window_rules": [],
     }
     sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
     assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env

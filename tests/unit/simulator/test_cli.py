@@ -252,7 +252,8 @@ def test_events_file_replay_sends_every_line_as_it_is_and_reports_every_score(
     assert result["events_sent"] == len(lines)
     assert sorted(d for _, _, d in deployment.sent) == sorted(lines)
     assert result["users"] == {
-        key: {"score": int(score), "tier": tier} for key, (score, tier, _, _) in CONTRACT_USERS.items()
+        key: {"score": int(score), "tier": tier, "rules": []}
+        for key, (score, tier, _, _) in CONTRACT_USERS.items()
     }
     # and nothing was compared (a recorded file has no oracle), so its 0 mismatches proves nothing
     report = json.loads((tmp_path / "r" / "report.json").read_text())
@@ -313,4 +314,6 @@ def test_a_file_mixing_formats_replays_each_user_on_its_own_key_and_reports_ever
     code, result, _ = run_json(capsys, "--events-file", str(MIXED), "--report-dir", str(tmp_path))
     # then every line was sent and every user's score is reported
     assert code == 0 and result["events_sent"] == len(records) == 11 and len(deployment.sent) == 11
-    assert result["users"] == {key: {"score": s, "tier": t} for key, (s, t) in MIXED_SCORES.items()}
+    assert result["users"] == {
+        key: {"score": s, "tier": t, "rules": []} for key, (s, t) in MIXED_SCORES.items()
+    }
