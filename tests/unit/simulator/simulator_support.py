@@ -176,6 +176,9 @@ class FakeDeployment:
                 }
             detail = {"user_key": key, "score": float(user.score), "tier": user.tier}
             self.events.append({"detail-type": "EngagementScoreChanged", "detail": detail})
+            for rule in user.rules:
+                rule_detail = {"user_key": key, "rule": rule, "version": 1}
+                self.events.append({"detail-type": "EngagementRuleMatched", "detail": rule_detail})
         self.drained = True
 
     def pipeline_stats(self) -> dict[str, Any] | None:
