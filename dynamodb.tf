@@ -115,18 +115,12 @@ resource "aws_dynamodb_table" "processed_events" {
   tags = var.tags
 }
 
-# Only the attributes a rule sets are written, so the items stay minimal and re-plans show no diff.
+# Only the attributes a rule sets are written (local.score_rule_items, window_rules.tf), so the items stay
+# minimal and re-plans show no diff.
 resource "aws_dynamodb_table_item" "score_rule" {
   for_each = local.create ? local.score_rules_by_event_type : {}
 
   table_name = aws_dynamodb_table.score_rules[0].name
   hash_key   = aws_dynamodb_table.score_rules[0].hash_key
-  item = jsonencode(merge(
-    {
-      event_type = { S = each.value.event_type }
-      points     = { N = tostring(each.value.points) }
-    },
-    each.value.channel == null ? {} : { channel = { S = each.value.channel } },
-    each.value.once_per_message ? { once_per_message = { BOOL = true } } : {},
-  ))
+  item       = local.score_rule_items[each.key]
 }

@@ -150,12 +150,14 @@ variable "point_in_time_recovery_enabled" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 variable "score_rules" {
-  description = "Scoring rules seeded into the score_rules table: points per event type, optional channel (email, sms, push, in_app, custom; derived from the event type prefix when null) and once_per_message (count at most once per user and message). The default is the original Pinpoint engagement scoring solution's table."
+  description = "Scoring rules seeded into the score_rules table: points per event type, optional channel (email, sms, push, in_app, custom; derived from the event type prefix when null), once_per_message (count at most once per user and message), and an optional point limit: max_points (> 0, rules with positive points only) earned per UTC period of limit_period_hours (whole hours 1-8760, periods aligned to the Unix epoch; default 24 = a UTC day when max_points is set). The default is the original Pinpoint engagement scoring solution's table."
   type = list(object({
-    event_type       = string
-    points           = number
-    channel          = optional(string)
-    once_per_message = optional(bool, false)
+    event_type         = string
+    points             = number
+    channel            = optional(string)
+    once_per_message   = optional(bool, false)
+    max_points         = optional(number)
+    limit_period_hours = optional(number)
   }))
   default = [
     { event_type = "_email.click", points = 50 },
@@ -201,6 +203,106 @@ variable "score_rules" {
   validation {
     condition     = length(distinct([for rule in var.score_rules : try(rule.event_type, null)])) == length(var.score_rules)
     error_message = "score_rules event_type values must be unique: each event type has exactly one rule."
+  }
+
+  validation {
+    condition = alltrue([
+      for rule in var.score_rules : try(rule.max_points == null ? true : rule.max_points > 0 && rule.max_points <= 1000000000 && rule.points > 0, false)
+    ])
+    error_message = "A score_rules max_points must be greater than 0 (at most 1000000000) and needs positive points: a limit caps what a rule earns."
+  }
+
+  validation {
+    condition = alltrue([
+      for rule in var.score_rules : try(rule.limit_period_hours == null ? true : rule.max_points != null && floor(rule.limit_period_hours) == rule.limit_period_hours && rule.limit_period_hours >= 1 && rule.limit_period_hours <= 8760, false)
+    ])
+    error_message = "A score_rules limit_period_hours needs max_points and must be a whole number of hours from 1 to 8760 (periods are aligned to the Unix epoch: 24 is a UTC day)."
+  }
+}
+
+variable "window_rules" {
+  description = "Window rules evaluated in the scorer's per-user write: a rule is matched while its measure (count of events, or sum of the event metric named by metric) over its window is >= threshold. Window: window_hours (sliding, whole hours 1-2160, edge rounded out to the hour), or from / to (UTC dates YYYY-MM-DD, inclusive; stays matched after to), or neither (all time). event_types need no score rule; channel (optional) keeps only events of that channel. Matched rule names are in the user item's rules, EventBridge EngagementRuleMatched / EngagementRuleCleared, and the Customer Profiles object. See docs/scoring.md, \"Window rules\"."
+  type = list(object({
+    name         = string
+    event_types  = list(string)
+    measure      = optional(string, "count")
+    metric       = optional(string)
+    threshold    = number
+    window_hours = optional(number)
+    from         = optional(string)
+    to           = optional(string)
+    channel      = optional(string)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = length(var.window_rules) <= 25
+    error_message = "At most 25 window_rules."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : can(regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", rule.name))])
+    error_message = "Every window_rules name must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit (it becomes a DynamoDB map key and an EventBridge detail value)."
+  }
+
+  validation {
+    condition     = length(distinct([for rule in var.window_rules : rule.name])) == length(var.window_rules)
+    error_message = "window_rules names must be unique."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : length(rule.event_types) >= 1 && length(rule.event_types) <= 20 && alltrue([for t in rule.event_types : length(t) > 0])])
+    error_message = "Every window_rules entry needs 1 to 20 non-empty event_types."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : contains(["count", "sum"], rule.measure)])
+    error_message = "A window_rules measure must be count or sum."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.measure == "sum" ? can(regex("^[A-Za-z0-9_.:-]{1,128}$", rule.metric)) : rule.metric == null])
+    error_message = "A window_rules entry with measure sum needs metric (the event metric to add: 1-128 of A-Z a-z 0-9 _ . : -); metric is only for sum."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.threshold > 0])
+    error_message = "A window_rules threshold must be greater than 0."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.window_hours == null || (rule.from == null && rule.to == null)])
+    error_message = "A window_rules entry has either window_hours (a sliding window) or from / to (a date range), not both."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.window_hours == null ? true : floor(rule.window_hours) == rule.window_hours && rule.window_hours >= 1 && rule.window_hours <= 2160])
+    error_message = "A window_rules window_hours must be a whole number of hours from 1 to 2160 (90 days)."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.window_hours == null || rule.measure != "count" ? true : floor(rule.threshold) == rule.threshold && rule.threshold <= 50])
+    error_message = "A sliding count rule (window_hours with measure count) needs a whole-number threshold of at most 50 (the scorer keeps that many event hours per user)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for rule in var.window_rules : [
+        for date in compact([rule.from, rule.to]) : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", date)) && can(formatdate("YYYY", "${date}T00:00:00Z"))
+      ]
+    ]))
+    error_message = "A window_rules from / to must be a UTC calendar date YYYY-MM-DD."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.from == null || rule.to == null ? true : try(tonumber(replace(rule.from, "-", "")) <= tonumber(replace(rule.to, "-", "")), true)])
+    error_message = "A window_rules to must not be before its from."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.window_rules : rule.channel == null ? true : contains(["email", "sms", "push", "in_app", "custom"], rule.channel)])
+    error_message = "A window_rules channel must be one of email, sms, push, in_app, custom (or omitted for every channel)."
   }
 }
 

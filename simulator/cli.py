@@ -20,7 +20,8 @@ the workload, sends it, waits until the pipeline is drained, reads every user's 
 with the oracle and the sinks (see simulator/verify.py), prints a one-screen summary on stderr,
 writes `report.json` and `scores_by_tier.png` under --report-dir, and exits 1 on any mismatch
 (2 on an error). With --json, stdout carries exactly one JSON object:
-`{"users": {"<user key>": {"score": n, "tier": s|null}}, "events_sent": n, "mismatches": n, ...}`.
+`{"users": {"<user key>": {"score": n, "tier": s|null, "rules": [s]}}, "events_sent": n, "mismatches": n,
+...}` (`rules`: the window rules matched, sorted; [] when none).
 """
 
 from __future__ import annotations

@@ -40,6 +40,15 @@ sent:
 - Channel: the rule's `channel`, else the channel a custom event names, else the event type's prefix
   (`_email` email, `_SMS` sms, `_campaign`/`_push`/`_journey` push,
   `_session`/`_userauth`/`_monetization`/`_in_app` in_app, anything else custom).
+- Point limits (#10): a rule with `max_points` lets a user earn at most that many (weighted) points per
+  period of `limit_period_hours` (default 24) counted from the Unix epoch; the first counted events in
+  stream order earn, the one reaching the limit earns the rest, an event of a period older than the
+  newest one seen for that user and rule earns 0.
+- Window rules (#10, `WINDOW_RULES`): over every counted event of the user (a type only a window rule
+  names counts at 0 points), at the user's `as_of`: count (or sum of the metric) of the events of its
+  types (and channel) in its window >= threshold. Sliding: UTC hour of the event >= hour(as_of) -
+  window_hours; dates: from 00:00 UTC <= t < the day after `to`; neither: all. Brute force over the
+  events, no state.
 """
 
 from __future__ import annotations
@@ -84,6 +93,59 @@ class Rule:
     points: Decimal
     channel: str | None = None
     once_per_message: bool = False
+    max_points: Decimal | None = None
+    limit_period_hours: int = 24
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRule:
+    """One entry of WINDOW_RULES as the module validated it."""
+
+    name: str
+    event_types: frozenset[str]
+    measure: str
+    threshold: Decimal
+    metric: str | None
+    window_hours: int | None
+    start: dt.date | None
+    end: dt.date | None  # inclusive
+    channel: str | None
+
+    def measures(self, event: tuple[int, str, str, Mapping[str, Any] | None], as_of: int) -> Decimal | None:
+        timestamp, event_type, channel, metrics = event
+        if event_type not in self.event_types or (self.channel is not None and channel != self.channel):
+            return None
+        if self.window_hours is not None and timestamp // 3_600_000 < as_of // 3_600_000 - self.window_hours:
+            return None
+        day = dt.datetime.fromtimestamp(timestamp / 1000, dt.UTC).date()
+        if (self.start is not None and day < self.start) or (self.end is not None and day > self.end):
+            return None
+        if self.measure == "count":
+            return Decimal(1)
+        value = (metrics or {}).get(self.metric or "")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return Decimal(repr(value))
+
+
+def window_rules_from_json(text: str | None) -> tuple[WindowRule, ...]:
+    def date(value: Any) -> dt.date | None:
+        return dt.date.fromisoformat(value) if value else None
+
+    return tuple(
+        WindowRule(
+            str(entry["name"]),
+            frozenset(entry["event_types"]),
+            entry.get("measure") or "count",
+            Decimal(str(entry["threshold"])),
+            entry.get("metric"),
+            int(entry["window_hours"]) if entry.get("window_hours") is not None else None,
+            date(entry.get("from")),
+            date(entry.get("to")),
+            entry.get("channel"),
+        )
+        for entry in json.loads(text or "[]")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +170,7 @@ class Settings:
     # Tier hysteresis (TIER_HYSTERESIS_POINTS): a user keeps a higher tier while its score stays less than
     # this far below that tier's min_score.
     tier_hysteresis: Decimal = Decimal(0)
+    window_rules: tuple[WindowRule, ...] = ()
 
     @property
     def decays(self) -> bool:
@@ -139,6 +202,7 @@ class Settings:
             machine=MachineSettings.from_json(env.get("MACHINE_ENGAGEMENT")),
             publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
             tier_hysteresis=Decimal(env.get("TIER_HYSTERESIS_POINTS") or "0"),
+            window_rules=window_rules_from_json(env.get("WINDOW_RULES")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -152,6 +216,7 @@ class Settings:
             "recipient_user_key": self.recipient_user_key,
             "score_publish_min_delta": float(self.publish_min_delta),
             "tier_hysteresis_points": float(self.tier_hysteresis),
+            "window_rules": [rule.name for rule in self.window_rules],
         }
 
 
@@ -165,11 +230,14 @@ def rules_from_items(items: Iterable[Mapping[str, Any]]) -> dict[str, Rule]:
     for item in items:
         event_type = str(item["event_type"])
         channel = item.get("channel")
+        max_points = item.get("max_points")
         rules[event_type] = Rule(
             event_type,
             Decimal(str(item["points"])),
             str(channel) if channel else None,
             bool(item.get("once_per_message", False)),
+            Decimal(str(max_points)) if max_points is not None else None,
+            int(item.get("limit_period_hours") or 24),
         )
     return rules
 
@@ -221,6 +289,7 @@ class ParsedEvent:
     channel: str | None = None  # the channel the event itself names (custom format)
     once_per_message: bool = False  # the format counts it once per message (SMS success / failure)
     signals: Signals | None = None  # e-mail opens and clicks: what the machine-engagement policy reads
+    metrics: Mapping[str, Any] | None = None  # custom / Pinpoint `metrics`, SMS price: for sum window rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +489,7 @@ def _parse_pinpoint(obj: dict[str, Any], user_key_mode: str, key_bytes: bytes) -
         (client_id or endpoint_id_field) if endpoint is not None else None,
         key_bytes,
         signals=_pinpoint_signals(obj, event_type),
+        metrics=obj.get("metrics") if isinstance(obj.get("metrics"), dict) else None,
     )
 
 
@@ -506,6 +576,7 @@ def _parse_custom(obj: dict[str, Any], key_bytes: bytes) -> ParsedEvent | Skippe
         None,
         key_bytes,
         channel if isinstance(channel, str) else None,
+        metrics=metrics,
     )
 
 
@@ -730,8 +801,19 @@ def _parse_sms_status(obj: dict[str, Any], settings: Settings) -> ParsedEvent | 
         event_type, once = "_SMS.FAILURE", True
     else:
         event_type, once = f"_SMS.{name}", False
+    price = {
+        name: obj[name] for name in ("totalMessagePrice", "totalCarrierFee") if obj.get(name) is not None
+    }
     return ParsedEvent(
-        key, event_type, timestamp, message_id, None, ("sms", name, message_id, timestamp, key), None, once
+        key,
+        event_type,
+        timestamp,
+        message_id,
+        None,
+        ("sms", name, message_id, timestamp, key),
+        None,
+        once,
+        metrics=price or None,
     )
 
 
@@ -773,6 +855,7 @@ class ExpectedUser:
     events_applied: int
     as_of: int
     endpoint_ids: set[str] = field(default_factory=set)
+    rules: list[str] = field(default_factory=list)  # window rules matched at as_of, sorted
 
 
 @dataclass(slots=True)
@@ -789,6 +872,9 @@ class Expectation:
     machine_flagged: dict[str, int] = field(default_factory=dict)
     machine_flagged_arrivals: dict[str, int] = field(default_factory=dict)
     machine_truth: MachineTruth = field(default_factory=lambda: MachineTruth())
+    # Point limits: counted events that earned less than their points, and the points held back.
+    limit_capped_events: int = 0
+    points_not_counted: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -868,6 +954,12 @@ def expect(
     opens and clicks against the generator's ground truth."""
     records = list(records)
     machine = settings.machine
+    # An event type only a window rule names is counted at 0 points, so that the rule can measure it.
+    measured_only = {t for w in settings.window_rules for t in w.event_types} - set(rules)
+    if measured_only:
+        rules = {**rules, **{t: Rule(t, Decimal(0)) for t in measured_only}}
+    limits: dict[tuple[str, str], tuple[int, Decimal]] = {}  # (user, type) -> (period, earned)
+    measured: dict[str, list[tuple[int, str, str, Mapping[str, Any] | None]]] = {}
     seen_keys: set[Any] = set()
     seen_messages: set[tuple[str, str, str]] = set()
     applied: dict[str, list[tuple[int, Decimal, str]]] = {}
@@ -944,14 +1036,59 @@ def expect(
                     continue
                 seen_messages.add(message_key)
             result.counted += 1
-            applied.setdefault(event.user_key, []).append(
-                (event.timestamp, rule.points * weight, channel_of(event.event_type, rule, event.channel))
-            )
+            points = rule.points * weight
+            if rule.max_points is not None and points > 0:
+                earned = _limited(limits, rule, event.user_key, event.timestamp, points)
+                if earned != points:
+                    result.limit_capped_events += 1
+                    result.points_not_counted += points - earned
+                points = earned
+            channel = channel_of(event.event_type, rule, event.channel)
+            applied.setdefault(event.user_key, []).append((event.timestamp, points, channel))
+            if settings.window_rules:
+                measured.setdefault(event.user_key, []).append(
+                    (event.timestamp, event.event_type, channel, event.metrics)
+                )
             if event.endpoint_id is not None:
                 endpoints.setdefault(event.user_key, set()).add(event.endpoint_id)
     for user_key, events in applied.items():
-        result.users[user_key] = _score(user_key, events, settings, endpoints.get(user_key, set()))
+        user = result.users[user_key] = _score(user_key, events, settings, endpoints.get(user_key, set()))
+        user.rules = matched_rules(settings.window_rules, measured.get(user_key, []), user.as_of)
     return result
+
+
+def _limited(
+    limits: dict[tuple[str, str], tuple[int, Decimal]],
+    rule: Rule,
+    user_key: str,
+    timestamp: int,
+    points: Decimal,
+) -> Decimal:
+    """What one event earns under its rule's limit (stream order), updating the (user, rule) counter."""
+    assert rule.max_points is not None
+    period = timestamp // (rule.limit_period_hours * 3_600_000)
+    newest, earned = limits.get((user_key, rule.event_type), (period, Decimal(0)))
+    if period < newest:
+        return Decimal(0)
+    if period > newest:
+        newest, earned = period, Decimal(0)
+    gets = min(points, max(rule.max_points - earned, Decimal(0)))
+    limits[(user_key, rule.event_type)] = (newest, earned + gets)
+    return gets
+
+
+def matched_rules(
+    window_rules: Iterable[WindowRule],
+    events: list[tuple[int, str, str, Mapping[str, Any] | None]],
+    as_of: int,
+) -> list[str]:
+    """Names of the window rules whose measure over the counted `events` at `as_of` is >= threshold."""
+    matched = []
+    for rule in window_rules:
+        values = [value for event in events if (value := rule.measures(event, as_of)) is not None]
+        if sum(values, Decimal(0)) >= rule.threshold:
+            matched.append(rule.name)
+    return sorted(matched)
 
 
 def _score(

@@ -24,9 +24,14 @@ NO_TIER = "(no tier)"
 
 
 def user_states(items: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{user_key: {"score", "tier"}} from user_scores items (the shape `--json` prints)."""
+    """{user_key: {"score", "tier", "rules"}} from user_scores items (the shape `--json` prints); `rules`
+    are the sorted names of the window rules matched, [] when none."""
     return {
-        key: {"score": plain(item.get("score")), "tier": item.get("tier")}
+        key: {
+            "score": plain(item.get("score")),
+            "tier": item.get("tier"),
+            "rules": sorted(item["rules"]) if isinstance(item.get("rules"), set | list) else [],
+        }
         for key, item in sorted(items.items())
     }
 

@@ -33,6 +33,7 @@ those users are not required). Each user without one counts as one mismatch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,6 +184,10 @@ def compare_scores(
                 )
         if not tier_ok(want.score, want.tier, item.get("tier"), settings):
             out.append(Mismatch(key, "tier", want.tier, item.get("tier")))
+        rules = item.get("rules")
+        found_rules = sorted(rules) if isinstance(rules, set | list) else []
+        if found_rules != want.rules:  # window rules (#10): `rules` absent when none are matched
+            out.append(Mismatch(key, "rules", want.rules, found_rules))
         for name, expected_int in (("events_applied", want.events_applied), ("as_of", want.as_of)):
             if not numbers_equal(Decimal(expected_int), item.get(name), False):
                 out.append(Mismatch(key, name, expected_int, plain(item.get(name))))
@@ -291,7 +296,46 @@ def check_eventbridge(
         else:
             check.fail("wrong", user_key=key, expected_score=plain(want.score), published=seen[-5:])
     check.notes["users_with_events_not_expected"] = len(set(scores_seen) - set(expectation.users))
+    _check_rule_events(expectation, events, check)
     return check
+
+
+RULE_MATCHED = "EngagementRuleMatched"
+RULE_CLEARED = "EngagementRuleCleared"
+
+
+def _check_rule_events(
+    expectation: Expectation, events: Sequence[Mapping[str, Any]], check: SinkCheck
+) -> None:
+    """Window rules (#10): per (user, rule), the rule event of the highest item version says whether it
+    is matched; that must be the oracle's final state (a matched pair needs an EngagementRuleMatched, a
+    pair last seen EngagementRuleMatched must be matched). Address-keyed users are found by their
+    `user_key_sha256`."""
+    by_hash = {hashlib.sha256(key.encode()).hexdigest(): key for key in expectation.users}
+    latest: dict[tuple[str, str], tuple[int, bool]] = {}
+    for event in events:
+        detail_type, detail = _event_parts(event)
+        if detail_type not in (RULE_MATCHED, RULE_CLEARED):
+            continue
+        key = detail.get("user_key")
+        if not isinstance(key, str):
+            key = by_hash.get(str(detail.get("user_key_sha256")), str(detail.get("user_key_sha256")))
+        found_version = detail.get("version")
+        version = found_version if isinstance(found_version, int) else 0
+        pair = (key, str(detail.get("rule")))
+        if pair not in latest or version >= latest[pair][0]:
+            latest[pair] = (version, detail_type == RULE_MATCHED)
+    check.notes["rule_events"] = sum(1 for e in events if _event_parts(e)[0] in (RULE_MATCHED, RULE_CLEARED))
+    wanted = {(key, rule) for key, user in expectation.users.items() for rule in user.rules}
+    for pair in sorted(wanted):
+        check.expected += 1
+        if latest.get(pair, (0, False))[1]:
+            check.ok += 1
+        else:
+            check.fail("missing", user_key=pair[0], rule_matched=pair[1])
+    for pair, (_, matched) in sorted(latest.items()):
+        if matched and pair not in wanted:
+            check.fail("unexpected", user_key=pair[0], rule_matched=pair[1])
 
 
 def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkCheck:
@@ -312,7 +356,7 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     suppressed = (
         expectation.duplicates + expectation.once_per_message_suppressed + expectation.machine_not_counted
     )
-    pairs: list[tuple[str, int, Any]] = [
+    pairs: list[tuple[str, float, Any]] = [
         ("scored", expectation.counted, scorer.get("scored", 0)),
         (
             "suppressed (duplicates + once per message + machine weight 0)",
@@ -325,6 +369,15 @@ def check_counters(expectation: Expectation, scorer: Mapping[str, Any]) -> SinkC
     ]
     for reason in sorted(set(expectation.skipped) | set(skipped)):
         pairs.append((f"skipped.{reason}", expectation.skipped.get(reason, 0), skipped.get(reason, 0)))
+    if "limit_capped_events" in scorer:  # point limits configured (#10)
+        pairs.append(("limit_capped_events", expectation.limit_capped_events, scorer["limit_capped_events"]))
+        pairs.append(
+            (
+                "points_not_counted",
+                round(float(expectation.points_not_counted), 6),
+                round(float(scorer.get("points_not_counted", 0)), 6),
+            )
+        )
     check.observed = len(pairs)
     for name, expected, actual in pairs:
         check.expected += 1
@@ -380,6 +433,9 @@ def check_customer_profiles(
                     found.append(f"channels.{channel}")
         if want.tier is not None and not tier_ok(want.score, want.tier, obj.get("tier"), settings):
             found.append("tier")
+        rules = obj.get("rules")
+        if "rules" in obj and (sorted(rules) if isinstance(rules, list) else rules) != want.rules:
+            found.append("rules")  # window rules matched (#10)
         return found
 
     for user_key, want in expectation.users.items():

@@ -56,6 +56,7 @@ module "engagement_scoring" {
   log_level                  = var.log_level
   machine_engagement         = var.machine_engagement
   refresher_schedule_minutes = var.refresher_schedule_minutes
+  window_rules               = var.window_rules
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position

@@ -26,12 +26,31 @@ variable "name_prefix" {
 variable "score_rules" {
   description = "Scoring rules (see the module's score_rules); null keeps the module's default table."
   type = list(object({
-    event_type       = string
-    points           = number
-    channel          = optional(string)
-    once_per_message = optional(bool, false)
+    event_type         = string
+    points             = number
+    channel            = optional(string)
+    once_per_message   = optional(bool, false)
+    max_points         = optional(number)
+    limit_period_hours = optional(number)
   }))
   default = null
+}
+
+variable "window_rules" {
+  description = "Window rules (see the module's window_rules), e.g. --tf-var window_rules='[{\"name\":\"three_clicks\",\"event_types\":[\"_email.click\"],\"threshold\":3,\"window_hours\":168}]'."
+  type = list(object({
+    name         = string
+    event_types  = list(string)
+    measure      = optional(string, "count")
+    metric       = optional(string)
+    threshold    = number
+    window_hours = optional(number)
+    from         = optional(string)
+    to           = optional(string)
+    channel      = optional(string)
+  }))
+  default  = []
+  nullable = false
 }
 
 variable "tiers" {

@@ -33,7 +33,7 @@ class JsonLog:
 def emf_lines(
     namespace: str,
     function: str,
-    totals: Mapping[str, int],
+    totals: Mapping[str, float],
     by_reason: Mapping[str, Mapping[str, int]],
     timestamp_ms: int | None = None,
     breakdown_dimension: str = "Reason",
@@ -42,7 +42,7 @@ def emf_lines(
     `breakdown_dimension` (Reason; the score sync's SinkFailures use Sink)."""
     timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
 
-    def document(metrics: Mapping[str, int], dimensions: dict[str, str]) -> str:
+    def document(metrics: Mapping[str, float], dimensions: dict[str, str]) -> str:
         body: dict[str, Any] = {
             "_aws": {
                 "Timestamp": timestamp,

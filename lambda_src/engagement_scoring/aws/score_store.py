@@ -25,6 +25,7 @@ from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
 from engagement_scoring.core.due import due_shard, next_due, publish_min_delta
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 from engagement_scoring.core.publication import Published, published_from_image
+from engagement_scoring.core.timed import encode_write
 
 BATCH_GET_KEYS = 100
 UNPROCESSED_ATTEMPTS = 5
@@ -44,7 +45,11 @@ _NAMES = {
     "#dd": "dd",
     "#mf": "mf",
     "#pub": "pub",
+    "#wr": "wr",
+    "#lc": "lc",
+    "#rules": "rules",
 }
+_TIMED_NAMES = {"#wr": "wr", "#lc": "lc", "#rules": "rules"}
 # The user update's SET clause (the tier is appended: set, or removed when there are no tiers) and
 # the names it uses, with and without the endpoint ids.
 _SET = (
@@ -100,6 +105,14 @@ class StoredUser:
     directory: Directory | None = None
     published: Published | None = None  # `pub`: what the sinks last saw (None: never, or written before pub)
     tier: str | None = None  # the tier the item holds (tier hysteresis)
+    # `wr`, `lc`, `rules` as read (plain values; None when absent): window rules and limits (#10).
+    windows: Any = None
+    limits: Any = None
+    rules: Any = None
+
+    @property
+    def has_timed(self) -> bool:
+        return self.windows is not None or self.limits is not None or self.rules is not None
 
 
 NEW_USER = StoredUser(UserState())
@@ -112,8 +125,11 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         user_state(item),
         bytes(ring) if isinstance(ring, bytes | bytearray) else b"",
         directory(stored_directory) if stored_directory is not None else None,
-        published_from_image(item.get("pub")),
-        tier if isinstance(tier := item.get("tier"), str) else None,
+        published=published_from_image(item.get("pub")),
+        tier=tier if isinstance(tier := item.get("tier"), str) else None,
+        windows=item.get("wr"),
+        limits=item.get("lc"),
+        rules=item.get("rules"),
     )
 
 
@@ -311,6 +327,14 @@ class ScoreStore:
                 expression += ", #due_at = :due_at, #due_sh = :due_sh"
                 values[":due_at"] = {"N": str(due)}
                 values[":due_sh"] = {"S": due_shard(write.user_key)}
+        if write.timed is not None:  # window rules and limits (#10): wr, lc, rules, each absent when empty
+            timed_values, timed_removed = encode_write(write.timed)
+            for name in (":wr", ":lc", ":rules"):
+                if name in timed_values:
+                    expression += f", #{name[1:]} = {name}"
+            values.update(timed_values)
+            removed.extend(timed_removed)
+            names = {**names, **_TIMED_NAMES}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:

@@ -142,8 +142,29 @@ def publication_id(detail_type: str, change: ScoreChange, detail: dict[str, Any]
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
+RULE_MATCHED = "EngagementRuleMatched"
+RULE_CLEARED = "EngagementRuleCleared"
+
+
+def rule_detail(detail_type: str, change: ScoreChange, rule: str) -> dict[str, Any]:
+    """{event_id, user_key (or user_key_sha256), rule, version}; the id is stable per detail type, user,
+    item version and rule, like the score events' (one version may match or clear several rules)."""
+    who = (
+        {"user_key_sha256": hashlib.sha256(change.user_key.encode()).hexdigest()}
+        if address_of(change.user_key)
+        else {"user_key": change.user_key}
+    )
+    detail: dict[str, Any] = {**who, "rule": rule, "version": change.version}
+    if change.version is not None:
+        basis = f"{detail_type}\n{change.user_key}\n{change.version}\n{rule}"
+    else:
+        basis = f"{detail_type}\n{json.dumps(detail, sort_keys=True, separators=(',', ':'))}"
+    return {"event_id": hashlib.sha256(basis.encode()).hexdigest()[:32], **detail}
+
+
 class EventBridgeSink:
-    """EngagementScoreChanged for every change, and EngagementTierChanged when the tier moved."""
+    """EngagementScoreChanged when the score or tier moved, EngagementTierChanged when the tier moved, and
+    EngagementRuleMatched / EngagementRuleCleared per window rule newly matched / cleared (#10)."""
 
     def __init__(
         self, client: Any, event_bus_name: str, source: str, sleep: Callable[[float], None] = time.sleep
@@ -155,10 +176,10 @@ class EventBridgeSink:
 
     def entries(self, change: ScoreChange) -> list[dict[str, Any]]:
         detail = change_detail(change)
-        detail_types = ["EngagementScoreChanged"]
+        detail_types = ["EngagementScoreChanged"] if change.score_changed else []
         if change.tier_changed:
             detail_types.append("EngagementTierChanged")
-        return [
+        entries = [
             {
                 "Source": self.source,
                 "DetailType": kind,
@@ -169,6 +190,18 @@ class EventBridgeSink:
             }
             for kind in detail_types
         ]
+        # Window rules (#10): one event per rule newly matched or cleared in this batch.
+        for kind, names in ((RULE_MATCHED, change.rules_matched), (RULE_CLEARED, change.rules_cleared)):
+            for name in names:
+                entries.append(
+                    {
+                        "Source": self.source,
+                        "DetailType": kind,
+                        "Detail": json.dumps(rule_detail(kind, change, name), separators=(",", ":")),
+                        "EventBusName": self.event_bus_name,
+                    }
+                )
+        return entries
 
     def publish(self, changes: Sequence[ScoreChange]) -> SinkResult:
         result = SinkResult()

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from engagement_scoring.core import limits as limits_core
+from engagement_scoring.core import windows as windows_core
 from engagement_scoring.core.dedupe import MAX_ENTRIES_PER_WRITE
 from engagement_scoring.core.events import NormalizedEvent
 from engagement_scoring.core.keys import once_per_message_key
@@ -24,6 +26,7 @@ from engagement_scoring.core.model import (
     apply_contributions,
 )
 from engagement_scoring.core.rules import Rule
+from engagement_scoring.core.timed import TimedRules, TimedState, TimedWrite
 
 PENDING = "pending"
 SCORED = "scored"
@@ -131,6 +134,8 @@ class UserWrite:
     expected_version: int  # 0: the user item must not exist yet
     state: UserState
     candidates: tuple[Candidate, ...]
+    # Window rules and limits (#10): set only when some are configured or the item holds their state.
+    timed: TimedWrite | None = None
 
     @property
     def entry_count(self) -> int:
@@ -151,9 +156,12 @@ def plan_user_writes(
     accepted: Sequence[Candidate],
     model: ScoringModel,
     max_entries: int = MAX_ENTRIES_PER_WRITE,
+    timed: tuple[TimedRules, TimedState] | None = None,
 ) -> list[UserWrite]:
     """The writes that count `accepted` for one user: one, or several in sequence when they add more
-    than `max_entries` ring entries."""
+    than `max_entries` ring entries. With `timed` (the window rules and limits, and the user's stored
+    state of them), points are capped by the limits in stream order and every write carries the new
+    window state and matched rules."""
     chunks: list[Sequence[Candidate]] = []
     if accepted and 2 * len(accepted) <= max_entries:
         # The common case: up to two entries per candidate fit in one write.
@@ -169,6 +177,13 @@ def plan_user_writes(
             entries += candidate.key_count
     writes = []
     decays = model.decays
+    if timed is not None:
+        rules, timed_state = timed
+        for chunk in chunks:
+            new_state, timed_write = _timed_chunk(state, chunk, model, rules, timed_state)
+            writes.append(UserWrite(user_key, state.version, new_state, tuple(chunk), timed_write))
+            state, timed_state = new_state, timed_write.state
+        return writes
     for chunk in chunks:
         if decays:
             new_state = apply_contributions(state, [contribution(candidate) for candidate in chunk], model)
@@ -190,3 +205,44 @@ def plan_user_writes(
         writes.append(UserWrite(user_key, state.version, new_state, tuple(chunk)))
         state = new_state
     return writes
+
+
+def _timed_chunk(
+    state: UserState,
+    chunk: Sequence[Candidate],
+    model: ScoringModel,
+    rules: TimedRules,
+    timed: TimedState,
+) -> tuple[UserState, TimedWrite]:
+    """One write's new score state (points capped by the limits, in stream order) and window state."""
+    capped = limits_core.apply(
+        rules.limits,
+        timed.limits,
+        [(c.rule.event_type, c.event.timestamp_ms, c.points) for c in chunk],
+    )
+    channels = [c.rule.channel_for(c.event.channel) for c in chunk]
+    new_state = apply_contributions(
+        state,
+        [
+            Contribution(earned, c.event.timestamp_ms, channel, c.event.endpoint_id)
+            for c, earned, channel in zip(chunk, capped.earned, channels, strict=True)
+        ],
+        model,
+    )
+    as_of = new_state.as_of if new_state.as_of is not None else 0
+    window_state = windows_core.apply(
+        rules.windows,
+        timed.windows,
+        [
+            (c.event.timestamp_ms, c.event.event_type, channel, c.event.metrics)
+            for c, channel in zip(chunk, channels, strict=True)
+        ],
+        as_of,
+    )
+    matched = windows_core.evaluate(rules.windows, window_state, as_of // 1000)
+    return new_state, TimedWrite(
+        TimedState(window_state, capped.state, matched),
+        timed.matched,
+        capped.capped_events,
+        capped.points_not_counted,
+    )

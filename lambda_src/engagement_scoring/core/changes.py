@@ -146,10 +146,28 @@ class ScoreChange:
     # Machine-flagged events (weight > 0) behind this change, by reason: the sum of the `mf` maps of the
     # user's new images in the batch (docs/scoring.md, "Machine engagement").
     machine_flagged: dict[str, int] = field(default_factory=dict)
+    previous_rules: tuple[str, ...] = ()  # window rules matched in the oldest image of the batch (#10)
 
     @property
     def tier_changed(self) -> bool:
         return self.tier != self.previous_tier
+
+    @property
+    def score_changed(self) -> bool:
+        """The score or the tier moved (a change may also be only a change of the matched rules)."""
+        return self.score != self.previous_score or self.tier_changed
+
+    @property
+    def rules_matched(self) -> tuple[str, ...]:
+        """Window rules matched now and not in the oldest image: one EngagementRuleMatched each."""
+        previous = set(self.previous_rules)
+        return tuple(name for name in self.rules if name not in previous)
+
+    @property
+    def rules_cleared(self) -> tuple[str, ...]:
+        """Window rules matched in the oldest image and not now: one EngagementRuleCleared each."""
+        now = set(self.rules)
+        return tuple(name for name in self.previous_rules if name not in now)
 
 
 @dataclass(slots=True)
@@ -207,7 +225,8 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
         if latest is None or score is None:
             continue
         previous_score, previous_tier, tier = _score(records.oldest), _tier(records.oldest), _tier(latest)
-        endpoint_ids = latest.get("endpoint_ids")
+        # Rule events (#10) compare the true oldest and latest images of the batch, whatever was published.
+        rules, previous_rules = _rules(latest), _rules(records.oldest)
         latest_pub = _pub(latest)
         if latest_pub is not None:
             # Publication threshold (docs/scoring.md): the sinks hear of a user only when a write of this
@@ -216,7 +235,7 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
             # A change of the matched window rules (#10) is a publication even when score and tier,
             # and so `pub`, stayed the same.
             oldest_pub = _pub(records.oldest)
-            if latest_pub == oldest_pub and _rules(latest) == _rules(records.oldest):
+            if latest_pub == oldest_pub and rules == previous_rules:
                 continue
             if oldest_pub is not None:
                 previous_score, previous_tier = oldest_pub.score, oldest_pub.tier
@@ -224,10 +243,10 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
             score, tier = _score(latest), _tier(latest)
             if score is None:
                 continue
-        elif score == previous_score and tier == previous_tier:
+        elif score == previous_score and tier == previous_tier and rules == previous_rules:
             continue
         channels = latest.get("channels")
-        rules = latest.get("rules")
+        endpoint_ids = latest.get("endpoint_ids")
         result.append(
             ScoreChange(
                 user_key=user_key,
@@ -246,19 +265,19 @@ def coalesce(changes: Iterable[StreamChange]) -> list[ScoreChange]:
                 else (),
                 sequence_numbers=records.sequence_numbers,
                 version=_integer(latest.get("version")),
-                rules=tuple(sorted(item for item in rules if isinstance(item, str)))
-                if isinstance(rules, set)
-                else (),
+                rules=rules,
                 updated_at=_integer(latest.get("updated_at")),
                 machine_flagged=dict(sorted(records.machine_flagged.items())),
+                previous_rules=previous_rules,
             )
         )
     return result
 
 
-def _rules(snapshot: Mapping[str, Any] | None) -> set[str]:
+def _rules(snapshot: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The sorted window rule names an image says are matched (`rules`, absent when none)."""
     value = None if snapshot is None else snapshot.get("rules")
-    return value if isinstance(value, set) else set()
+    return tuple(sorted(item for item in value if isinstance(item, str))) if isinstance(value, set) else ()
 
 
 def _integer(value: Any) -> int | None:

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from engagement_scoring.core.events import RECIPIENT_USER_KEYS, USER_KEY_MODES, FormatSettings
 from engagement_scoring.core.machine import DEFAULT_POLICY, InvalidPolicy, MachinePolicy, parse_policy
 from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
+from engagement_scoring.core.windows import InvalidWindowRules, WindowRule, parse_window_rules
 
 # SES message tag names allow these characters (and SMS context keys are free text), so one name
 # works for both.
@@ -97,6 +98,7 @@ class ScorerConfig:
     # Publication threshold (points, docs/scoring.md "Publication threshold"): a write sets `pub` (and so
     # reaches the sinks) when the score moved this much since the last publication, or the tier changed.
     publish_min_delta: Decimal = Decimal(0)
+    window_rules: tuple[WindowRule, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
@@ -126,6 +128,10 @@ class ScorerConfig:
             machine = parse_policy(env.get("MACHINE_ENGAGEMENT", ""))
         except InvalidPolicy as exc:
             raise ConfigError(f"MACHINE_ENGAGEMENT: {exc}") from exc
+        try:
+            window_rules = parse_window_rules(env.get("WINDOW_RULES", ""))
+        except InvalidWindowRules as exc:
+            raise ConfigError(f"WINDOW_RULES: {exc}") from exc
         return cls(
             rules_table=env.get("RULES_TABLE", ""),
             scores_table=env.get("SCORES_TABLE", ""),
@@ -145,6 +151,7 @@ class ScorerConfig:
             max_clock_skew_seconds=float(_number(env, "MAX_CLOCK_SKEW_SECONDS", "3600")),
             machine=machine,
             publish_min_delta=_number(env, "SCORE_PUBLISH_MIN_DELTA", "0"),
+            window_rules=window_rules,
         )
 
     def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:

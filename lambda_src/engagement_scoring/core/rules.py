@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engagement_scoring.core.limits import DEFAULT_PERIOD_HOURS, MAX_PERIOD_HOURS, Limit
+
 CHANNELS = frozenset({"email", "sms", "push", "in_app", "custom"})
 
 _PREFIX_CHANNELS = {
@@ -53,6 +55,9 @@ class Rule:
     points: Decimal
     channel: str | None = None
     once_per_message: bool = False
+    # Point limit (#10, core/limits.py): at most max_points per UTC period of limit_period_hours.
+    max_points: Decimal | None = None
+    limit_period_hours: int | None = None
     # derive_channel(event_type), computed once per rule rather than once per counted event (B2).
     prefix_channel: str = field(init=False, repr=False, compare=False)
 
@@ -93,7 +98,46 @@ def rule_from_item(item: Mapping[str, Any]) -> Rule:
     once = item.get("once_per_message", False)
     if not isinstance(once, bool):
         raise InvalidRule("once_per_message not a boolean")
-    return Rule(event_type, points_value, channel, once)
+    max_points, period_hours = _limit(item, points_value)
+    return Rule(event_type, points_value, channel, once, max_points, period_hours)
+
+
+def _limit(item: Mapping[str, Any], points: Decimal) -> tuple[Decimal | None, int | None]:
+    """The optional point limit of a rules-table item: (max_points, limit_period_hours) or (None, None)."""
+    max_points = item.get("max_points")
+    period = item.get("limit_period_hours")
+    if max_points is None:
+        if period is not None:
+            raise InvalidRule("limit_period_hours without max_points")
+        return None, None
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, Decimal)):
+        raise InvalidRule("max_points not a number")
+    max_value = Decimal(max_points)
+    if not max_value.is_finite() or max_value <= 0:
+        raise InvalidRule("max_points must be > 0")
+    if points <= 0:
+        raise InvalidRule("max_points needs positive points")
+    if period is None:
+        period = DEFAULT_PERIOD_HOURS
+    if isinstance(period, bool) or not isinstance(period, (int, Decimal)):
+        raise InvalidRule("limit_period_hours not a number")
+    period_value = Decimal(period)
+    if (
+        not period_value.is_finite()
+        or period_value != period_value.to_integral_value()
+        or not 1 <= period_value <= MAX_PERIOD_HOURS
+    ):
+        raise InvalidRule(f"limit_period_hours must be a whole number 1-{MAX_PERIOD_HOURS}")
+    return max_value, int(period_value)
+
+
+def limits_of(rules: Mapping[str, Rule]) -> dict[str, Limit]:
+    """The point limits of the rules that have one, by event type."""
+    return {
+        event_type: Limit(rule.max_points, rule.limit_period_hours or DEFAULT_PERIOD_HOURS)
+        for event_type, rule in rules.items()
+        if rule.max_points is not None
+    }
 
 
 def rules_from_items(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Rule], list[str]]:

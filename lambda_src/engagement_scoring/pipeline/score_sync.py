@@ -108,7 +108,8 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
     errors: list[str] = []
     endpoints_updated = no_endpoint = published = profiles_updated = 0
     if runtime.pinpoint is not None:
-        result = runtime.pinpoint.update(changes)
+        # Endpoints carry the score and tier only: a change of the matched rules alone is not sent.
+        result = runtime.pinpoint.update([change for change in changes if change.score_changed])
         failed_users |= result.failed_users
         sink_failures[SINK_PINPOINT] = len(result.failed_users)
         endpoints_updated, no_endpoint = result.delivered, result.skipped_no_endpoint

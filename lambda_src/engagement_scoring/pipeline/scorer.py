@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from engagement_scoring.aws.errors import backoff_delay, describe
@@ -58,6 +59,13 @@ from engagement_scoring.core.machine import MachineCounts, judge
 from engagement_scoring.core.model import score_view
 from engagement_scoring.core.publication import next_publication
 from engagement_scoring.core.rules import Rule, rules_from_items
+from engagement_scoring.core.timed import (
+    NO_TIMED_RULES,
+    TimedRules,
+    stored_state,
+    timed_rules,
+    with_measured_types,
+)
 from engagement_scoring.formats import normalize
 from engagement_scoring.formats.envelopes import (
     GZIP_MAGIC,
@@ -93,6 +101,9 @@ class BatchStats:
     internal_errors: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     machine: MachineCounts = field(default_factory=MachineCounts)
+    # Point limits (#10): events that earned less than their points, and the points held back.
+    limit_capped_events: int = 0
+    points_not_counted: Decimal = Decimal(0)
 
 
 class ScorerRuntime:
@@ -130,6 +141,7 @@ class ScorerRuntime:
         self.log = JsonLog(FUNCTION, config.log_level)
         self._rules: dict[str, Rule] | None = None
         self._rules_loaded_at = 0.0
+        self.timed: TimedRules | None = None  # window rules and limits of the cached rules (#10)
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ScorerRuntime:
@@ -152,6 +164,9 @@ class ScorerRuntime:
             return self._rules
         if problems:
             self.log.emit("WARNING", "invalid rules skipped", problems=problems[:20])
+        windows = self.config.window_rules
+        self.timed = timed_rules(rules, windows)
+        rules = with_measured_types(rules, windows)
         self._rules, self._rules_loaded_at = rules, now
         return rules
 
@@ -438,7 +453,19 @@ def _score_events(
                 continue
             stored = users.get(user_key, NEW_USER)
             try:
-                writes = plan_user_writes(user_key, stored.state, new, config.model)
+                # Window rules and limits (#10): only when configured, or to clear what an item still holds.
+                timed = runtime.timed
+                if timed is None and stored.has_timed:
+                    timed = NO_TIMED_RULES
+                writes = plan_user_writes(
+                    user_key,
+                    stored.state,
+                    new,
+                    config.model,
+                    timed=None
+                    if timed is None
+                    else (timed, stored_state(stored.windows, stored.limits, stored.rules, timed)),
+                )
             except Exception as exc:  # a bug for one user must not fail the others
                 stats.internal_errors += 1
                 stats.errors[type(exc).__name__] += 1
@@ -464,6 +491,8 @@ def _score_events(
                         tier,
                         min_delta=config.publish_min_delta,
                         endpoints_added=write.state.endpoint_ids != endpoints,  # ids only grow
+                        # a change of the matched window rules is a publication (docs/architecture.md)
+                        rules_changed=write.timed is not None and write.timed.rules_changed,
                     )
                     update, bucket_updates = store.write_actions(
                         write,
@@ -484,6 +513,9 @@ def _score_events(
                 if outcome.status == OK:
                     for candidate in write.candidates:
                         candidate.status = SCORED
+                    if write.timed is not None:
+                        stats.limit_capped_events += write.timed.capped_events
+                        stats.points_not_counted += write.timed.points_not_counted
                     updated.add(user_key)
                     ring, listed = ring_update.ring, ring_update.directory
                     if publish is not None:
@@ -597,6 +629,9 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "users_updated": stats.users_updated,
         "retryable_failures": len(failures),
     }
+    if runtime.timed is not None and runtime.timed.limits:  # point limits configured (#10)
+        summary["limit_capped_events"] = stats.limit_capped_events
+        summary["points_not_counted"] = _json_number(stats.points_not_counted)
     runtime.log.emit(
         "INFO",
         "batch scored",
@@ -611,7 +646,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
             for r in rejected[:MAX_LOGGED_REJECTIONS]
         ],
     )
-    totals: dict[str, int] = {
+    totals: dict[str, float] = {
         "EventsScored": statuses[SCORED],
         "EventsSkipped": sum(stats.skipped.values()),
         "DuplicatesSuppressed": duplicates,
@@ -622,6 +657,9 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "SinkCalls": runtime.calls.total,
         "RetryableFailures": len(failures),
     }
+    if "limit_capped_events" in summary:
+        totals["LimitCappedEvents"] = stats.limit_capped_events
+        totals["PointsNotCounted"] = _json_number(stats.points_not_counted)
     print_emf(
         emf_lines(
             runtime.config.metrics_namespace,
@@ -635,3 +673,7 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         )
     )
     return {"batchItemFailures": [{"itemIdentifier": seq} for seq in failures]}
+
+
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)

@@ -7,6 +7,7 @@ scorer's counters."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,85 @@ def test_the_mixed_replay_file_scores_in_the_scorer_as_worked_out_by_hand(aws: A
         "example-app-endpoint-7": 2,
         "2d7cba1b-6b8e-4f2f-9c1a-7e4d8b0c5a11": 10,
     }
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10**6),
+    users=st.integers(2, 12),
+    events=st.integers(20, 160),
+    duplicate_rate=st.sampled_from([0.0, 0.2]),
+    open_limit=st.sampled_from([10, 15, 25]),
+    window_hours=st.sampled_from([1, 6, 48]),
+)
+def test_oracle_and_scorer_agree_on_window_rules_and_limits(
+    aws: AwsResources,
+    capsys: pytest.CaptureFixture[str],
+    seed: int,
+    users: int,
+    events: int,
+    duplicate_rate: float,
+    open_limit: int,
+    window_hours: int,
+) -> None:
+    # given limits on opens (per UTC day) and clicks (per 6 hours), and window rules of every kind: a
+    # sliding count, a sliding sum of the SMS price, a date range, and an all-time count of sends (a type
+    # with no score rule)
+    workload = generate(WorkloadConfig(users=users, events=events, seed=seed, duplicate_rate=duplicate_rate))
+    records = [r.data for r in workload.records]
+    for event_type, points, limit, period in (
+        ("_email.open", 10, open_limit, 24),
+        ("_email.click", 50, 60, 6),
+    ):
+        aws.dynamodb.put_item(
+            TableName=RULES_TABLE,
+            Item={
+                "event_type": {"S": event_type},
+                "points": {"N": str(points)},
+                "max_points": {"N": str(limit)},
+                "limit_period_hours": {"N": str(period)},
+            },
+        )
+    # the date range: the UTC day of the median user's newest event
+    plain = expect(records, read_rules(aws.dynamodb, RULES_TABLE), Settings())
+    newest = sorted(user.as_of for user in plain.users.values()) or [0]
+    day = dt.datetime.fromtimestamp(newest[len(newest) // 2] / 1000, dt.UTC).date().isoformat()
+    window_rules = [
+        {"name": "two_opens", "event_types": ["_email.open"], "threshold": 2, "window_hours": window_hours},
+        {
+            "name": "sms_spend",
+            "event_types": ["_SMS.SUCCESS"],
+            "measure": "sum",
+            "metric": "totalMessagePrice",
+            "threshold": 0.01,
+            "window_hours": window_hours,
+        },
+        {
+            "name": "busy_day",
+            "event_types": ["_email.delivered", "_email.click"],
+            "threshold": 2,
+            "from": day,
+            "to": day,
+        },
+        {"name": "mailed", "event_types": ["_email.send"], "threshold": 3},
+    ]
+    policy = json.dumps({"scanner_user_agents": ["ExampleLinkScanner"]})
+    env = {"MACHINE_ENGAGEMENT": policy, "WINDOW_RULES": json.dumps(window_rules)}
+    oracle_settings = Settings.from_environment(env)
+    expectation = expect(records, read_rules(aws.dynamodb, RULES_TABLE), oracle_settings)
+    assume(expectation.counted > 0)
+    _clear(aws)
+    capsys.readouterr()
+    # when the scorer consumes the same records in stream order, in batches
+    responses = _score(aws, records, env)
+    # then every item (score, channels, events, matched rules) and the counters (limits included) agree
+    assert all(failed_ids(response) == [] for response in responses)
+    assert compare_scores(expectation, aws.scores(), oracle_settings) == []
+    stats = PipelineStats()
+    assert stats.add_logs(capsys.readouterr().out) == len(responses)
+    counters = check_counters(expectation, stats.snapshot()["scorer"])
+    assert counters.mismatches == 0, counters.examples

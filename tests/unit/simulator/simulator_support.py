@@ -154,6 +154,8 @@ class FakeDeployment:
             }
             if user.tier is not None:
                 item["tier"] = user.tier
+            if user.rules:  # window rules matched (#10): a String Set, absent when none
+                item["rules"] = set(user.rules)
             dynamodb.put_item(
                 TableName=self.outputs["user_scores_table_name"],
                 Item={k: _serializer.serialize(v) for k, v in item.items()},
@@ -169,11 +171,14 @@ class FakeDeployment:
                     "user_key": key,
                     "score": float(user.score),
                     "channels": {c: float(v) for c, v in user.channels.items()},
-                    "rules": [],
+                    "rules": list(user.rules),
                     **({"tier": user.tier} if user.tier else {}),
                 }
             detail = {"user_key": key, "score": float(user.score), "tier": user.tier}
             self.events.append({"detail-type": "EngagementScoreChanged", "detail": detail})
+            for rule in user.rules:
+                rule_detail = {"user_key": key, "rule": rule, "version": 1}
+                self.events.append({"detail-type": "EngagementRuleMatched", "detail": rule_detail})
         self.drained = True
 
     def pipeline_stats(self) -> dict[str, Any] | None:
@@ -288,6 +293,7 @@ def assert_deployment_contract(deployment: Any, publish_min_delta: float = 0.0) 
         "recipient_user_key": "none",
         "score_publish_min_delta": float(publish_min_delta),
         "tier_hysteresis_points": 0.0,
+        "window_rules": [],
     }
     sync_env = function_environment(lambda_client, outputs["score_sync_function_name"])
     assert sync_env.get("PINPOINT_APPLICATION_ID") and sync_env.get("EVENT_BUS_NAME"), sync_env

@@ -119,8 +119,9 @@ def test_run_json_prints_only_the_final_state_and_verifies_everything(
     assert result["events_sent"] == 2000 + 100 + 40
     assert result["users"] and set(result) >= {"users", "events_sent", "mismatches"}
     for key, state in result["users"].items():
-        assert set(state) == {"score", "tier"}
+        assert set(state) == {"score", "tier", "rules"}
         assert isinstance(state["score"], int | float) and state["tier"] in ("cold", "warm", "hot")
+        assert state["rules"] == []  # no window rules configured
         assert isinstance(key, str)
     assert len(deployment.sent) == 2140
     assert "mismatches against the oracle: 0" in stderr
@@ -219,6 +220,22 @@ def test_decay_settings_from_the_scorer_are_applied_by_the_oracle(
     assert all(u["tier"] is None for u in result["users"].values())
 
 
+def test_window_rules_from_the_scorer_are_checked_and_reported_in_json(
+    fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rules = [
+        {"name": "opened_twice", "event_types": ["_email.open"], "threshold": 2, "window_hours": 72},
+        {"name": "mailed", "event_types": ["_email.send"], "threshold": 1},  # no score rule for sends
+    ]
+    fake_deployment(scorer_env={"WINDOW_RULES": json.dumps(rules)})
+    code, result, _ = run_json(capsys, "--users", "100", "--events", "1500", "--report-dir", str(tmp_path))
+    assert (code, result["mismatches"]) == (0, 0)
+    matched = [u["rules"] for u in result["users"].values()]
+    assert all(names == sorted(names) and set(names) <= {"opened_twice", "mailed"} for names in matched)
+    assert any("opened_twice" in names for names in matched) and any("mailed" in names for names in matched)
+    assert any(names == [] for names in matched)
+
+
 def test_events_file_replay_sends_every_line_as_it_is_and_reports_every_score(
     fake_deployment: Callable[..., FakeDeployment], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -235,7 +252,8 @@ def test_events_file_replay_sends_every_line_as_it_is_and_reports_every_score(
     assert result["events_sent"] == len(lines)
     assert sorted(d for _, _, d in deployment.sent) == sorted(lines)
     assert result["users"] == {
-        key: {"score": int(score), "tier": tier} for key, (score, tier, _, _) in CONTRACT_USERS.items()
+        key: {"score": int(score), "tier": tier, "rules": []}
+        for key, (score, tier, _, _) in CONTRACT_USERS.items()
     }
     # and nothing was compared (a recorded file has no oracle), so its 0 mismatches proves nothing
     report = json.loads((tmp_path / "r" / "report.json").read_text())
@@ -296,4 +314,6 @@ def test_a_file_mixing_formats_replays_each_user_on_its_own_key_and_reports_ever
     code, result, _ = run_json(capsys, "--events-file", str(MIXED), "--report-dir", str(tmp_path))
     # then every line was sent and every user's score is reported
     assert code == 0 and result["events_sent"] == len(records) == 11 and len(deployment.sent) == 11
-    assert result["users"] == {key: {"score": s, "tier": t} for key, (s, t) in MIXED_SCORES.items()}
+    assert result["users"] == {
+        key: {"score": s, "tier": t, "rules": []} for key, (s, t) in MIXED_SCORES.items()
+    }

@@ -290,3 +290,38 @@ def test_summary_fits_one_screen_and_names_the_key_numbers() -> None:
     for needle in ("sent 110 records", "scored 60", "duplicates suppressed 5", "rejected: x 5", "user-059"):
         assert needle in text
     assert "mismatches against the oracle: 0" in text and "wall time 12.5s" in text
+
+
+def test_rule_events_and_profile_rules_are_checked_against_the_oracle() -> None:
+    from simulator.verify import check_customer_profiles, check_eventbridge
+
+    def user(key: str, rules: list[str]) -> ExpectedUser:
+        return ExpectedUser(key, Decimal(5), Decimal(5), {"email": Decimal(5)}, None, 1, 1, rules=rules)
+
+    expectation = Expectation({"a": user("a", ["r1"]), "b": user("b", []), "c": user("c", ["r1"])})
+
+    def event(kind: str, key: str, version: int) -> dict[str, Any]:
+        return {"detail-type": kind, "detail": {"user_key": key, "rule": "r1", "version": version}}
+
+    score = [{"detail-type": "EngagementScoreChanged", "detail": {"user_key": k, "score": 5}} for k in "abc"]
+    good = [
+        *score,
+        event("EngagementRuleMatched", "a", 1),
+        event("EngagementRuleMatched", "b", 1),
+        event("EngagementRuleCleared", "b", 2),
+        event("EngagementRuleCleared", "c", 1),
+        event("EngagementRuleMatched", "c", 3),  # delivered out of order: the highest version wins
+    ]
+    assert check_eventbridge(expectation, good, Settings()).mismatches == 0
+    bad = check_eventbridge(expectation, [*good[:3], event("EngagementRuleMatched", "b", 1)], Settings())
+    assert sorted((e["problem"], e["user_key"]) for e in bad.examples) == [
+        ("missing", "a"),
+        ("missing", "c"),
+        ("unexpected", "b"),
+    ]
+    objects = {
+        k: {"user_key": k, "score": 5, "channels": {"email": 5}, "rules": r}
+        for k, r in (("a", ["r1"]), ("b", []), ("c", []))
+    }
+    profiles = check_customer_profiles(expectation, objects, Settings())
+    assert [e["user_key"] for e in profiles.examples] == ["c"] and profiles.examples[0]["fields"] == ["rules"]
