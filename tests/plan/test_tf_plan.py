@@ -82,9 +82,12 @@ FULL = {
     "tiers": [{"name": "cold", "min_score": 0}, {"name": "hot", "min_score": 100}],
     "score_rules": [
         {"event_type": "_email.open", "points": 10, "once_per_message": True},
-        {"event_type": "_email.click", "points": 50, "channel": "email"},
+        {"event_type": "_email.click", "points": 50, "channel": "email", "max_points": 150},
         {"event_type": "webinar_attended", "points": 75.5, "channel": "custom", "once_per_message": True},
         {"event_type": "_email.complaint", "points": -1000},
+    ],
+    "window_rules": [
+        {"name": "three_clicks", "event_types": ["_email.click"], "threshold": 3, "window_hours": 168},
     ],
     "lambda_tracing_mode": "Active",
     "lambda_runtime": "python3.13",
@@ -736,6 +739,8 @@ def test_full_rule_items_carry_only_the_attributes_that_are_set(full: Plan) -> N
             "event_type": {"S": "_email.click"},
             "points": {"N": "50"},
             "channel": {"S": "email"},
+            "max_points": {"N": "150"},
+            "limit_period_hours": {"N": "24"},
         },
         "webinar_attended": {
             "event_type": {"S": "webinar_attended"},

@@ -210,3 +210,14 @@ def test_inputs_at_their_bounds_are_accepted(root: Root) -> None:
         {"window_rules": [{"name": f"r{i}", "event_types": ["a"], "threshold": 1} for i in range(26)]}
     )
     assert code != 0 and "At most 25 window_rules" in output
+
+
+def test_the_scorer_environment_merges_the_window_rules_local() -> None:
+    # The functions' environment is unknown at plan (it names tables created in the same apply), so the
+    # wiring is checked in the source: lambda.tf merges the local rendered and parsed above.
+    lambda_tf = (ROOT / "lambda.tf").read_text()
+    scorer_env = lambda_tf[
+        lambda_tf.index("scorer_environment = merge(") : lambda_tf.index("score_sync_environment")
+    ]
+    assert re.search(r"^\s+local\.window_rules_environment,$", scorer_env, re.M)
+    assert "item       = local.score_rule_items[each.key]" in (ROOT / "dynamodb.tf").read_text()
