@@ -216,7 +216,7 @@ def duckdb_connect(archive_dir: Path) -> Any:
     connection.execute(
         f"CREATE VIEW {LOCAL_SOURCE} AS SELECT line, dt FROM read_csv({_sql_string(pattern)}, "
         "columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '', "
-        "auto_detect = false, "
+        "auto_detect = false, new_line = '\\n', strict_mode = false, "
         "hive_partitioning = true, hive_types = {'dt': 'VARCHAR'}, ignore_errors = true, "
         "compression = 'gzip')"
     )
