@@ -63,8 +63,8 @@ docs: venv ## Regenerate the README's Inputs and Outputs tables
 test: lint toolchain $(CHECKOV_VENV)/.installed ## Run every test: lint, unit, plan, apply, integration, reliability
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: venv ## Run tests/unit only (no server process, no Terraform)
-	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+test-unit: venv ## Run tests/unit only (no server process, no Terraform), on every core
+	$(PY) -m pytest tests/unit -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 test-reliability: venv toolchain ## Run only the reliability tests
 	$(PY) -m pytest -m reliability $(PYTEST_ARGS)

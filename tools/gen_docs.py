@@ -8,7 +8,9 @@ terraform-docs cannot be installed on the build machines, so this small script d
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,12 +37,22 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=64)
+def _parse(text: str) -> dict[str, Any]:
+    """One .tf file's HCL, parsed once per distinct content (python-hcl2 takes about a second on the
+    larger files, and a render asks for the variables and then the outputs of every file)."""
+    parsed: dict[str, Any] = hcl2.loads(text)
+    return parsed
+
+
 def _blocks(kind: str, root: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
+    declaration = re.compile(rf'^{kind}\s+"', re.M)
     for tf_file in sorted(root.glob("*.tf")):
-        with tf_file.open() as handle:
-            parsed = hcl2.load(handle)
-        for entry in parsed.get(kind, []):
+        text = tf_file.read_text()
+        if not declaration.search(text):  # a file that declares none of this kind is not parsed
+            continue
+        for entry in _parse(text).get(kind, []):
             for name, body in entry.items():
                 found[_unquote(name)] = _unquote(body)
     return dict(sorted(found.items()))
