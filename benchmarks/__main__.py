@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"smaller workloads ({QUICK_USERS} users, {QUICK_EVENTS} events for B1, B5 and B6) and fewer "
         "repetitions: a smoke run, not the standard figures",
     )
+    parser.add_argument(
+        "--archive",
+        action="store_true",
+        help="B6 also prices the events archive (create_archive) per million events",
+    )
     args = parser.parse_args(argv)
     selected = [name.strip().upper() for name in (args.only or ",".join(ALL)).split(",") if name.strip()]
     unknown = sorted(set(selected) - set(ALL))
@@ -42,7 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] = _log) -> dict[str, Any]:
+def run_benchmarks(
+    selected: list[str], quick: bool, log: Callable[[str], None] = _log, archive: bool = False
+) -> dict[str, Any]:
     details: dict[str, Any] = {}
     durations: dict[str, float] = {}
     # B6 watches the three runs B1 counts: with both selected, B6 runs first and B1 takes its runs.
@@ -91,9 +98,10 @@ def run_benchmarks(selected: list[str], quick: bool, log: Callable[[str], None] 
                     density_points=((300, True), (30, False)),
                     call_runs_out=keep,
                     scale_workload=(30, 150),
+                    archive=archive,
                 )
             else:
-                details[name] = b6_cost.run(log=log, call_runs_out=keep)
+                details[name] = b6_cost.run(log=log, call_runs_out=keep, archive=archive)
         durations[name] = round(time.perf_counter() - started, 1)
     b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
     return {
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks import report
 
-    results = run_benchmarks(args.selected, args.quick)
+    results = run_benchmarks(args.selected, args.quick, archive=args.archive)
     rows, missed = report.evaluate(results)
     results["targets_missed"] = missed
     report.write(results, rows, missed)
