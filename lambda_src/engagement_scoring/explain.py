@@ -317,7 +317,10 @@ def _print_table(result: Explanation) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.user:
+        parser.error("--user needs a user key")
     model, policy, settings = model_from_environment(_environment(args))
     rules = _rules(args)
     if args.archive_dir is not None:
