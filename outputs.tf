@@ -246,3 +246,33 @@ output "dashboard_name" {
   description = "Name of the CloudWatch dashboard; null without it."
   value       = try(aws_cloudwatch_dashboard.this[0].dashboard_name, null)
 }
+
+output "archive_bucket_name" {
+  description = "S3 bucket of the events archive (created or given); null without the archive."
+  value       = local.archive_enabled ? local.archive_bucket_name : null
+}
+
+output "archive_firehose_stream_name" {
+  description = "Firehose delivery stream that writes the archive; null without the archive."
+  value       = try(aws_kinesis_firehose_delivery_stream.archive[0].name, null)
+}
+
+output "archive_glue_database_name" {
+  description = "Glue database of the archive's table (`events`); null without the archive."
+  value       = try(aws_glue_catalog_database.archive[0].name, null)
+}
+
+output "archive_glue_table_name" {
+  description = "Glue table over the archive (column `line`, partition `dt`); null without the archive."
+  value       = try(aws_glue_catalog_table.archive[0].name, null)
+}
+
+output "archive_athena_workgroup_name" {
+  description = "Athena workgroup for the archive's queries (its result location and encryption are enforced); null without the archive."
+  value       = try(aws_athena_workgroup.archive[0].name, null)
+}
+
+output "archive_named_query_ids" {
+  description = "Ids of the archive's Athena named queries by name (user_history, top_users, campaign_engagement, rescoring); empty without the archive."
+  value       = { for name, query in aws_athena_named_query.archive : name => query.id }
+}

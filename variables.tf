@@ -1217,3 +1217,124 @@ variable "create_dashboard" {
   default     = true
   nullable    = false
 }
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Events archive: Firehose into S3, Glue table, Athena workgroup and named queries (archive.tf; docs/operations.md)
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "create_archive" {
+  description = "Archive every record of the stream: a Firehose delivery stream reading the Kinesis stream into S3 (GZIP objects under events/dt=YYYY-MM-DD/, SSE-KMS), a Glue table over it (partition projection on dt), an Athena workgroup and named queries (a user's history, top users, per-campaign engagement, rescoring)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "archive_bucket_name" {
+  description = "An existing S3 bucket for the archive (its owner manages its encryption, versioning, lifecycle and policy; the module grants Firehose what it writes). Null creates one, named from name_prefix, a hash and the account id, with versioning, a public access block, SSE-KMS, a TLS-only policy and the lifecycle of archive_lifecycle."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.archive_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.archive_bucket_name))
+    error_message = "archive_bucket_name must be an S3 bucket name: 3-63 characters, lower-case letters, digits, '.' and '-', starting and ending with a letter or digit."
+  }
+}
+
+variable "archive_kms_key_arn" {
+  description = "KMS key (ARN) for the archive's objects and the Athena results. Null creates one for the archive. Its key policy must let the account's IAM policies grant its use (the Firehose role gets kms:GenerateDataKey and kms:Decrypt through S3)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.archive_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.archive_kms_key_arn))
+    error_message = "archive_kms_key_arn must be a KMS key ARN (not an alias): arn:<partition>:kms:<region>:<account>:key/<key-id>."
+  }
+}
+
+variable "archive_lifecycle" {
+  description = "Lifecycle of the created bucket: events move to transition_storage_class after transition_days (null: never) and expire after expiration_days (null: kept for ever); old versions expire after noncurrent_expiration_days; Firehose's error objects after errors_expiration_days; Athena results after athena_results_expiration_days."
+  type = object({
+    transition_days                = optional(number, 30)
+    transition_storage_class       = optional(string, "STANDARD_IA")
+    expiration_days                = optional(number, 365)
+    noncurrent_expiration_days     = optional(number, 7)
+    errors_expiration_days         = optional(number, 30)
+    athena_results_expiration_days = optional(number, 7)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for name in ["transition_days", "expiration_days", "noncurrent_expiration_days", "errors_expiration_days", "athena_results_expiration_days"] :
+      try(var.archive_lifecycle[name] == null || (var.archive_lifecycle[name] >= 1 && floor(var.archive_lifecycle[name]) == var.archive_lifecycle[name]), false)
+    ])
+    error_message = "archive_lifecycle: every number of days must be a whole number >= 1 (transition_days and expiration_days may be null)."
+  }
+
+  validation {
+    condition     = contains(["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"], try(var.archive_lifecycle.transition_storage_class, ""))
+    error_message = "archive_lifecycle.transition_storage_class must be one of STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE. (GLACIER and DEEP_ARCHIVE objects must be restored before Athena can read them.)"
+  }
+
+  validation {
+    condition     = try(var.archive_lifecycle.transition_days == null || !contains(["STANDARD_IA", "ONEZONE_IA"], var.archive_lifecycle.transition_storage_class) || var.archive_lifecycle.transition_days >= 30, false)
+    error_message = "archive_lifecycle.transition_days must be at least 30 for STANDARD_IA and ONEZONE_IA (S3's minimum)."
+  }
+
+  validation {
+    condition     = try(var.archive_lifecycle.expiration_days == null || var.archive_lifecycle.transition_days == null || var.archive_lifecycle.expiration_days > var.archive_lifecycle.transition_days, false)
+    error_message = "archive_lifecycle.expiration_days must be later than transition_days."
+  }
+}
+
+variable "archive_buffering" {
+  description = "Firehose buffering: an object is written when size_mb (1-128) have arrived or interval_seconds (0-900) have passed, whichever comes first. Larger buffers mean fewer, larger objects (fewer S3 PUTs, faster Athena scans) and a later archive."
+  type = object({
+    size_mb          = optional(number, 64)
+    interval_seconds = optional(number, 300)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = try(var.archive_buffering.size_mb >= 1 && var.archive_buffering.size_mb <= 128 && floor(var.archive_buffering.size_mb) == var.archive_buffering.size_mb, false)
+    error_message = "archive_buffering.size_mb must be a whole number from 1 to 128 (Firehose's limits)."
+  }
+
+  validation {
+    condition     = try(var.archive_buffering.interval_seconds >= 0 && var.archive_buffering.interval_seconds <= 900 && floor(var.archive_buffering.interval_seconds) == var.archive_buffering.interval_seconds, false)
+    error_message = "archive_buffering.interval_seconds must be a whole number from 0 to 900 (Firehose's limits)."
+  }
+}
+
+variable "archive_projection_start_date" {
+  description = "First day (YYYY-MM-DD) of the Glue table's partition projection on dt: the day the archive starts. Days before it are never read."
+  type        = string
+  default     = "2026-01-01"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", var.archive_projection_start_date))
+    error_message = "archive_projection_start_date must be a date YYYY-MM-DD."
+  }
+}
+
+variable "archive_athena_bytes_scanned_cutoff" {
+  description = "Largest scan (bytes) one query in the archive's Athena workgroup may make before Athena cancels it: at least 10 MB (10485760), or 0 for no limit. Default 100 GB (USD 0.50 at USD 5 per TB)."
+  type        = number
+  default     = 107374182400
+  nullable    = false
+
+  validation {
+    condition     = (var.archive_athena_bytes_scanned_cutoff == 0 || var.archive_athena_bytes_scanned_cutoff >= 10485760) && floor(var.archive_athena_bytes_scanned_cutoff) == var.archive_athena_bytes_scanned_cutoff
+    error_message = "archive_athena_bytes_scanned_cutoff must be 0 (no limit) or a whole number of bytes >= 10485760 (Athena's minimum, 10 MB)."
+  }
+}
+
+variable "archive_force_destroy" {
+  description = "Let `terraform destroy` delete the created archive bucket with its objects and the Athena workgroup with its queries. false (default): a destroy fails while the bucket holds objects."
+  type        = bool
+  default     = false
+  nullable    = false
+}

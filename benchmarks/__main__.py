@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="B6 without its density sweep and plot (the standard runs and the three loads only): the "
         "sweep is most of B6's time; results.json then has an empty density_sweep and no plot",
     )
+    parser.add_argument(
+        "--archive",
+        action="store_true",
+        help="B6 also prices the events archive (create_archive) per million events",
+    )
     args = parser.parse_args(argv)
     selected = [name.strip().upper() for name in (args.only or ",".join(ALL)).split(",") if name.strip()]
     unknown = sorted(set(selected) - set(ALL))
@@ -66,7 +71,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_benchmarks(
-    selected: list[str], quick: bool, log: Callable[[str], None] = _log, density_sweep: bool = True
+    selected: list[str],
+    quick: bool,
+    log: Callable[[str], None] = _log,
+    density_sweep: bool = True,
+    archive: bool = False,
 ) -> dict[str, Any]:
     details: dict[str, Any] = {}
     durations: dict[str, float] = {}
@@ -116,11 +125,14 @@ def run_benchmarks(
                     density_points=((300, True), (30, False)),
                     call_runs_out=keep,
                     scale_workload=(30, 150),
+                    archive=archive,
                 )
             elif density_sweep:
-                details[name] = b6_cost.run(log=log, call_runs_out=keep)
+                details[name] = b6_cost.run(log=log, call_runs_out=keep, archive=archive)
             else:
-                details[name] = b6_cost.run(log=log, call_runs_out=keep, density_points=(), plot_path=None)
+                details[name] = b6_cost.run(
+                    log=log, call_runs_out=keep, density_points=(), plot_path=None, archive=archive
+                )
         durations[name] = round(time.perf_counter() - started, 1)
     b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
     return {
@@ -196,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks import report
 
-    results = run_benchmarks(args.selected, args.quick, density_sweep=not args.no_density_sweep)
+    results = run_benchmarks(args.selected, args.quick, density_sweep=not args.no_density_sweep, archive=args.archive
+    )
     try:
         previous = json.loads(report.RESULTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -539,6 +539,7 @@ def run(
     with_scales: bool = True,
     call_runs_out: dict[str, CallRun] | None = None,
     scale_workload: tuple[int, int] = SCALE_WORKLOAD,
+    archive: bool = False,
 ) -> dict[str, Any]:
     """B6 on the standard workload: both pipelines at batch sizes 100 and 1000, the density sweep, the
     monthly bill at three loads. Also returns B1's call runs of the standard workload (`call_runs`)."""
@@ -590,7 +591,15 @@ def run(
     }
     services = list(headline["ours"]["breakdown"])
     same_sinks = same_sinks_as_original(runs[f"ours_batch{HEADLINE_BATCH_SIZE}"])
-    return {
+    # The events archive (create_archive), only when asked for (python -m benchmarks --archive).
+    extra: dict[str, Any] = {}
+    if archive:
+        from benchmarks import archive_cost
+
+        extra["archive_per_million_events"] = archive_cost.per_million(
+            [record.data for record in workload.records], workload.events
+        )
+    return extra | {
         "workload": {"users": workload.config.users, "events": workload.events, "seed": workload.config.seed},
         "cost_per_million_events": {
             "ours": headline["ours"]["total"],

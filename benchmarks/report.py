@@ -317,6 +317,9 @@ def results_section(results: dict[str, Any], rows: list[Row], missed: list[str])
         monitoring = details["B6"].get("monitoring_monthly")
         if monitoring:
             parts += ["", monitoring_line(monitoring)]
+        archive = details["B6"].get("archive_per_million_events")
+        if archive:  # only with python -m benchmarks --archive
+            parts += ["", archive_line(archive)]
     if "B5" in details and details["B5"].get("reason"):
         parts += ["", f"B5 not measured: {details['B5']['reason']}."]
     parts += ["", END]
@@ -348,6 +351,19 @@ def gc_freeze_line(freeze: dict[str, Any]) -> str:
             for v in variants
         )
         + "."
+    )
+
+
+def archive_line(archive: dict[str, Any]) -> str:
+    """What the events archive adds per million events (benchmarks/archive_cost.py)."""
+    parts, quantities = archive["breakdown_usd"], archive["quantities"]
+    unpriced = f"; not priced: {', '.join(archive['unpriced'])}" if archive["unpriced"] else ""
+    return (
+        f"Events archive (create_archive): ${archive['usd_per_million_events']:,.4f} per million events "
+        f"(Firehose {quantities['firehose_billed_gb']:.3f} GB billed in 5 KB steps "
+        f"${parts['firehose']:,.4f}, {quantities['s3_puts']:.0f} S3 PUTs ${parts['s3_puts']:,.4f}, "
+        f"{quantities['s3_stored_gb']:.4f} GB stored a month ${parts['s3_storage_month']:,.4f}), and "
+        f"${archive['athena_usd_per_query']:,.4f} per Athena query over that archive{unpriced}."
     )
 
 

@@ -147,6 +147,21 @@ def _add_module_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ARCHIVE_DIR_HELP = (
+    "also write the records sent into this local events archive, in the layout Firehose writes on AWS "
+    "(events/dt=YYYY-MM-DD/*.gz, one record a line; a stand-in: Firehose does not run here). Read it with "
+    "python -m engagement_scoring.explain --archive-dir DIR"
+)
+
+
+def write_archive(directory: Path | None, records: list[bytes]) -> None:
+    """The local archive stand-in (engagement_scoring/archive.py): records as sent, received now."""
+    if directory is not None and records:
+        from engagement_scoring.archive import LocalArchive
+
+        LocalArchive(directory).write(records)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="H",
         help="as --now, at H hours after the newest event time",
     )
+    run.add_argument("--archive-dir", type=Path, help=ARCHIVE_DIR_HELP)
     run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="default build/simulate")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to drain")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -188,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workload_options(gen)
     gen.add_argument("--output", type=Path, required=True, help="JSONL file to write")
     gen.add_argument("--app-id", help="Pinpoint application id the records carry (default: from the seed)")
+    gen.add_argument("--archive-dir", type=Path, help=ARCHIVE_DIR_HELP)
     deploy = sub.add_parser("deploy", help="apply the module to the target and print its outputs")
     _add_module_options(deploy)
     return parser
@@ -269,6 +286,7 @@ def command_generate(args: argparse.Namespace, console: Console) -> int:
     started = time.monotonic()
     workload = generate(workload_config(args, app_id=args.app_id))
     write_events_file(args.output, workload.records)
+    write_archive(args.archive_dir, [r.data for r in workload.records])
     kinds = Counter(r.kind for r in workload.records)
     elapsed = time.monotonic() - started
     console.print(
@@ -357,6 +375,8 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         direct, routed = routes.split(records, args.route_share, settings.recipient_user_key == "none")
     route_stats = routes.send(deployment, routed)
     stats = producer.send([(r.partition_key, r.data) for r in direct])
+    # Records sent through the module's SMS routes reach the stream re-wrapped: only direct ones are known.
+    write_archive(getattr(args, "archive_dir", None), [r.data for r in direct])
     console.print(
         f"sent {stats.records_sent} records"
         + (f" and {len(routed)} through the module's SMS routes" if routed else "")

@@ -17,7 +17,7 @@ from simulator.local_cloud.moto_server import EmbeddedMoto  # noqa: E402
 from tools.tf_toolchain import terraform_env  # noqa: E402
 
 # What a copy of the module needs: root *.tf, the Lambda sources it zips, and the examples.
-MODULE_PARTS = ("lambda_src", "examples")
+MODULE_PARTS = ("lambda_src", "examples", "sql")
 IGNORED = shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "__pycache__", "build")
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE_PARTS = ("lambda_src", "examples")
+MODULE_PARTS = ("lambda_src", "examples", "sql")
 IGNORED = shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl", "__pycache__", "build")
 PLUGIN_CACHE = ROOT / "build" / "terraform" / "plugin-cache"
 

@@ -317,3 +317,18 @@ def test_a_file_mixing_formats_replays_each_user_on_its_own_key_and_reports_ever
     assert result["users"] == {
         key: {"score": s, "tier": t, "rules": []} for key, (s, t) in MIXED_SCORES.items()
     }
+
+
+def test_generate_writes_the_local_archive(tmp_path: Path) -> None:
+    archive_dir = tmp_path / "archive"
+    args = ["--users", "20", "--events", "200", "--seed", "5"]
+    assert (
+        main(["generate", "--output", str(tmp_path / "e.jsonl"), "--archive-dir", str(archive_dir), *args])
+        == 0
+    )
+    config = WorkloadConfig(users=20, events=200, seed=5, duplicate_rate=0.02, malformed_rate=0.005)
+    expected = [r.data for r in generate(config).records]
+    objects = sorted(archive_dir.glob("events/dt=*/*.gz"))
+    assert objects and all(re.fullmatch(r"dt=\d{4}-\d{2}-\d{2}", p.parent.name) for p in objects)
+    written = b"".join(gzip.decompress(p.read_bytes()) for p in objects)
+    assert written == b"".join(data + b"\n" for data in expected)
