@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks.common import STANDARD_EVENTS, STANDARD_USERS, machine_info, standard_workload
 
-ALL = ("B1", "B2", "B3", "B4", "B5", "B6")
+ALL = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
 # The top-level figures of results.json each benchmark owns (`ratios` entries apart).
 OWNED: dict[str, tuple[str, ...]] = {
     "B1": ("api_calls_per_1000_events",),
@@ -28,6 +28,7 @@ OWNED: dict[str, tuple[str, ...]] = {
     "B4": ("import_ms",),
     "B5": ("simulate_wall_s", "simulate_peak_mb"),
     "B6": ("cost_per_million_events",),
+    "B7": ("refresher",),
 }
 OWNED_RATIOS = {
     "B1": "original_to_ours_calls_batch100",
@@ -133,8 +134,12 @@ def run_benchmarks(
                 details[name] = b6_cost.run(
                     log=log, call_runs_out=keep, density_points=(), plot_path=None, archive=archive
                 )
+        elif name == "B7":
+            from benchmarks import b7_refresher
+
+            details[name] = b7_refresher.run(200 if quick else b7_refresher.DUE, log=log)
         durations[name] = round(time.perf_counter() - started, 1)
-    b1, b2, b3, b4, b5, b6 = (details.get(name) for name in ALL)
+    b1, b2, b3, b4, b5, b6, b7 = (details.get(name) for name in ALL)
     return {
         "api_calls_per_1000_events": {
             run: (b1[run]["calls_per_1000_events"] if b1 else None)
@@ -162,6 +167,7 @@ def run_benchmarks(
         "simulate_wall_s": b5["wall_s"] if b5 else None,
         "simulate_peak_mb": b5["peak_mb"] if b5 else None,
         "cost_per_million_events": b6["cost_per_million_events"] if b6 else None,
+        "refresher": b7,
         "ratios": {
             "original_to_ours_calls_batch100": b1["ratio_original_to_ours_batch100"] if b1 else None,
             "cpu_ours_to_floor": round(b2["ours"] / b2["floor"], 2) if b2 else None,

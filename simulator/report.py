@@ -170,6 +170,14 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
                 )
             else:
                 console.print(f"{name}: not checked ({sink.get('reason', 'not observable')})")
+        advance = verification.get("advance")
+        if advance:
+            runs = advance["refresher_runs"]
+            console.print(
+                f"time advance to {advance['now_iso']}: {len(runs)} refresher runs, "
+                f"{advance['users_refreshed']} users refreshed, {advance['mismatches']} mismatches as of then"
+                + (f" ({advance['reason']})" if advance["reason"] else "")
+            )
         style = "green" if verification["mismatches"] == 0 else "red"
         console.print(
             f"mismatches against the oracle: [bold {style}]{verification['mismatches']}[/] "

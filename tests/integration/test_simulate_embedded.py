@@ -4,7 +4,8 @@ SMS in CloudWatch Logs records with double statuses, inbound STOP through SNS/SQ
 events, records without a user key; privacy-proxy readers and scanner-protected addresses at the default
 shares; 30% of the SMS records through the module's SMS log group and its subscription filter) with
 duplicates and malformed records injected, and every user's
-score and tier, the scorer's counters and the EventBridge sink must equal the oracle."""
+score and tier, the scorer's counters and the EventBridge sink must equal the oracle; with decay on, then
+the clock advances two days and the refresher's cooling is checked against the oracle as of then."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
         "--users", "200", "--events", "2000", "--seed", "11",
         "--duplicate-rate", "0.05", "--malformed-rate", "0.02", "--route-share", "0.3",
         "--json", "--no-progress", "--timeout", "400", "--report-dir", str(tmp_path),
+        # decay on, and after the stream drained the clock moves two days past the newest event
+        "--decay-half-life-hours", "168", "--advance-hours", "48",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'lambda_src'}:{ROOT}", PYTHONDONTWRITEBYTECODE="1")
     # when the simulator runs the whole pipeline
@@ -67,8 +70,17 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     check = report["verification"]["eventbridge"]
     assert check["checked"] is True, check
     assert check["expected"] > 100 and check["missing"] == 0 and check["wrong"] == 0, check
+    # and the time advance: the refresher, run with the simulator's clock until nothing was due, cooled the
+    # users (each due user read once and written once), and as of that clock every user's score and tier,
+    # and what EventBridge and Customer Profiles last saw (tier, score within one point), match the oracle
+    advance = report["verification"]["advance"]
+    first = advance["refresher_runs"][0]
+    assert first["users_due"] == first["users_read"] == first["users_refreshed"] > 100, advance
+    assert advance["refresher_runs"][-1]["users_due"] == 0 and advance["mismatches"] == 0, advance
+    assert advance["eventbridge"]["ok"] == advance["eventbridge"]["expected"] > 100, advance
     profiles = report["verification"]["customer_profiles"]
     if profiles["checked"]:
+        assert advance["customer_profiles"]["ok"] == advance["customer_profiles"]["expected"], advance
         assert profiles["expected"] > 100, profiles
         assert profiles["missing"] == profiles["wrong"] == profiles["unexpected"] == 0, profiles
     else:

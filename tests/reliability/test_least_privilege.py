@@ -45,6 +45,8 @@ INPUTS: dict[str, dict[str, Any]] = {
         "lambda_tracing_mode": "Active",
         "stream_mode": "PROVISIONED",
         "stream_shard_count": 2,
+        # decay on: the refresher, its index, schedule and roles are reviewed too
+        "decay_half_life_hours": 168,
     },
     "default": {"name_prefix": "lp-min"},
     "existing": {
@@ -64,7 +66,7 @@ WILDCARD_EXCEPTIONS: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = 
     ),
     (
         re.compile(
-            rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/(?P<prefix>[a-z0-9-]+)-(scorer|score-sync):\*$"
+            rf"^arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/(?P<prefix>[a-z0-9-]+)-(scorer|score-sync|refresher):\*$"
         ),
         frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
         "the log streams of the function's own log group",
@@ -255,6 +257,10 @@ def test_roles_trust_only_their_service_and_pinpoint_is_protected_from_confused_
                     arn.startswith(f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}")
                     for arn in as_list(condition["ArnLike"]["aws:SourceArn"])
                 )
+            elif "refresher_schedule" in address:
+                # EventBridge Scheduler invokes the refresher; only this account's schedules may use the role
+                assert services == ["scheduler.amazonaws.com"]
+                assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
             else:
                 assert services == ["lambda.amazonaws.com"], address
 
@@ -274,7 +280,7 @@ def test_every_store_is_encrypted_at_rest_with_the_customer_key_when_given(
     for queue in queues.values():
         assert queue["kms_master_key_id"] == KMS_KEY
     functions, log_groups = full.of_type("aws_lambda_function"), full.of_type("aws_cloudwatch_log_group")
-    assert len(functions) == 2 and len(log_groups) == 2
+    assert len(functions) == 3 and len(log_groups) == 3  # the scorer, the score sync, the refresher
     for address, function in functions.items():
         assert function["kms_key_arn"] == KMS_KEY, address  # environment variables
     for address, group in log_groups.items():
