@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks import report
 
-    results = run_benchmarks(args.selected, args.quick, density_sweep=not args.no_density_sweep, archive=args.archive
+    results = run_benchmarks(
+        args.selected, args.quick, density_sweep=not args.no_density_sweep, archive=args.archive
     )
     try:
         previous = json.loads(report.RESULTS.read_text(encoding="utf-8"))
