@@ -13,22 +13,27 @@ resource "aws_cloudwatch_event_bus" "scores" {
 }
 
 resource "aws_sqs_queue" "observer" {
+  count = var.create_event_bus ? 1 : 0
 
   name                    = "${var.name_prefix}-observed-events"
   sqs_managed_sse_enabled = true
+  tags                    = var.tags
 }
 
 resource "aws_cloudwatch_event_rule" "observer" {
+  count = var.create_event_bus ? 1 : 0
 
   name           = "${var.name_prefix}-observe-scores"
   description    = "Copies the score sync's events into the observer queue"
   event_bus_name = aws_cloudwatch_event_bus.scores[0].name
   event_pattern  = jsonencode({ source = [local.event_source] })
+  tags           = var.tags
 }
 
 # No queue policy for EventBridge: emulators do not enforce one, and on moto each policy change costs the
 # provider's ~25 s propagation wait. On AWS, a target queue needs a policy allowing events.amazonaws.com.
 resource "aws_cloudwatch_event_target" "observer" {
+  count = var.create_event_bus ? 1 : 0
 
   rule           = aws_cloudwatch_event_rule.observer[0].name
   event_bus_name = aws_cloudwatch_event_bus.scores[0].name
@@ -40,6 +45,7 @@ module "engagement_scoring" {
   source = "../../"
 
   name_prefix = var.name_prefix
+  tags        = var.tags
 
   # A throwaway stack on an emulator: the tables must go with `terraform destroy`.
   deletion_protection_enabled = false
