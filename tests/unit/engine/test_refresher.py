@@ -322,6 +322,12 @@ def test_window_rules_alone_set_the_due_time_and_the_refresher_clears_them(
     assert sync() == [("EngagementRuleCleared", "three_webinars")]
     again = run(runtime, T0_S + 48 * HOUR_S)
     assert (again.users_due, again.users_refreshed) == (0, 0)
+    # matched again by a new event on the refresher's pruned state: hours 1, 2 and 25 are in the window
+    late = custom_event("u-1", "webinar_attended", T0 + 25 * hour_ms + hour_ms // 2)
+    assert process_batch(kinesis_event([late], 5000), scorer, FakeContext()) == {"batchItemFailures": []}
+    item = due_aws.scores()["u-1"]
+    assert item["rules"] == {"three_webinars"} and item["due_at"] == T0_S + 26 * HOUR_S  # hour 1 + 24 + 1
+    assert sorted(sync()) == [("EngagementRuleMatched", "three_webinars"), ("EngagementScoreChanged", None)]
 
 
 def test_with_decay_the_window_change_and_the_decay_share_the_due_time(
