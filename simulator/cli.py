@@ -473,6 +473,7 @@ def advance_time(
             deployment.client("lambda"), output(outputs, "refresher_function_name")
         )
         step = time_advance.publication_step(refresher_env)
+        advance.certainly_due = time_advance.certainly_due(result.expectation, settings, now_s, step)
         sync_env = function_environment(
             deployment.client("lambda"), output(outputs, "score_sync_function_name")
         )

@@ -110,6 +110,7 @@ class AdvanceResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     customer_profiles: SinkCheck | None = None
     eventbridge: SinkCheck | None = None
+    certainly_due: int | None = None  # oracle: users the refresher must have refreshed (`certainly_due`)
     reason: str = ""
 
     @property
@@ -123,6 +124,7 @@ class AdvanceResult:
             "now_iso": dt.datetime.fromtimestamp(self.now_s, dt.UTC).isoformat().replace("+00:00", "Z"),
             "refresher_runs": self.runs,
             "users_refreshed": sum(int(run.get("users_refreshed", 0)) for run in self.runs),
+            "users_certainly_due": self.certainly_due,
             "mismatches": self.mismatch_count,
             "details": [m.to_json() for m in self.mismatches[:200]],
             "customer_profiles": self.customer_profiles.to_json() if self.customer_profiles else None,
@@ -249,6 +251,28 @@ def check_sinks(
         for key, want in wanted.items():
             seen = newest.get(key)
             _check_seen(check, key, want, None if seen is None else seen[1:], settings, step)
+
+
+def certainly_due(expectation: Expectation, settings: Settings, now_s: int, step: float) -> int:
+    """How many users the refresher must refresh by `now_s`, from the oracle alone (a lower bound).
+
+    After a user's last scorer write, what the sinks last saw (`pub.s`) is within one step of the final
+    score (else that write would have published). So a user whose score as of now is at least two steps
+    from its final score has moved at least one step from `pub.s`, and is due. Without hysteresis a
+    user whose tier as of now differs from its final tier is due as well (a tier edge is always a due
+    time). Which other users are due depends on the batching, which the oracle does not know.
+    """
+    wanted = oracle_as_of(expectation, settings, now_s * 1000)
+    count = 0
+    for key, want in expectation.users.items():
+        score, tier = wanted[key]
+        moved = abs(float(want.score) - score) >= 2 * step + DECAY_TOLERANCE
+        tier_left = settings.tier_hysteresis <= 0 and settings.tiers and tier != want.tier
+        if moved or (
+            tier_left and not _near_boundary(score, settings) and not _near_boundary(want.score, settings)
+        ):
+            count += 1
+    return count
 
 
 def publication_step(env: Mapping[str, str]) -> float:

@@ -74,8 +74,11 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     # users (each due user read once and written once), and as of that clock every user's score and tier,
     # and what EventBridge and Customer Profiles last saw (tier, score within one point), match the oracle
     advance = report["verification"]["advance"]
+    # (at least the users the oracle knows must be due: two publication steps from their final score, or
+    # out of their final tier; which others are due depends on the batching)
     first = advance["refresher_runs"][0]
-    assert first["users_due"] == first["users_read"] == first["users_refreshed"] > 100, advance
+    assert first["users_due"] == first["users_read"] == first["users_refreshed"], advance
+    assert advance["users_refreshed"] >= advance["users_certainly_due"] > 20, advance
     assert advance["refresher_runs"][-1]["users_due"] == 0 and advance["mismatches"] == 0, advance
     assert advance["eventbridge"]["ok"] == advance["eventbridge"]["expected"] > 100, advance
     profiles = report["verification"]["customer_profiles"]

@@ -13,6 +13,7 @@ import pytest
 from simulator.oracle import Expectation, ExpectedUser, Settings, Tier, window_rules_from_json
 from simulator.time_advance import (
     AdvanceResult,
+    certainly_due,
     check_items,
     check_sinks,
     clock,
@@ -163,3 +164,28 @@ def test_the_profile_object_must_carry_the_rules_as_of_now() -> None:
     check_sinks(stale, clicked(0, 1, 2), WINDOWED, 1.0, objects, None)
     assert stale.customer_profiles is not None and stale.customer_profiles.wrong == 1
     assert stale.customer_profiles.examples[0]["expected_rules"] == ["ever_clicked"]
+
+
+def test_users_certainly_due_are_those_two_steps_from_their_final_score_or_out_of_their_tier() -> None:
+    # given users scored 100 (hot), 30 (cold) and 50 (warm) at T0, half-life 24 h
+    users = {
+        "far": ExpectedUser("far", 100.0, 100.0, {"custom": 100.0}, "hot", 1, T0_S * 1000),
+        "near": ExpectedUser("near", 30.0, 30.0, {"custom": 30.0}, "cold", 1, T0_S * 1000),
+        "edge": ExpectedUser("edge", 50.0, 50.0, {"custom": 50.0}, "warm", 1, T0_S * 1000),
+    }
+    wanted = Expectation(users=users)
+    hour = 3_600
+    # one hour later (2.8% off): "far" lost 2.85 points, "near" 0.86, "edge" 1.43: none is two steps of 5
+    # from its final score, no tier changed
+    assert certainly_due(wanted, SETTINGS, T0_S + hour, 5.0) == 0
+    # with a step of 1: "far" moved 2.85 >= 2, the others < 2
+    assert certainly_due(wanted, SETTINGS, T0_S + hour, 1.0) == 1
+    # a day later: "far" is at 50 (lost 50 >= 10, and left "hot"), "edge" at 25 (left "warm"), "near" at 15
+    # (lost 15 >= 10)
+    assert certainly_due(wanted, SETTINGS, T0_S + 24 * hour, 5.0) == 3
+    # with a step of 20: "far" lost 50 >= 40; "edge" lost only 25 but left "warm"; "near" stayed cold
+    assert certainly_due(wanted, SETTINGS, T0_S + 24 * hour, 20.0) == 2
+    # with hysteresis the tier criterion is not certain: only the moved ones count
+    held = Settings(decay_half_life_hours=24.0, tiers=SETTINGS.tiers, tier_hysteresis=D(5))
+    assert certainly_due(wanted, held, T0_S + 24 * hour, 10.0) == 2  # "far" lost 50, "edge" 25
+    assert certainly_due(wanted, held, T0_S + 24 * hour, 20.0) == 1  # only "far" moved >= 40
