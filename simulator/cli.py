@@ -454,7 +454,10 @@ def advance_time(
         )
     runs = time_advance.run_until_idle(deployment, now_s)
     if runs is None:
-        advance.reason = "no refresher on this deployment (decay off) or not invocable on this target"
+        advance.reason = (
+            "no refresher on this deployment (decay off and no sliding window rule) "
+            "or not invocable on this target"
+        )
     else:
         advance.runs = runs
         console.print(

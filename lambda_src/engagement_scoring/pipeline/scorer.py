@@ -503,6 +503,7 @@ def _score_events(
                         publish,
                         held_tier,
                         published,
+                        timed.windows if timed is not None else (),
                     )
                     outcome = store.write_user(update, bucket_updates)
                 except Exception as exc:
