@@ -477,8 +477,14 @@ def _plot(sweep: Mapping[str, list[dict[str, float]]], path: Path) -> None:
             label="ours" if side == "ours" else "original (2019 algorithm)",
         )
     axes.set_xscale("log")
+    densities = [p["events_per_user_batch"] for side in sweep.values() for p in side]
+    top = max(densities, default=10.0)
+    axes.xaxis.set_major_locator(
+        matplotlib.ticker.FixedLocator([t for t in (1, 2, 5, 10, 20, 50, 100) if t <= top * 1.5])
+    )
     axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xlim(0.8, top * 1.3)
     axes.set_xlabel("events per user per scorer batch (batch size 100; 1 = every user sparse)")
     axes.set_ylabel("USD per million events")
     axes.set_title("B6: cost per million events against user density")
