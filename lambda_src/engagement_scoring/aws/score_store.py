@@ -85,6 +85,8 @@ INVALID = "invalid"  # the request itself is wrong (a bug): do not retry within 
 class CommitOutcome:
     status: str
     detail: str = ""
+    # A cancelled TransactWriteItems: each action's cancellation code ("None" for the fine ones).
+    codes: tuple[str, ...] = ()
 
 
 def number(value: Decimal | int) -> dict[str, str]:
@@ -243,6 +245,30 @@ class ScoreStore:
             if isinstance(key, str):
                 found[key] = {bytes(d) for d in digests} if isinstance(digests, list | set) else set()
         return found, unresolved
+
+    def read_side_items(
+        self, bucket_keys: Sequence[str], touch_keys: Sequence[str]
+    ) -> tuple[dict[str, set[bytes]], dict[str, dict[str, Any]], set[str]]:
+        """Overflow buckets and attribution touches items (#11), strongly consistent, in one read: the
+        digests per bucket, the touches items found, and the keys not read."""
+        if not touch_keys:
+            found, unresolved = self.read_buckets(bucket_keys)
+            return found, {}, unresolved
+        items, unresolved = self._batch_get(
+            self.ledger_table, "event_key", [*bucket_keys, *touch_keys], None, True
+        )
+        wanted = set(bucket_keys)
+        buckets: dict[str, set[bytes]] = {}
+        touches: dict[str, dict[str, Any]] = {}
+        for item in items:
+            key, digests = item.get("event_key"), item.get("d")
+            if not isinstance(key, str):
+                continue
+            if key in wanted:
+                buckets[key] = {bytes(d) for d in digests} if isinstance(digests, list | set) else set()
+            else:
+                touches[key] = item
+        return buckets, touches, unresolved
 
     def _user_update(
         self,
@@ -410,7 +436,7 @@ class ScoreStore:
                 codes = cancellation_codes(exc)
                 detail = ",".join(sorted(set(codes) - {"None"})) or "TransactionCanceledException"
                 if "ConditionalCheckFailed" in codes:
-                    return CommitOutcome(CONFLICT, detail)
+                    return CommitOutcome(CONFLICT, detail, tuple(codes))
                 if "ValidationError" in codes:
                     return CommitOutcome(INVALID, detail)
                 return CommitOutcome(RETRY, detail)
