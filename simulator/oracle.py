@@ -171,6 +171,9 @@ class Settings:
     # this far below that tier's min_score.
     tier_hysteresis: Decimal = Decimal(0)
     window_rules: tuple[WindowRule, ...] = ()
+    # Campaign attribution (#11, docs/attribution.md): its touch and conversion types are counted at 0
+    # points when no score rule names them (on when CAMPAIGN_ATTRIBUTION_TABLE is set).
+    attribution_types: frozenset[str] = frozenset()
 
     @property
     def decays(self) -> bool:
@@ -203,6 +206,7 @@ class Settings:
             publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
             tier_hysteresis=Decimal(env.get("TIER_HYSTERESIS_POINTS") or "0"),
             window_rules=window_rules_from_json(env.get("WINDOW_RULES")),
+            attribution_types=attribution_types_from_env(env),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -218,6 +222,21 @@ class Settings:
             "tier_hysteresis_points": float(self.tier_hysteresis),
             "window_rules": [rule.name for rule in self.window_rules],
         }
+
+
+DEFAULT_TOUCH_TYPES = ("_email.open", "_email.click", "_SMS.SUCCESS", "_campaign.opened_notification")
+DEFAULT_CONVERSION_TYPES = ("_monetization.purchase",)
+
+
+def attribution_types_from_env(env: Mapping[str, str]) -> frozenset[str]:
+    """The touch and conversion event types of the scorer's attribution settings (none when it is off)."""
+    if not (env.get("CAMPAIGN_ATTRIBUTION_TABLE") or "").strip():
+        return frozenset()
+    touches = env.get("ATTRIBUTION_TOUCH_EVENT_TYPES") or ""
+    rules = env.get("CONVERSION_RULES") or ""
+    return frozenset(json.loads(touches) if touches.strip() else DEFAULT_TOUCH_TYPES) | frozenset(
+        [str(rule["event_type"]) for rule in json.loads(rules)] if rules.strip() else DEFAULT_CONVERSION_TYPES
+    )
 
 
 def _optional_decimal(value: str | None) -> Decimal | None:
@@ -955,7 +974,10 @@ def expect(
     records = list(records)
     machine = settings.machine
     # An event type only a window rule names is counted at 0 points, so that the rule can measure it.
-    measured_only = {t for w in settings.window_rules for t in w.event_types} - set(rules)
+    # So is a touch or conversion type of campaign attribution.
+    measured_only = (
+        {t for w in settings.window_rules for t in w.event_types} | settings.attribution_types
+    ) - set(rules)
     if measured_only:
         rules = {**rules, **{t: Rule(t, Decimal(0)) for t in measured_only}}
     limits: dict[tuple[str, str], tuple[int, Decimal]] = {}  # (user, type) -> (period, earned)
