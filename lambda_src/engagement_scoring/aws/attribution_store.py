@@ -128,6 +128,27 @@ def credit_detail(attribution: Attribution) -> str:
     )
 
 
+def conversion_detail(attribution: Attribution) -> str:
+    """What the user item's `ca` keeps of one credited conversion for its ConversionAttributed event."""
+    conversion = attribution.conversion
+    return json.dumps(
+        {
+            "conversion_type": conversion.event_type,
+            "at": conversion.timestamp_ms,
+            "value": _json_number(conversion.value),
+            "attributed": attribution.attributed,
+            "credit": json.loads(credit_detail(attribution)),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+
+
+def ledger_digest(key: str) -> str:
+    """The 32 hex digits of a ledger key `c#<user_key>#<digest>`."""
+    return key.rpartition("#")[2]
+
+
 def ledger_put(table: str, key: str, attribution: Attribution, expires_at: int) -> dict[str, Any]:
     """The conversion ledger item: its condition (no such item yet) makes the credit exactly once."""
     conversion = attribution.conversion

@@ -111,6 +111,8 @@ class StoredUser:
     windows: Any = None
     limits: Any = None
     rules: Any = None
+    # The item holds `ca` (conversions a write credited, #11): the next write removes it.
+    has_conversions: bool = False
 
     @property
     def has_timed(self) -> bool:
@@ -132,6 +134,7 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         windows=item.get("wr"),
         limits=item.get("lc"),
         rules=item.get("rules"),
+        has_conversions="ca" in item,
     )
 
 
@@ -280,6 +283,7 @@ class ScoreStore:
         publish: Published | None = None,
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
+        conversions: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
@@ -361,6 +365,15 @@ class ScoreStore:
             values.update(timed_values)
             removed.extend(timed_removed)
             names = {**names, **_TIMED_NAMES}
+        # `ca` (#11): the conversions this write credits, ledger digest -> detail JSON (the sync publishes
+        # one ConversionAttributed each); removed by the next write; None: attribution leaves it alone.
+        if conversions is not None:
+            names = {**names, "#ca": "ca"}
+            if conversions:
+                expression += ", #ca = :ca"
+                values[":ca"] = {"M": {key: {"S": detail} for key, detail in sorted(conversions.items())}}
+            else:
+                removed.append("#ca")
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:
@@ -389,6 +402,7 @@ class ScoreStore:
         publish: Published | None = None,
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
+        conversions: dict[str, str] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
@@ -396,7 +410,7 @@ class ScoreStore:
         `previous_tier`: the tier the item holds before this write (tier hysteresis); `sinks_see`: the
         item's `pub` before this write (with `publish`, what the refresher's next due time starts from)."""
         update = self._user_update(
-            write, ring, had_directory, model, now_ms, publish, previous_tier, sinks_see
+            write, ring, had_directory, model, now_ms, publish, previous_tier, sinks_see, conversions
         )
         buckets = [
             {

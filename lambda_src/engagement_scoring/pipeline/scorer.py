@@ -26,6 +26,8 @@ from typing import Any
 from engagement_scoring.aws.attribution_store import (
     MAX_TRANSACTION_ACTIONS,
     campaign_updates,
+    conversion_detail,
+    ledger_digest,
     ledger_key,
     ledger_put,
     touches_from_item,
@@ -657,6 +659,7 @@ def _score_events(
                 given_up.add(user_key)
                 continue
             ring, listed = stored.ring, stored.directory
+            holds_conversions = stored.has_conversions
             touches, touches_version = (
                 touches_from_item(touch_items.get(touches_key(user_key)))
                 if user_key in with_touches
@@ -684,16 +687,6 @@ def _score_events(
                         # a change of the matched window rules is a publication (docs/architecture.md)
                         rules_changed=write.timed is not None and write.timed.rules_changed,
                     )
-                    update, bucket_updates = store.write_actions(
-                        write,
-                        ring_update,
-                        listed is not None,
-                        config.model,
-                        now_ms,
-                        publish,
-                        held_tier,
-                        published,
-                    )
                     side = (
                         _attribution_write(
                             runtime,
@@ -706,6 +699,25 @@ def _score_events(
                         )
                         if user_key in with_touches
                         else None
+                    )
+                    # `ca`: set by a write that credits conversions, removed by the next one.
+                    conversions: dict[str, str] | None = None
+                    if side is not None and side.credits:
+                        conversions = {
+                            ledger_digest(key): conversion_detail(credit) for key, credit in side.credits
+                        }
+                    elif holds_conversions:
+                        conversions = {}
+                    update, bucket_updates = store.write_actions(
+                        write,
+                        ring_update,
+                        listed is not None,
+                        config.model,
+                        now_ms,
+                        publish,
+                        held_tier,
+                        published,
+                        conversions,
                     )
                     if side is None:
                         outcome = store.write_user(update, bucket_updates)
@@ -728,6 +740,8 @@ def _score_events(
                     if side is not None and side.touches_added:
                         stats.touches_recorded += side.touches_added
                         touches, touches_version = side.touches, side.touches.next_seq
+                    if conversions is not None:
+                        holds_conversions = bool(conversions)
                     ring, listed = ring_update.ring, ring_update.directory
                     if publish is not None:
                         published = publish

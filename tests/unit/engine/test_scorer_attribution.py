@@ -273,3 +273,65 @@ def test_users_without_touches_or_conversions_cost_the_same_calls(
     off = run(campaigns.scorer(), payloads, capsys)
     assert on["aws_calls"] == off["aws_calls"] == {"Scan": 1, "BatchGetItem": 1, "UpdateItem": 1}
     assert side_items(campaigns, "t#") == {}
+
+
+def test_the_sync_publishes_one_conversion_attributed_per_credited_conversion(
+    campaigns: AwsResources, capsys: Any, sync_runtime: Any
+) -> None:
+    from engagement_scoring.pipeline.score_sync import process_stream_batch
+
+    scorer_runtime = runtime(campaigns)
+    run(scorer_runtime, BATCH, capsys)
+    first = campaigns.stream_event()
+    assert process_stream_batch(first, sync_runtime()) == {"batchItemFailures": []}
+    events = [
+        m
+        for m in campaigns.queue_messages(campaigns.bus_queue_url)
+        if m["detail-type"] == "ConversionAttributed"
+    ]
+    by_user = {event["detail"]["user_key"]: event["detail"] for event in events}
+    assert len(events) == 2 and set(by_user) == {"u1", "u2"}
+    u1 = dict(by_user["u1"])
+    event_id = u1.pop("event_id")
+    assert len(event_id) == 32
+    assert u1 == {
+        "user_key": "u1",
+        "conversion_type": "_monetization.purchase",
+        "at": T0 + 2 * H,
+        "value": 21,
+        "attributed": True,
+        "models": {
+            "first_touch": [{"campaign": "spring", "conversions": 1, "value": 21}],
+            "last_touch": [{"campaign": "summer", "conversions": 1, "value": 21}],
+            "linear": [
+                {"campaign": "spring", "conversions": 0.5, "value": 10.5},
+                {"campaign": "summer", "conversions": 0.5, "value": 10.5},
+            ],
+        },
+    }
+    assert by_user["u2"]["attributed"] is False and by_user["u2"]["value"] == 4
+    assert by_user["u2"]["models"] == {model: [] for model in MODELS}
+
+    # A redelivered stream batch publishes the same ids; a later write removes `ca` and publishes none.
+    capsys.readouterr()
+    process_stream_batch(first, sync_runtime())
+    again = [
+        m
+        for m in campaigns.queue_messages(campaigns.bus_queue_url)
+        if m["detail-type"] == "ConversionAttributed"
+    ]
+    assert sorted(m["detail"]["event_id"] for m in again) == sorted(e["detail"]["event_id"] for e in events)
+    run(scorer_runtime, [click("u1", "autumn", T0 + 3 * H)], capsys)
+    assert "ca" not in campaigns.scores()["u1"] and "ca" in campaigns.scores()["u2"]  # u2 not written again
+    later = [
+        r
+        for r in campaigns.stream_event()["Records"]
+        if r["eventID"] not in {x["eventID"] for x in first["Records"]}
+    ]
+    capsys.readouterr()
+    process_stream_batch({"Records": later}, sync_runtime())
+    assert [
+        m
+        for m in campaigns.queue_messages(campaigns.bus_queue_url)
+        if m["detail-type"] == "ConversionAttributed"
+    ] == []
