@@ -335,3 +335,60 @@ def test_the_sync_publishes_one_conversion_attributed_per_credited_conversion(
         for m in campaigns.queue_messages(campaigns.bus_queue_url)
         if m["detail-type"] == "ConversionAttributed"
     ] == []
+
+
+def test_the_report_reads_the_table_as_json_csv_and_a_table(campaigns: AwsResources, capsys: Any) -> None:
+    from engagement_scoring import report
+
+    run(runtime(campaigns), BATCH, capsys)
+    assert report.main(["--table", CAMPAIGN_TABLE, "--json"], dynamodb=campaigns.dynamodb) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "campaigns": {
+            "spring": {
+                "last_touch": {"conversions": 0, "value": 0},
+                "first_touch": {"conversions": 1, "value": 21},
+                "linear": {"conversions": 0.5, "value": 10.5},
+            },
+            "summer": {
+                "last_touch": {"conversions": 1, "value": 21},
+                "first_touch": {"conversions": 0, "value": 0},
+                "linear": {"conversions": 0.5, "value": 10.5},
+            },
+        },
+        "unattributed": {"conversions": 1, "value": 4},
+    }
+    costs = '{"spring": 42, "autumn": 5}'
+    assert (
+        report.main(["--table", CAMPAIGN_TABLE, "--csv", "--costs-json", costs], dynamodb=campaigns.dynamodb)
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(",")[:6] == [
+        "campaign",
+        "cost",
+        "last_touch conversions",
+        "last_touch value",
+        "last_touch cost/conversion",
+        "last_touch return",
+    ]
+    # spring: last_touch no conversion (no cost per conversion), first_touch 42/1 and 21/42, linear 42/0.5.
+    assert lines[1].split(",") == [
+        "spring",
+        "42",
+        "0",
+        "0",
+        "",
+        "0.00",
+        "1",
+        "21",
+        "42.00",
+        "0.50",
+        "0.5",
+        "10.5",
+        "84.00",
+        "0.25",
+    ]
+    assert lines[2].split(",")[:2] == ["summer", ""] and len(lines) == 3
+    assert report.main(["--table", CAMPAIGN_TABLE], dynamodb=campaigns.dynamodb) == 0
+    out = capsys.readouterr().out
+    assert "spring" in out and "unattributed: 1 conversions, value 4" in out
