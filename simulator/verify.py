@@ -522,3 +522,27 @@ def compare_campaigns(
                     }
                 )
     return mismatches
+
+
+def table_campaigns_json(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The campaign table's items (plain values) as the simulator's --json shows them (#11): unrounded
+    numbers; a campaign with no credit in any model is left out, a model with none shows 0."""
+    models = ("last_touch", "first_touch", "linear")
+    campaigns: dict[str, Any] = {}
+    unattributed = {"conversions": 0.0, "value": 0.0}
+    for item in items:
+        name = item.get("campaign")
+        if not isinstance(name, str):
+            continue
+        totals = {
+            model: {
+                "conversions": float(item.get(f"{model}_conversions") or 0),
+                "value": float(item.get(f"{model}_value") or 0),
+            }
+            for model in models
+        }
+        if name == "(unattributed)":
+            unattributed = totals["last_touch"]
+        elif any(t["conversions"] or t["value"] for t in totals.values()):
+            campaigns[name] = totals
+    return {"campaigns": dict(sorted(campaigns.items())), "unattributed": unattributed}
