@@ -620,6 +620,31 @@ def build_report(
     return report, users
 
 
+def print_campaigns(items: list[dict[str, Any]], console: Console) -> None:
+    """The per-campaign attribution table after a run (#11), as `make report` prints it."""
+    from engagement_scoring.report import campaign_totals, rows
+    from rich.table import Table
+
+    campaigns, unattributed = campaign_totals(items)
+    header, table_rows = rows(campaigns, {})
+    table = Table(
+        title="campaign attribution",
+        caption=f"unattributed: {format(unattributed['conversions'].normalize(), 'f')} conversions, "
+        f"value {format(unattributed['value'].normalize(), 'f')}",
+    )
+    # cost columns are empty without costs: left out here
+    keep = [
+        i
+        for i, name in enumerate(header)
+        if name != "cost" and not name.endswith(("cost/conversion", "return"))
+    ]
+    for index in keep:
+        table.add_column(header[index], justify="left" if index == 0 else "right")
+    for row in table_rows:
+        table.add_row(*(row[i] for i in keep))
+    console.print(table)
+
+
 def command_run(args: argparse.Namespace, console: Console) -> int:
     started = time.monotonic()
     target = resolve_target(args.target)
@@ -635,6 +660,8 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     report["run"]["wall_time_s"] = round(time.monotonic() - started, 2)
     write_report(report, args.report_dir)
     print_summary(report, console)
+    if result.campaign_items is not None:
+        print_campaigns(result.campaign_items, console)
     mismatches = int(report["verification"]["mismatches"])
     if args.json:
         print(
