@@ -30,6 +30,7 @@ from simulator.local_cloud.stats import PipelineStats
 from simulator.oracle import Settings, expect
 from simulator.readback import read_rules
 from simulator.replay import read_events_file
+from simulator.successor import SuccessorRates
 from simulator.verify import check_counters, compare_scores
 from simulator.workload import WorkloadConfig, generate
 
@@ -225,6 +226,7 @@ CAMPAIGN_TABLE = "es-campaign-attribution"
     duplicate_rate=st.sampled_from([0.0, 0.2]),
     lookback_hours=st.sampled_from([1, 12, 168]),
     max_touches=st.sampled_from([2, 50]),
+    campaign_purchase=st.sampled_from([0.0, 0.7]),
 )
 def test_oracle_and_scorer_agree_on_campaign_attribution(
     aws: AwsResources,
@@ -235,6 +237,7 @@ def test_oracle_and_scorer_agree_on_campaign_attribution(
     duplicate_rate: float,
     lookback_hours: int,
     max_touches: int,
+    campaign_purchase: float,
 ) -> None:
     # given a generated workload (SES, SMS and push campaigns, app sessions with purchases) and the oracle's
     # own attribution of it (simulator/oracle.py, Attributor: exact fractions, never the engine's code)
@@ -249,21 +252,18 @@ def test_oracle_and_scorer_agree_on_campaign_attribution(
             AttributeDefinitions=[{"AttributeName": "campaign", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    workload = generate(WorkloadConfig(users=users, events=events, seed=seed, duplicate_rate=duplicate_rate))
+    # the successor funnel's campaign purchases (after a click, some late in the stream) when sampled
+    rates = SuccessorRates(campaign_purchase=campaign_purchase, late_touch=0.3)
+    config = WorkloadConfig(
+        users=users, events=events, seed=seed, duplicate_rate=duplicate_rate, successor_rates=rates
+    )
+    workload = generate(config)
     records = [r.data for r in workload.records]
     env = {
         "MACHINE_ENGAGEMENT": json.dumps({"scanner_user_agents": ["ExampleLinkScanner"]}),
         "CAMPAIGN_ATTRIBUTION_TABLE": CAMPAIGN_TABLE,
-        # the generator's purchases carry these metrics
-        "CONVERSION_RULES": json.dumps(
-            [
-                {
-                    "event_type": "_monetization.purchase",
-                    "value_metric": "order_value_usd",
-                    "quantity_metric": "items",
-                }
-            ]
-        ),
+        # the default conversion rule: the campaign purchases' `_item_price` x `_quantity` (the sessions'
+        # purchases carry other metrics: conversions of value 0)
         "ATTRIBUTION_LOOKBACK_HOURS": str(lookback_hours),
         "ATTRIBUTION_MAX_TOUCHES": str(max_touches),
     }
