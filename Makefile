@@ -60,8 +60,8 @@ checkov: $(CHECKOV_VENV)/.installed ## Static security checks of the module (off
 docs: venv ## Regenerate the README's Inputs and Outputs tables
 	$(PY) tools/gen_docs.py --write
 
-test: lint toolchain $(CHECKOV_VENV)/.installed ## Run every test: lint, unit, plan, apply, integration, reliability
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: lint toolchain $(CHECKOV_VENV)/.installed ## Run every test: lint, unit, plan, apply, integration, reliability (one worker per core)
+	$(PY) -m pytest -n auto --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 test-unit: venv ## Run tests/unit only (no server process, no Terraform), on every core
 	$(PY) -m pytest tests/unit -q -n auto --dist worksteal $(PYTEST_ARGS)

@@ -56,6 +56,9 @@ locals {
       endpoint_id = "pinpoint_client_id"
       user_id     = "pinpoint_user_id"
     }[var.user_key_mode]
+    # SES tag / SMS context keys of the user and the campaign (validated to [A-Za-z0-9_-]: safe in a path).
+    user_key_tag = var.user_key_tag
+    campaign_tag = var.campaign_tag
   }
   archive_queries = {
     user_history        = "A user's history: every archived event of one user (execution parameter: the user key) with today's points."

@@ -54,7 +54,7 @@ output "score_rules" {
 }
 
 output "refresher_function_name" {
-  description = "Name of the decay refresher Lambda function (null without decay)."
+  description = "Name of the refresher Lambda function (null without decay and without a sliding window rule)."
   value       = try(aws_lambda_function.refresher[0].function_name, null)
 }
 

@@ -1,18 +1,20 @@
-# The decay refresher (docs/scoring.md, "Refresher"): with decay on, an EventBridge Scheduler schedule runs
-# the refresher function every refresher_schedule_minutes; it Queries the user_scores table's sparse `due`
-# index (dynamodb.tf) for the users whose decayed score now matters and writes their decayed scores, which
-# reach the sinks through the table stream like any scorer write. Same zip as the other functions.
+# The refresher (docs/scoring.md, "Refresher"): with decay on or a sliding window rule (window_rules.tf,
+# local.refresher_wanted), an EventBridge Scheduler schedule runs the refresher function every
+# refresher_schedule_minutes; it Queries the user_scores table's sparse `due` index (dynamodb.tf) for the
+# users whose decayed score or sliding window rule now matters and writes their decayed scores and window
+# rules as of now, which reach the sinks through the table stream like any scorer write. Same zip as the
+# other functions.
 
 locals {
-  refresher_enabled = local.create && var.decay_half_life_hours > 0
+  refresher_enabled = local.create && local.refresher_wanted
 
   refresher_name           = "${var.name_prefix}-refresher"
   refresher_log_group_name = "/aws/lambda/${var.name_prefix}-refresher"
   refresher_schedule_name  = "${var.name_prefix}-refresher"
   refresher_scheduler_role = "${var.name_prefix}-refresher-schedule"
 
-  # The score model exactly as the scorer reads it (the same variables and values), so both compute the
-  # same score and tier.
+  # The score model and the window rules exactly as the scorer reads them (the same variables and values),
+  # so both compute the same score, tier and matched rules.
   refresher_environment = merge(
     {
       SCORES_TABLE          = one(aws_dynamodb_table.user_scores[*].name)
@@ -26,6 +28,7 @@ locals {
     },
     var.score_floor == null ? {} : { SCORE_FLOOR = tostring(var.score_floor) },
     var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },
+    local.window_rules_environment,
   )
 }
 
@@ -43,7 +46,7 @@ resource "aws_iam_role" "refresher" {
   count = local.refresher_enabled ? 1 : 0
 
   name                 = local.refresher_name
-  description          = "Engagement scoring: decay refresher Lambda (${var.name_prefix})"
+  description          = "Engagement scoring: refresher Lambda (${var.name_prefix})"
   assume_role_policy   = data.aws_iam_policy_document.lambda_assume_role[0].json
   path                 = var.role_path
   permissions_boundary = var.role_permissions_boundary
@@ -106,7 +109,7 @@ resource "aws_lambda_function" "refresher" {
   count = local.refresher_enabled ? 1 : 0
 
   function_name    = local.refresher_name
-  description      = "Engagement scoring: writes decayed scores of the users due in ${local.names.user_scores_table}"
+  description      = "Engagement scoring: writes decayed scores and window rules of the users due in ${local.names.user_scores_table}"
   role             = aws_iam_role.refresher[0].arn
   filename         = data.archive_file.this[0].output_path
   source_code_hash = data.archive_file.this[0].output_base64sha256
@@ -190,7 +193,7 @@ resource "aws_scheduler_schedule" "refresher" {
   count = local.refresher_enabled ? 1 : 0
 
   name                = local.refresher_schedule_name
-  description         = "Engagement scoring: decay refresher every ${var.refresher_schedule_minutes} min"
+  description         = "Engagement scoring: refresher every ${var.refresher_schedule_minutes} min"
   schedule_expression = var.refresher_schedule_minutes == 1 ? "rate(1 minute)" : "rate(${var.refresher_schedule_minutes} minutes)"
   # A missed or failed run is not retried: the next run takes every user still due.
   flexible_time_window {

@@ -441,7 +441,7 @@ variable "tier_hysteresis_points" {
 }
 
 variable "refresher_schedule_minutes" {
-  description = "With decay on (decay_half_life_hours > 0): how often, in minutes, the refresher Lambda writes the decayed scores of the users whose score now matters (a tier edge or the publication step), so that a user who stops engaging cools in every sink. Ignored without decay (no refresher is created)."
+  description = "With decay on (decay_half_life_hours > 0) or a sliding window rule (window_rules with window_hours): how often, in minutes, the refresher Lambda writes the decayed scores of the users whose score now matters (a tier edge or the publication step) and clears the sliding window rules whose window emptied, so that a user who stops engaging cools in every sink. Ignored without either (no refresher is created)."
   type        = number
   default     = 15
   nullable    = false

@@ -2,8 +2,14 @@
 # scorer's environment and the score_rules table. Kept in locals so that plan tests render them alone.
 
 locals {
-  # WINDOW_RULES only when some are set: the scorer reads a missing variable as no window rules.
+  # WINDOW_RULES only when some are set: the scorer (and the refresher) read a missing variable as no
+  # window rules.
   window_rules_environment = length(var.window_rules) == 0 ? {} : { WINDOW_RULES = jsonencode(var.window_rules) }
+
+  # A sliding rule (window_hours) changes with time alone: the refresher clears it when its window empties.
+  sliding_window_rules = anytrue([for rule in var.window_rules : rule.window_hours != null])
+  # The refresher (refresher.tf) and its `due` index (dynamodb.tf): with decay, or with a sliding rule.
+  refresher_wanted = var.decay_half_life_hours > 0 || local.sliding_window_rules
 
   # One score_rules item per rule (DynamoDB JSON); only the attributes a rule sets are written, so the
   # items stay minimal and re-plans show no diff. A limit without a period is a UTC day (24 hours).

@@ -464,7 +464,10 @@ def advance_time(
         )
     runs = time_advance.run_until_idle(deployment, now_s)
     if runs is None:
-        advance.reason = "no refresher on this deployment (decay off) or not invocable on this target"
+        advance.reason = (
+            "no refresher on this deployment (decay off and no sliding window rule) "
+            "or not invocable on this target"
+        )
     else:
         advance.runs = runs
         console.print(
@@ -480,6 +483,7 @@ def advance_time(
             deployment.client("lambda"), output(outputs, "refresher_function_name")
         )
         step = time_advance.publication_step(refresher_env)
+        advance.certainly_due = time_advance.certainly_due(result.expectation, settings, now_s, step)
         sync_env = function_environment(
             deployment.client("lambda"), output(outputs, "score_sync_function_name")
         )

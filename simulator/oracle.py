@@ -48,7 +48,8 @@ sent:
   names counts at 0 points), at the user's `as_of`: count (or sum of the metric) of the events of its
   types (and channel) in its window >= threshold. Sliding: UTC hour of the event >= hour(as_of) -
   window_hours; dates: from 00:00 UTC <= t < the day after `to`; neither: all. Brute force over the
-  events, no state.
+  events, no state. The measured events stay on the user (`ExpectedUser.measured`), so the time-advance
+  phase evaluates the same rules at its clock (`matched_rules(..., now)`).
 """
 
 from __future__ import annotations
@@ -990,6 +991,8 @@ class ExpectedUser:
     as_of: int
     endpoint_ids: set[str] = field(default_factory=set)
     rules: list[str] = field(default_factory=list)  # window rules matched at as_of, sorted
+    # the counted events the window rules measure (time ms, event type, channel, metrics), any order
+    measured: list[tuple[int, str, str, Mapping[str, Any] | None]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -1198,7 +1201,8 @@ def expect(
                 endpoints.setdefault(event.user_key, set()).add(event.endpoint_id)
     for user_key, events in applied.items():
         user = result.users[user_key] = _score(user_key, events, settings, endpoints.get(user_key, set()))
-        user.rules = matched_rules(settings.window_rules, measured.get(user_key, []), user.as_of)
+        user.measured = measured.get(user_key, [])
+        user.rules = matched_rules(settings.window_rules, user.measured, user.as_of)
     if attributor is not None:
         result.campaigns, result.unattributed = attributor.campaigns, attributor.unattributed
     return result

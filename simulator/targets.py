@@ -110,8 +110,8 @@ class Deployment:
         return None
 
     def run_refresher(self, now_s: int) -> dict[str, Any] | None:
-        """One run of the deployed decay refresher with its clock at `now_s` (its summary), or None when
-        the deployment has no refresher (decay off) or this target cannot invoke it."""
+        """One run of the deployed refresher with its clock at `now_s` (its summary), or None when the
+        deployment has no refresher (decay off, no sliding window rule) or this target cannot invoke it."""
         return None
 
     def eventbridge_events(self) -> list[dict[str, Any]] | None:

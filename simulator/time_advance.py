@@ -10,9 +10,13 @@ nothing is due. Then, per user:
   (`due_at` absent or later than now);
 - **the sinks' last seen values** (Customer Profiles objects, the newest EngagementScoreChanged of each
   user on EventBridge): the tier as of now, and a score within the refresher's publication step of the
-  score as of now (step = SCORE_PUBLISH_MIN_DELTA, or 1 point when 0: core/due.py).
+  score as of now (step = SCORE_PUBLISH_MIN_DELTA, or 1 point when 0: core/due.py);
+- **window rules as of now**: the item's `rules` (the refresher re-evaluated the sliding rules at its
+  clock, or nothing changed since the last write) are the oracle's, its own brute-force evaluation of
+  WINDOW_RULES over the user's counted events at now (`oracle.matched_rules`).
 
-With --json each user carries `score` and `tier` exact as of now, from the engine's state.
+With --json each user carries `score` and `tier` exact as of now, from the engine's state, and `rules`
+(the sorted names matched then, [] when none).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from simulator.oracle import Expectation, Settings, clamp, tier_for
+from simulator.oracle import Expectation, Settings, clamp, matched_rules, tier_for
 from simulator.verify import (
     DECAY_TOLERANCE,
     SCORE_CHANGED,
@@ -85,6 +89,19 @@ def oracle_as_of(
     return out
 
 
+def oracle_rules_as_of(expectation: Expectation, settings: Settings, now_ms: int) -> dict[str, list[str]]:
+    """Per user, the oracle's matched window rules as of now (sorted names)."""
+    return {
+        key: matched_rules(settings.window_rules, want.measured, now_ms)
+        for key, want in expectation.users.items()
+    }
+
+
+def stored_rules(item: Mapping[str, Any]) -> list[str]:
+    value = item.get("rules")
+    return sorted(value) if isinstance(value, set | list | tuple) else []
+
+
 @dataclass(slots=True)
 class AdvanceResult:
     now_s: int
@@ -93,6 +110,7 @@ class AdvanceResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     customer_profiles: SinkCheck | None = None
     eventbridge: SinkCheck | None = None
+    certainly_due: int | None = None  # oracle: users the refresher must have refreshed (`certainly_due`)
     reason: str = ""
 
     @property
@@ -106,6 +124,7 @@ class AdvanceResult:
             "now_iso": dt.datetime.fromtimestamp(self.now_s, dt.UTC).isoformat().replace("+00:00", "Z"),
             "refresher_runs": self.runs,
             "users_refreshed": sum(int(run.get("users_refreshed", 0)) for run in self.runs),
+            "users_certainly_due": self.certainly_due,
             "mismatches": self.mismatch_count,
             "details": [m.to_json() for m in self.mismatches[:200]],
             "customer_profiles": self.customer_profiles.to_json() if self.customer_profiles else None,
@@ -135,13 +154,18 @@ def check_items(
     mismatches: list[Mismatch] = []
     for key, item in items.items():
         score, tier = engine_as_of(item, settings, now_ms)
-        users[key] = {"score": round(score, 6), "tier": tier if settings.tiers else None}
+        users[key] = {
+            "score": round(score, 6),
+            "tier": tier if settings.tiers else None,
+            "rules": stored_rules(item),
+        }
         due_at = item.get("due_at")
         if due_at is not None and int(due_at) <= now_s:
             mismatches.append(Mismatch(key, "due_at", f"> {now_s}", plain(due_at)))
     if expectation is None:
         return users, mismatches
     wanted = oracle_as_of(expectation, settings, now_ms)
+    rules_now = oracle_rules_as_of(expectation, settings, now_ms) if settings.window_rules else {}
     for key, (score, tier) in wanted.items():
         stored = items.get(key)
         if stored is None:
@@ -151,6 +175,8 @@ def check_items(
             mismatches.append(Mismatch(key, "score as of now", round(score, 6), users[key]["score"]))
         if settings.tiers and stored.get("tier") != tier and not _near_boundary(score, settings):
             mismatches.append(Mismatch(key, "tier as of now", tier, stored.get("tier")))
+        if rules_now and users[key]["rules"] != rules_now[key]:
+            mismatches.append(Mismatch(key, "rules as of now", rules_now[key], users[key]["rules"]))
     return users, mismatches
 
 
@@ -198,6 +224,9 @@ def check_sinks(
     events: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     wanted = oracle_as_of(expectation, settings, result.now_s * 1000)
+    rules_now = (
+        oracle_rules_as_of(expectation, settings, result.now_s * 1000) if settings.window_rules else {}
+    )
     if objects is not None:
         result.customer_profiles = check = SinkCheck(checked=True, observed=len(objects))
         for key, want in wanted.items():
@@ -205,6 +234,9 @@ def check_sinks(
             _check_seen(
                 check, key, want, None if obj is None else (obj.get("score"), obj.get("tier")), settings, step
             )
+            # a change of the matched rules is a publication: the object carries the rules as of now
+            if obj is not None and rules_now and stored_rules(obj) != rules_now[key]:
+                check.fail("wrong", user_key=key, expected_rules=rules_now[key], seen_rules=stored_rules(obj))
     if events is not None:
         newest: dict[str, tuple[int, Any, Any]] = {}
         for event in events:
@@ -219,6 +251,28 @@ def check_sinks(
         for key, want in wanted.items():
             seen = newest.get(key)
             _check_seen(check, key, want, None if seen is None else seen[1:], settings, step)
+
+
+def certainly_due(expectation: Expectation, settings: Settings, now_s: int, step: float) -> int:
+    """How many users the refresher must refresh by `now_s`, from the oracle alone (a lower bound).
+
+    After a user's last scorer write, what the sinks last saw (`pub.s`) is within one step of the final
+    score (else that write would have published). So a user whose score as of now is at least two steps
+    from its final score has moved at least one step from `pub.s`, and is due. Without hysteresis a
+    user whose tier as of now differs from its final tier is due as well (a tier edge is always a due
+    time). Which other users are due depends on the batching, which the oracle does not know.
+    """
+    wanted = oracle_as_of(expectation, settings, now_s * 1000)
+    count = 0
+    for key, want in expectation.users.items():
+        score, tier = wanted[key]
+        moved = abs(float(want.score) - score) >= 2 * step + DECAY_TOLERANCE
+        tier_left = settings.tier_hysteresis <= 0 and settings.tiers and tier != want.tier
+        if moved or (
+            tier_left and not _near_boundary(score, settings) and not _near_boundary(want.score, settings)
+        ):
+            count += 1
+    return count
 
 
 def publication_step(env: Mapping[str, str]) -> float:

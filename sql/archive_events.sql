@@ -1,42 +1,182 @@
 -- Shared part of every archive query (rendered into each named query by archive.tf with templatefile(),
 -- and by engagement_scoring.archive.render_query for DuckDB): the archive's lines decoded into events.
 --
--- One line is one Kinesis record as Firehose received it. Decoded here: the custom format
--- ("schema": "engagement.event/1") and Pinpoint event-stream records. Other lines (SES, SMS,
--- envelopes, CloudWatch Logs gzip data, malformed records) give no row: the explain command decodes
--- every format with the engine's own code (docs/operations.md, "Archive").
--- A record re-sent with the same bytes is one event (the engine's content key hashes the bytes).
+-- One line is one Kinesis record as Firehose received it. Decoded here, as the engine's formats/ decode
+-- them (tests/unit/archive/test_archive_successor.py compares the two row by row): the custom format
+-- ("schema": "engagement.event/1"), Pinpoint event-stream records, SES event publishing records and End
+-- User Messaging SMS event records, each bare or in one envelope (an EventBridge event's `detail`, an
+-- SNS notification's `Message`, an SQS message's `body` as Pipes passes it on). SES and SMS users and
+-- campaigns are the message tags / `context` keys named by the module's user_key_tag and campaign_tag.
+-- Not decoded (no row; docs/operations.md, "Archive", has the table): CloudWatch Logs subscription
+-- records (gzip data: neither Athena nor DuckDB can gunzip a value), untagged SES and SMS records (the
+-- recipient keys of RECIPIENT_USER_KEY), inbound two-way SMS, nested envelopes, malformed records. The
+-- explain command decodes every format with the engine's own code.
+-- A record re-sent with the same bytes is one event (the engine's content key hashes the bytes); so is an
+-- SES or SMS event delivered twice (bare and in an envelope, or redelivered): the engine's identity
+-- (format, type, message id, time, what tells two events apart, user) decides.
 lines AS (
   SELECT line, min(dt) AS dt
   FROM ${source}
   GROUP BY line
 ),
+-- The payload: the record itself, or what its envelope carries.
+payloads AS (
+  SELECT
+    line,
+    dt,
+    CASE
+      WHEN json_extract_scalar(line, '$["detail-type"]') IS NOT NULL
+        AND starts_with(try(json_format(json_extract(line, '$.detail'))), '{')
+        THEN try(json_format(json_extract(line, '$.detail')))
+      WHEN json_extract_scalar(line, '$.Type') = 'Notification' THEN json_extract_scalar(line, '$.Message')
+      WHEN json_extract_scalar(line, '$.eventSource') = 'aws:sqs' THEN json_extract_scalar(line, '$.body')
+      ELSE line
+    END AS payload
+  FROM lines
+),
+-- The format, in the engine's order (formats.FORMAT_MODULES: the first that matches decodes).
+formats AS (
+  SELECT
+    line,
+    dt,
+    payload,
+    json_extract_scalar(payload, '$.schema') AS schema_name,
+    CASE
+      WHEN try(json_extract(payload, '$.schema')) IS NOT NULL
+        THEN CASE WHEN starts_with(json_extract_scalar(payload, '$.schema'), 'engagement.event/') THEN 'custom' END
+      WHEN try(json_extract(payload, '$.event_type')) IS NOT NULL
+        OR try(json_extract(payload, '$.event_timestamp')) IS NOT NULL
+        OR try(json_extract(payload, '$.client')) IS NOT NULL
+        THEN 'pinpoint'
+      WHEN try(json_extract(payload, '$.mail')) IS NOT NULL
+        AND (try(json_extract(payload, '$.eventType')) IS NOT NULL
+          OR try(json_extract(payload, '$.notificationType')) IS NOT NULL)
+        THEN 'ses'
+      WHEN try(json_extract(payload, '$.eventTimestamp')) IS NOT NULL
+        OR try(json_extract(payload, '$.inboundMessageId')) IS NOT NULL
+        OR try(json_extract(payload, '$.originationNumber')) IS NOT NULL
+        THEN 'sms'
+    END AS format
+  FROM payloads
+),
 fields AS (
   SELECT
     line,
     dt,
-    json_extract_scalar(line, '$.schema') AS schema_name,
-    json_extract_scalar(line, '$.event_type') AS event_type,
-    json_extract_scalar(line, '$.user_key') AS custom_user_key,
-    json_extract_scalar(line, '$.timestamp') AS custom_timestamp,
-    json_extract_scalar(line, '$.channel') AS custom_channel,
-    json_extract_scalar(line, '$.message_id') AS custom_message_id,
-    json_extract_scalar(line, '$.campaign') AS custom_campaign,
-    json_extract_scalar(line, '$.event_timestamp') AS pinpoint_timestamp,
-    json_extract_scalar(line, '$.client.client_id') AS pinpoint_client_id,
+    payload,
+    schema_name,
+    json_extract_scalar(payload, '$.event_type') AS event_type,
+    json_extract_scalar(payload, '$.user_key') AS custom_user_key,
+    json_extract_scalar(payload, '$.timestamp') AS custom_timestamp,
+    json_extract_scalar(payload, '$.channel') AS custom_channel,
+    json_extract_scalar(payload, '$.message_id') AS custom_message_id,
+    json_extract_scalar(payload, '$.campaign') AS custom_campaign,
+    json_extract_scalar(payload, '$.event_timestamp') AS pinpoint_timestamp,
+    json_extract_scalar(payload, '$.client.client_id') AS pinpoint_client_id,
     coalesce(
-      nullif(json_extract_scalar(line, '$.endpoint.User.UserId'), ''),
-      nullif(json_extract_scalar(json_extract_scalar(line, '$.client_context.custom.endpoint'), '$.User.UserId'), '')
+      nullif(json_extract_scalar(payload, '$.endpoint.User.UserId'), ''),
+      nullif(json_extract_scalar(json_extract_scalar(payload, '$.client_context.custom.endpoint'), '$.User.UserId'), '')
     ) AS pinpoint_user_id,
-    nullif(json_extract_scalar(line, '$.facets.email_channel.mail_event.mail.message_id'), '') AS pinpoint_mail_message_id,
-    nullif(json_extract_scalar(line, '$.attributes.message_id'), '') AS pinpoint_sms_message_id,
-    nullif(json_extract_scalar(line, '$.attributes.campaign_id'), '') AS campaign_id,
-    coalesce(json_extract_scalar(line, '$.attributes.campaign_activity_id'), '') AS campaign_activity_id,
-    coalesce(json_extract_scalar(line, '$.attributes.treatment_id'), '') AS treatment_id,
-    nullif(json_extract_scalar(line, '$.attributes.journey_id'), '') AS journey_id,
-    coalesce(json_extract_scalar(line, '$.attributes.journey_run_id'), '') AS journey_run_id,
-    coalesce(json_extract_scalar(line, '$.attributes.journey_activity_id'), '') AS journey_activity_id
-  FROM lines
+    nullif(json_extract_scalar(payload, '$.facets.email_channel.mail_event.mail.message_id'), '') AS pinpoint_mail_message_id,
+    nullif(json_extract_scalar(payload, '$.attributes.message_id'), '') AS pinpoint_sms_message_id,
+    nullif(json_extract_scalar(payload, '$.attributes.campaign_id'), '') AS campaign_id,
+    coalesce(json_extract_scalar(payload, '$.attributes.campaign_activity_id'), '') AS campaign_activity_id,
+    coalesce(json_extract_scalar(payload, '$.attributes.treatment_id'), '') AS treatment_id,
+    nullif(json_extract_scalar(payload, '$.attributes.journey_id'), '') AS journey_id,
+    coalesce(json_extract_scalar(payload, '$.attributes.journey_run_id'), '') AS journey_run_id,
+    coalesce(json_extract_scalar(payload, '$.attributes.journey_activity_id'), '') AS journey_activity_id
+  FROM formats
+  WHERE format IN ('custom', 'pinpoint')
+),
+-- SES (formats/ses.py): the type's own sub-object gives the time, else the message's; the user and the
+-- campaign are the first values of the tags named by user_key_tag and campaign_tag.
+ses_fields AS (
+  SELECT
+    line,
+    dt,
+    payload,
+    coalesce(json_extract_scalar(payload, '$.eventType'), json_extract_scalar(payload, '$.notificationType')) AS name,
+    nullif(json_extract_scalar(payload, '$.mail.messageId'), '') AS message_id,
+    json_extract_scalar(payload, '$.mail.timestamp') AS sent_at,
+    nullif(json_extract_scalar(payload, '$.mail.tags["${user_key_tag}"][0]'), '') AS user_key,
+    nullif(json_extract_scalar(payload, '$.mail.tags["${campaign_tag}"][0]'), '') AS campaign,
+    -- Subscription: the topics opted out of (the first four of each list are compared).
+    CASE WHEN json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[0].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[0].topicName'), 'None') END AS new_opt_out_0,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[1].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[1].topicName'), 'None') END AS new_opt_out_1,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[2].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[2].topicName'), 'None') END AS new_opt_out_2,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[3].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.newTopicPreferences.topicSubscriptionStatus[3].topicName'), 'None') END AS new_opt_out_3,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[0].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[0].topicName'), 'None') END AS old_opt_out_0,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[1].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[1].topicName'), 'None') END AS old_opt_out_1,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[2].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[2].topicName'), 'None') END AS old_opt_out_2,
+    CASE WHEN json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[3].subscriptionStatus') = 'OptOut'
+      THEN coalesce(json_extract_scalar(payload, '$.subscription.oldTopicPreferences.topicSubscriptionStatus[3].topicName'), 'None') END AS old_opt_out_3
+  FROM formats
+  WHERE format = 'ses'
+),
+ses_typed AS (
+  SELECT
+    f.*,
+    CASE name
+      WHEN 'Send' THEN json_extract_scalar(payload, '$.send.timestamp')
+      WHEN 'Delivery' THEN json_extract_scalar(payload, '$.delivery.timestamp')
+      WHEN 'Open' THEN json_extract_scalar(payload, '$.open.timestamp')
+      WHEN 'Click' THEN json_extract_scalar(payload, '$.click.timestamp')
+      WHEN 'Bounce' THEN json_extract_scalar(payload, '$.bounce.timestamp')
+      WHEN 'Complaint' THEN json_extract_scalar(payload, '$.complaint.timestamp')
+      WHEN 'Reject' THEN json_extract_scalar(payload, '$.reject.timestamp')
+      WHEN 'Rendering Failure' THEN json_extract_scalar(payload, '$.failure.timestamp')
+      WHEN 'DeliveryDelay' THEN json_extract_scalar(payload, '$.deliveryDelay.timestamp')
+      WHEN 'Subscription' THEN json_extract_scalar(payload, '$.subscription.timestamp')
+    END AS moment,
+    CASE name
+      WHEN 'Bounce' THEN json_extract_scalar(payload, '$.bounce.feedbackId')
+      WHEN 'Complaint' THEN json_extract_scalar(payload, '$.complaint.feedbackId')
+      WHEN 'Click' THEN json_extract_scalar(payload, '$.click.link')
+      WHEN 'Open' THEN concat(
+        coalesce(json_extract_scalar(payload, '$.open.ipAddress'), ''), '|',
+        coalesce(json_extract_scalar(payload, '$.open.userAgent'), ''))
+      WHEN 'Subscription' THEN concat(
+        coalesce(json_extract_scalar(payload, '$.subscription.contactList'), ''), '|',
+        coalesce(json_extract_scalar(payload, '$.subscription.source'), ''))
+    END AS distinguishing,
+    -- Subscription: an unsubscribe newly unsubscribes from all, or newly opts out of a topic.
+    CASE WHEN name = 'Subscription' THEN
+      (json_extract_scalar(payload, '$.subscription.newTopicPreferences.unsubscribeAll') = 'true'
+        AND coalesce(json_extract_scalar(payload, '$.subscription.oldTopicPreferences.unsubscribeAll'), '') <> 'true')
+      OR (new_opt_out_0 IS NOT NULL AND coalesce(new_opt_out_0 <> old_opt_out_0, true) AND coalesce(new_opt_out_0 <> old_opt_out_1, true) AND coalesce(new_opt_out_0 <> old_opt_out_2, true) AND coalesce(new_opt_out_0 <> old_opt_out_3, true))
+      OR (new_opt_out_1 IS NOT NULL AND coalesce(new_opt_out_1 <> old_opt_out_0, true) AND coalesce(new_opt_out_1 <> old_opt_out_1, true) AND coalesce(new_opt_out_1 <> old_opt_out_2, true) AND coalesce(new_opt_out_1 <> old_opt_out_3, true))
+      OR (new_opt_out_2 IS NOT NULL AND coalesce(new_opt_out_2 <> old_opt_out_0, true) AND coalesce(new_opt_out_2 <> old_opt_out_1, true) AND coalesce(new_opt_out_2 <> old_opt_out_2, true) AND coalesce(new_opt_out_2 <> old_opt_out_3, true))
+      OR (new_opt_out_3 IS NOT NULL AND coalesce(new_opt_out_3 <> old_opt_out_0, true) AND coalesce(new_opt_out_3 <> old_opt_out_1, true) AND coalesce(new_opt_out_3 <> old_opt_out_2, true) AND coalesce(new_opt_out_3 <> old_opt_out_3, true))
+    END AS unsubscribes
+  FROM ses_fields f
+),
+-- SMS event records (formats/sms.py): the user and the campaign are the `context` keys named by
+-- user_key_tag and campaign_tag.
+sms_fields AS (
+  SELECT
+    line,
+    dt,
+    payload,
+    nullif(json_extract_scalar(payload, '$.eventType'), '') AS name,
+    json_extract_scalar(payload, '$.eventTimestamp') AS event_timestamp,
+    nullif(json_extract_scalar(payload, '$.messageId'), '') AS message_id,
+    coalesce(
+      nullif(json_extract_scalar(payload, '$.context["${user_key_tag}"]'), ''),
+      nullif(json_extract_scalar(payload, '$.context["${user_key_tag}"][0]'), '')
+    ) AS user_key,
+    coalesce(
+      nullif(json_extract_scalar(payload, '$.context["${campaign_tag}"]'), ''),
+      nullif(json_extract_scalar(payload, '$.context["${campaign_tag}"][0]'), '')
+    ) AS campaign
+  FROM formats
+  WHERE format = 'sms'
 ),
 decoded AS (
   SELECT
@@ -51,7 +191,9 @@ decoded AS (
     END AS ts_ms,
     custom_channel AS event_channel,
     nullif(custom_message_id, '') AS message_id,
-    nullif(custom_campaign, '') AS campaign
+    nullif(custom_campaign, '') AS campaign,
+    false AS once,
+    payload AS identity
   FROM fields
   WHERE schema_name = 'engagement.event/1'
   UNION ALL
@@ -69,20 +211,89 @@ decoded AS (
       CASE WHEN journey_id IS NOT NULL THEN concat(journey_id, ':', journey_run_id, ':', journey_activity_id) END,
       CASE WHEN campaign_id IS NOT NULL THEN concat(campaign_id, ':', campaign_activity_id, ':', treatment_id) END
     ) AS message_id,
-    coalesce(campaign_id, journey_id) AS campaign
+    coalesce(campaign_id, journey_id) AS campaign,
+    false AS once,
+    payload AS identity
   FROM fields
   WHERE schema_name IS NULL AND nullif(pinpoint_client_id, '') IS NOT NULL
+  UNION ALL
+  SELECT
+    line,
+    dt,
+    'ses' AS format,
+    CASE name
+      WHEN 'Send' THEN '_email.send'
+      WHEN 'Delivery' THEN '_email.delivered'
+      WHEN 'Open' THEN '_email.open'
+      WHEN 'Click' THEN '_email.click'
+      WHEN 'Complaint' THEN '_email.complaint'
+      WHEN 'Reject' THEN '_email.rejected'
+      WHEN 'Rendering Failure' THEN '_email.rendering_failure'
+      WHEN 'DeliveryDelay' THEN '_email.delivery_delay'
+      WHEN 'Bounce' THEN CASE
+        WHEN json_extract_scalar(payload, '$.bounce.bounceType') = 'Permanent' THEN '_email.hardbounce'
+        ELSE '_email.softbounce'
+      END
+      WHEN 'Subscription' THEN CASE WHEN unsubscribes THEN '_email.unsubscribe' ELSE '_email.subscription' END
+      ELSE concat('_email.', lower(replace(name, ' ', '_')))
+    END AS event_type,
+    user_key,
+    CASE
+      WHEN regexp_like(coalesce(moment, sent_at), '^[0-9]{1,15}$') THEN CAST(coalesce(moment, sent_at) AS bigint)
+      ELSE date_diff('millisecond', from_unixtime(0), try(from_iso8601_timestamp(coalesce(moment, sent_at))))
+    END AS ts_ms,
+    CAST(NULL AS varchar) AS event_channel,
+    message_id,
+    campaign,
+    false AS once,
+    concat('ses|', name, '|', message_id, '|', coalesce(moment, sent_at, ''), '|', coalesce(distinguishing, ''), '|', user_key) AS identity
+  FROM ses_typed
+  WHERE name <> '' AND message_id IS NOT NULL
+  UNION ALL
+  SELECT
+    line,
+    dt,
+    'sms' AS format,
+    CASE
+      WHEN name IN ('TEXT_SUCCESSFUL', 'TEXT_DELIVERED') THEN '_SMS.SUCCESS'
+      WHEN name IN (
+        'TEXT_BLOCKED', 'TEXT_CARRIER_BLOCKED', 'TEXT_CARRIER_UNREACHABLE', 'TEXT_INVALID', 'TEXT_INVALID_MESSAGE',
+        'TEXT_PROTECT_BLOCKED', 'TEXT_SPAM', 'TEXT_TTL_EXPIRED', 'TEXT_UNKNOWN', 'TEXT_UNREACHABLE'
+      ) THEN '_SMS.FAILURE'
+      ELSE concat('_SMS.', name)
+    END AS event_type,
+    user_key,
+    CASE WHEN regexp_like(event_timestamp, '^[0-9]{1,15}$') THEN CAST(event_timestamp AS bigint) END AS ts_ms,
+    CAST(NULL AS varchar) AS event_channel,
+    message_id,
+    campaign,
+    -- A successful or failed message counts once per message id whatever the rule says.
+    name IN (
+      'TEXT_SUCCESSFUL', 'TEXT_DELIVERED', 'TEXT_BLOCKED', 'TEXT_CARRIER_BLOCKED', 'TEXT_CARRIER_UNREACHABLE',
+      'TEXT_INVALID', 'TEXT_INVALID_MESSAGE', 'TEXT_PROTECT_BLOCKED', 'TEXT_SPAM', 'TEXT_TTL_EXPIRED',
+      'TEXT_UNKNOWN', 'TEXT_UNREACHABLE'
+    ) AS once,
+    concat('sms|', name, '|', message_id, '|', event_timestamp, '|', user_key) AS identity
+  FROM sms_fields
+  WHERE name IS NOT NULL AND message_id IS NOT NULL
 ),
 -- What the engine would score: a user, a time and a type; _test.event_stream is skipped; a custom
--- event's channel must be one of the five.
-events AS (
-  SELECT *
-  FROM decoded
+-- event's channel must be one of the five; one event per identity (the earliest copy).
+valid AS (
+  SELECT
+    d.*,
+    row_number() OVER (PARTITION BY d.identity ORDER BY d.dt, d.line) AS nth_copy
+  FROM decoded d
   WHERE user_key IS NOT NULL
     AND ts_ms IS NOT NULL
     AND event_type IS NOT NULL
     AND event_type <> '_test.event_stream'
     AND (event_channel IS NULL OR event_channel IN ('email', 'sms', 'push', 'in_app', 'custom'))
+),
+events AS (
+  SELECT line, dt, format, event_type, user_key, ts_ms, event_channel, message_id, campaign, once
+  FROM valid
+  WHERE nth_copy = 1
 ),
 -- The current rules (var.score_rules), one row each.
 rules AS (
@@ -100,7 +311,7 @@ ruled AS (
     e.dt,
     e.line,
     r.points,
-    r.once_per_message,
+    r.once_per_message OR e.once AS once_per_message,
     coalesce(r.channel, e.event_channel, CASE split_part(e.event_type, '.', 1)
       WHEN '_email' THEN 'email'
       WHEN '_SMS' THEN 'sms'

@@ -54,7 +54,7 @@ output "score_rules" {
 }
 
 output "refresher_function_name" {
-  description = "Name of the decay refresher function (null without decay); the simulator invokes it with its clock."
+  description = "Name of the refresher function (null without decay and without a sliding window rule); the simulator invokes it with its clock."
   value       = module.engagement_scoring.refresher_function_name
 }
 

@@ -89,7 +89,7 @@ variable "tier_hysteresis_points" {
 }
 
 variable "refresher_schedule_minutes" {
-  description = "Refresher schedule with decay on, in minutes (the simulator also invokes it itself, with its clock)."
+  description = "Refresher schedule with decay on or a sliding window rule, in minutes (the simulator also invokes it itself, with its clock)."
   type        = number
   default     = 15
   nullable    = false

@@ -17,11 +17,14 @@ dev/test dependency and is imported only here, when a DuckDB session is opened).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import gzip
 import json
 import re
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,9 +43,12 @@ SHARED_PART = "archive_events"
 LOCAL_SOURCE = "archive_events_table"
 
 # Athena (Trino) functions the queries use that DuckDB lacks or names differently. json_extract_scalar is
-# NULL for invalid JSON in Athena; DuckDB's json_extract_string raises, hence try().
+# NULL for invalid JSON in Athena; DuckDB's json_extract_string raises, hence try(). A key that needs
+# quoting (`-`: the tags) is `["key"]` in Trino's JSON paths and `."key"` in DuckDB's: the macro rewrites it.
 DUCKDB_MACROS = (
-    "CREATE OR REPLACE MACRO json_extract_scalar(j, p) AS try(json_extract_string(j, p))",
+    "CREATE OR REPLACE MACRO json_extract_scalar(j, p) AS "
+    r"""try(json_extract_string(j, regexp_replace(p, '\["([^"]*)"\]', '."\1"', 'g')))""",
+    "CREATE OR REPLACE MACRO json_format(j) AS CAST(j AS VARCHAR)",
     "CREATE OR REPLACE MACRO regexp_like(s, p) AS coalesce(regexp_matches(s, p), false)",
     "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)",
     "CREATE OR REPLACE MACRO from_unixtime(x) AS to_timestamp(x)",
@@ -97,6 +103,58 @@ class LocalArchive:
         return written
 
 
+# ---- reading a local archive back ----------------------------------------------------------------------
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A line that is the base64 text of gzip data starts so ("\x1f\x8b\x08" encoded).
+BASE64_GZIP_PREFIX = b"H4sI"
+
+
+def split_records(content: bytes) -> Iterator[bytes]:
+    """The records of one archive object's (inflated) content, as the stream carried them.
+
+    Each record is followed by a newline; a CloudWatch Logs subscription record is gzip data that may
+    itself hold newline bytes, so a record that starts with the gzip magic is one whole gzip member
+    (read to its end) and then the newline; any other record is the text up to the next newline. A line
+    that is base64 text of gzip data (a record stored as Lambda's event shows it) is returned decoded."""
+    position, size = 0, len(content)
+    while position < size:
+        if content.startswith(GZIP_MAGIC, position):
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            try:
+                inflater.decompress(memoryview(content)[position:])
+                whole = inflater.eof
+            except zlib.error:
+                whole = False
+            if whole:
+                end = size - len(inflater.unused_data)
+                yield content[position:end]
+                position = end + 1 if content.startswith(b"\n", end) else end
+                continue
+        end = content.find(b"\n", position)
+        end = size if end < 0 else end
+        line = content[position:end]
+        position = end + 1
+        if line.startswith(BASE64_GZIP_PREFIX):
+            try:
+                decoded = base64.b64decode(line, validate=True)
+            except (binascii.Error, ValueError):
+                decoded = b""
+            if decoded.startswith(GZIP_MAGIC):
+                line = decoded
+        yield line
+
+
+def local_records(archive_dir: Path) -> Iterator[tuple[bytes, str]]:
+    """Every record of a local archive with its partition (`YYYY-MM-DD`), in archive order (partitions,
+    then objects, in name order; records in the order they were written), gzip records included."""
+    root = Path(archive_dir) / EVENTS_PREFIX
+    for path in sorted(root.glob(f"{PARTITION}=*/*.gz")):
+        day = path.parent.name.partition("=")[2]
+        for data in split_records(gzip.decompress(path.read_bytes())):
+            yield data, day
+
+
 # ---- the SQL ----------------------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
@@ -142,6 +200,9 @@ def tiers_select(tiers: Iterable[Mapping[str, Any]]) -> str:
     return f"SELECT * FROM (VALUES {', '.join(rows)}) AS t (name, min_score)"
 
 
+# SES tag names / SMS `context` keys (variables.tf: user_key_tag, campaign_tag): safe in a quoted JSON path.
+TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
 PINPOINT_USER_KEYS = {
     "auto": "coalesce(pinpoint_user_id, pinpoint_client_id)",
     "endpoint_id": "pinpoint_client_id",
@@ -160,8 +221,14 @@ class QuerySettings:
     score_ceiling: float | None = None
     tiers: tuple[Mapping[str, Any], ...] = ()
     user_key_mode: str = "auto"
+    user_key_tag: str = "user_key"
+    campaign_tag: str = "campaign"
 
     def variables(self) -> dict[str, str]:
+        for tag in (self.user_key_tag, self.campaign_tag):
+            if not TAG_NAME.fullmatch(tag):
+                raise ValueError(f"tag name {tag!r}: 1-256 letters, digits, '_' or '-'")
+
         def bound(value: float | None) -> str:
             return "NULL" if value is None else _number(value)
 
@@ -173,6 +240,8 @@ class QuerySettings:
             "score_ceiling": bound(self.score_ceiling),
             "tiers": tiers_select(self.tiers),
             "pinpoint_user_key": PINPOINT_USER_KEYS[self.user_key_mode],
+            "user_key_tag": self.user_key_tag,
+            "campaign_tag": self.campaign_tag,
         }
 
 

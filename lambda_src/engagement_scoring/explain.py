@@ -14,9 +14,11 @@ Rules: `--rules-file` (a score_rules JSON list, as the module input) or `--rules
 table), else the original point table. The model (half-life, floor, ceiling, tiers, user key mode,
 machine engagement): flags, or `--scorer-function NAME` to read them from the deployed scorer.
 
-Limits: a user key that does not appear literally in the record (hashed recipient keys) is not found;
-CloudWatch Logs records are gzip data in the archive and cannot be read back; burst clicks are judged
-over all of the user's archived clicks, where the scorer sees one batch at a time.
+CloudWatch Logs subscription records (gzip data, possibly holding newline bytes) are read whole from a
+local archive (archive.local_records) and inflated to look for the user. Limits: a user key that does not
+appear literally in the record (hashed recipient keys) is not found; through Athena, gzip records cannot
+be read back (the table's `line` is text; Athena cannot gunzip); burst clicks are judged over all of the
+user's archived clicks, where the scorer sees one batch at a time.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from engagement_scoring.core.model import (
     score_view,
 )
 from engagement_scoring.core.rules import Rule, original_rules, rules_from_items
+from engagement_scoring.formats.envelopes import gunzip
 from engagement_scoring.pipeline.scorer import decode_record
 
 COUNTED = "counted"
@@ -174,11 +177,22 @@ _CANDIDATES = "SELECT line, dt FROM {source} WHERE strpos(line, ?) > 0"
 
 
 def local_records(archive_dir: Path, user_key: str) -> list[tuple[bytes, str | None]]:
-    """The lines of a local archive that contain the user key, in archive order (DuckDB keeps the files'
-    order: they are read in name order and insertion order is preserved)."""
-    connection = archive.duckdb_connect(archive_dir)
-    rows = connection.execute(_CANDIDATES.format(source=archive.LOCAL_SOURCE), [user_key]).fetchall()
-    return [(line.encode("utf-8"), dt) for line, dt in rows]
+    """The records of a local archive that name the user key, in archive order (archive.local_records):
+    a text record that contains it, a gzip record (CloudWatch Logs subscription data) whose inflated
+    content does (bounded as the scorer inflates it; one that cannot be inflated is left out)."""
+    needle = user_key.encode("utf-8")
+    found: list[tuple[bytes, str | None]] = []
+    for data, day in archive.local_records(archive_dir):
+        if data.startswith(archive.GZIP_MAGIC):
+            try:
+                named = needle in gunzip(data)
+            except RecordRejected:
+                named = False
+        else:
+            named = needle in data
+        if named:
+            found.append((data, day))
+    return found
 
 
 def athena_records(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,8 @@ class TerraformRunner:
         return result.stdout
 
     def init(self) -> None:
-        self.run("init", "-input=false", "-no-color")
+        with plugin_cache_lock(self.env):
+            self.run("init", "-input=false", "-no-color")
 
     def apply(self, var_file: Path) -> None:
         self.run("apply", "-auto-approve", "-input=false", "-no-color", f"-var-file={var_file}")
@@ -76,6 +79,27 @@ class TerraformRunner:
     def outputs(self) -> dict[str, Any]:
         raw = json.loads(self.run("output", "-json", "-no-color") or "{}")
         return {name: value.get("value") for name, value in raw.items()}
+
+
+@contextlib.contextmanager
+def plugin_cache_lock(env: dict[str, str]) -> Iterator[None]:
+    """Hold an exclusive lock on the shared plugin cache while `terraform init` fills or links it.
+
+    Terraform does not make the plugin cache safe for concurrent inits: two runs that install the same
+    provider at once (two `make simulate`, or parallel test workers) can read a half-written binary.
+    Without a cache directory nothing is shared and nothing is locked.
+    """
+    cache = env.get("TF_PLUGIN_CACHE_DIR")
+    if not cache:
+        yield
+        return
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    with open(Path(cache) / ".init.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_var_file(working_dir: Path, tf_vars: dict[str, Any]) -> Path:

@@ -59,6 +59,9 @@ CASES: dict[str, dict[str, Any]] = {
         "score_floor": -50,
         "score_ceiling": 1000,
         "user_key_mode": "endpoint_id",
+        # Tag names that need quoting in the queries' JSON paths (the SES/SMS user and campaign).
+        "user_key_tag": "crm-id",
+        "campaign_tag": "camp-aign",
         "archive_lifecycle": {"transition_days": None, "expiration_days": None},
         "archive_buffering": {"size_mb": 128, "interval_seconds": 900},
         "archive_athena_bytes_scanned_cutoff": 0,
@@ -322,6 +325,8 @@ def _expected_sql(inputs: dict[str, Any], name: str) -> str:
             )
         ),
         user_key_mode=inputs.get("user_key_mode", "auto"),
+        user_key_tag=inputs.get("user_key_tag", "user_key"),
+        campaign_tag=inputs.get("campaign_tag", "campaign"),
     )
     return archive.render_query(name, settings)
 
@@ -347,6 +352,7 @@ def test_named_queries_are_the_sql_tested_on_duckdb(plans: dict[str, Plan], case
         assert "('webinar attended', CAST(-3 AS double), CAST(NULL AS varchar), false)" in rescoring
         assert "('low', CAST(-25.5 AS double))" in rescoring
         assert "user_key = ?" in queries["user_history"]["query"]
+        assert """'$.mail.tags["crm-id"][0]'""" in rescoring and """'$.context["camp-aign"]'""" in rescoring
 
 
 # ---------------------------------------------------------------------------------------------------------

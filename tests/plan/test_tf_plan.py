@@ -125,6 +125,11 @@ EXISTING = {
     "existing_kinesis_stream_kms_key_arn": STREAM_KEY,
     "pinpoint_application_id": PINPOINT_APP,
     "attribution_enabled": False,
+    # decay off, one sliding window rule: the refresher still exists, to clear the rule as time passes
+    "window_rules": [
+        {"name": "weekly_buyer", "event_types": ["purchase"], "threshold": 2, "window_hours": 168},
+        {"name": "ever_opened", "event_types": ["_email.open"], "threshold": 1},
+    ],
 }
 
 # Every client the code can build switched on (the IAM comparison at the end of this file).
@@ -918,6 +923,28 @@ def test_without_decay_there_is_no_refresher_and_no_index(minimal: Plan) -> None
     assert minimal.after("aws_dynamodb_table.user_scores[0]").get("global_secondary_index") == []
 
 
+def test_a_sliding_window_rule_without_decay_has_the_refresher(existing: Plan) -> None:
+    """EXISTING: decay off and a sliding window rule (window_rules.tf, local.refresher_wanted)."""
+    assert sorted(address for address in existing.changes if "refresher" in address) == [
+        "aws_cloudwatch_log_group.refresher[0]",
+        "aws_iam_role.refresher[0]",
+        "aws_iam_role.refresher_schedule[0]",
+        "aws_iam_role_policy.refresher[0]",
+        "aws_iam_role_policy.refresher_schedule[0]",
+        "aws_lambda_function.refresher[0]",
+        "aws_scheduler_schedule.refresher[0]",
+    ]
+    scores = existing.after("aws_dynamodb_table.user_scores[0]")
+    assert [index["name"] for index in scores["global_secondary_index"]] == ["due"]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/byo-user-scores"
+    assert existing.statements("aws_iam_role_policy.refresher[0]")["QueryDueIndex"]["Resource"] == [
+        f"{table}/index/due"
+    ]
+    schedule = existing.after("aws_scheduler_schedule.refresher[0]")
+    assert schedule["schedule_expression"] == "rate(15 minutes)"
+    # (its environment, WINDOW_RULES included, is unknown at plan: the embedded run shows it end to end)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Existing stream: nothing created for ingest, everything pointed at the given ARN
 # ---------------------------------------------------------------------------------------------------------
@@ -990,7 +1017,7 @@ GATED_BY = {
     ("score_sync", "events"): ("event_bus_arn",),
     ("score_sync", "customer-profiles"): ("customer_profiles_domain_name",),
     ("scorer", "ssm"): ("recipient_hash_key_parameter",),
-    # the refresher exists only with decay
+    # the refresher exists only with decay or a sliding window rule
     ("refresher", "dynamodb"): ("decay_half_life_hours",),
 }
 ALWAYS_BUILT = {("scorer", "dynamodb"), ("scorer", "sqs")}

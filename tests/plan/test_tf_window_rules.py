@@ -32,6 +32,9 @@ output "env" {
 output "items" {
   value = local.score_rule_items
 }
+output "refresher_wanted" {
+  value = local.refresher_wanted
+}
 """
 
 
@@ -95,6 +98,7 @@ RULES = [
 
 def test_window_rules_reach_the_scorer_as_it_parses_them(root: Root) -> None:
     outputs = root.outputs({"window_rules": RULES})
+    assert outputs["refresher_wanted"] is True  # decay off, but three_clicks is sliding (refresher.tf)
     config = ScorerConfig.from_env(outputs["env"])
     clicks, buyer, ever = config.window_rules
     assert (clicks.name, clicks.window_hours, clicks.threshold, clicks.measure) == (
@@ -111,7 +115,15 @@ def test_window_rules_reach_the_scorer_as_it_parses_them(root: Root) -> None:
 
 
 def test_no_window_rules_leave_the_environment_alone(root: Root) -> None:
-    assert root.outputs({})["env"] == {}
+    outputs = root.outputs({})
+    assert outputs["env"] == {}
+    assert outputs["refresher_wanted"] is False  # neither decay nor a sliding rule: no refresher
+
+
+def test_the_refresher_is_wanted_for_decay_or_a_sliding_rule_only(root: Root) -> None:
+    dated = [rule for rule in RULES if "window_hours" not in rule]  # a date range and an all-time rule
+    assert root.outputs({"window_rules": dated})["refresher_wanted"] is False
+    assert root.outputs({"window_rules": dated, "decay_half_life_hours": 720})["refresher_wanted"] is True
 
 
 def test_limits_are_seeded_into_the_rules_table_items(root: Root) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from engagement_scoring.aws.errors import backoff_delay, describe, error_code, is_retryable
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.due import Refresh, due_shard
+from engagement_scoring.core.timed import encode_windows
 
 DUE_INDEX = "due"
 BATCH_GET_KEYS = 100
@@ -41,7 +42,9 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
     sum at as_of, so a later event older than now is applied exactly, core/model.py), channels, tier,
     version, updated_at, `pub` when this write is a publication, and the next due time. `mf` is removed:
     it counts the machine-flagged events of the write that carries it, and this write counts none. The
-    dedupe ring, the endpoint ids and the event count are left as they are."""
+    dedupe ring, the endpoint ids and the event count are left as they are. With window rules configured,
+    the pruned window state `wr` and the rules matched now (`rules`) are written (removed when empty) in
+    the same update; the limit counters `lc` are left as they are."""
     state = change.state
     names = {
         "#score": "score",
@@ -85,6 +88,12 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
             published["t"] = {"S": change.publish.tier}
         sets.append("#pub = :pub")
         values[":pub"] = {"M": published}
+    if change.timed is not None:  # window rules configured: `wr` pruned and `rules` as of now
+        names.update({"#wr": "wr", "#rules": "rules"})
+        window_values, window_removed = encode_windows(change.timed)
+        sets.extend(f"#{name[1:]} = {name}" for name in (":wr", ":rules") if name in window_values)
+        values.update(window_values)
+        removed.extend(window_removed)
     if change.due_at is None:
         removed.extend(("#due_at", "#due_sh"))
     else:

@@ -22,10 +22,11 @@ from engagement_scoring.aws.errors import (
 from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
-from engagement_scoring.core.due import due_shard, next_due, publish_min_delta
+from engagement_scoring.core.due import due_at, due_shard, publish_min_delta
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 from engagement_scoring.core.publication import Published, published_from_image
 from engagement_scoring.core.timed import encode_write
+from engagement_scoring.core.windows import WindowRule
 
 BATCH_GET_KEYS = 100
 UNPROCESSED_ATTEMPTS = 5
@@ -283,6 +284,7 @@ class ScoreStore:
         publish: Published | None = None,
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
+        window_rules: Sequence[WindowRule] = (),
         conversions: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
@@ -340,16 +342,19 @@ class ScoreStore:
                 published["t"] = {"S": publish.tier}
             values[":pub"] = {"M": published}
             names = {**names, "#pub": "pub"}
-        if model.decays:
-            # The refresher's index (core/due.py): when the decayed score next matters, or nothing.
+        if model.decays or write.timed is not None:
+            # The refresher's index (core/due.py): when the decayed score or a sliding window rule next
+            # matters, or nothing. Without decay and window rules the item has no due time to keep.
             names = {**names, "#due_at": "due_at", "#due_sh": "due_sh"}
             seen = publish or sinks_see
-            due = next_due(
+            due = due_at(
                 model,
                 state.raw,
                 state.as_of or 0,
                 None if seen is None else seen.score,
                 self.publish_min_delta,
+                window_rules,
+                None if write.timed is None else write.timed.state.windows,
             )
             if due is None:
                 removed.extend(("#due_at", "#due_sh"))
@@ -402,15 +407,26 @@ class ScoreStore:
         publish: Published | None = None,
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
+        window_rules: Sequence[WindowRule] = (),
         conversions: dict[str, str] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
         `publish`: the `pub` this write sets (`core.publication.next_publication`), None to leave it;
         `previous_tier`: the tier the item holds before this write (tier hysteresis); `sinks_see`: the
-        item's `pub` before this write (with `publish`, what the refresher's next due time starts from)."""
+        item's `pub` before this write (with `publish`, what the refresher's next due time starts from);
+        `window_rules`: the configured window rules, whose sliding ones join the due time."""
         update = self._user_update(
-            write, ring, had_directory, model, now_ms, publish, previous_tier, sinks_see, conversions
+            write,
+            ring,
+            had_directory,
+            model,
+            now_ms,
+            publish,
+            previous_tier,
+            sinks_see,
+            window_rules,
+            conversions,
         )
         buckets = [
             {

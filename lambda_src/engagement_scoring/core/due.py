@@ -17,6 +17,10 @@ Stored scores are quantized to `DECAYED_QUANTUM` (core/model.py): for a positive
 is aimed at m - quantum / 2: below it the stored score rounds below m. Without the margin a slow decay
 could round back up to m and wake the refresher for nothing.
 
+Sliding window rules (core/windows.py) change with time too: a matched rule clears when its oldest
+events leave the window. `due_at` is the earliest of both (`due_at`, used by every writer: the scorer's
+write and the refresher's), also with decay off (then the windows alone), absent when neither is due.
+
 The write shard `due_sh` spreads the sparse index over `DUE_SHARDS` partition keys (a hash of the user
 key), so no index partition takes every user's writes; the refresher queries each shard.
 """
@@ -25,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from engagement_scoring.core import windows as windows_core
 from engagement_scoring.core.model import (
     DECAYED_QUANTUM,
     MS_PER_HOUR,
@@ -39,6 +44,8 @@ from engagement_scoring.core.model import (
     score_view,
 )
 from engagement_scoring.core.publication import Published, should_publish
+from engagement_scoring.core.timed import TimedRules, TimedState, refreshed
+from engagement_scoring.core.windows import RuleState, WindowRule
 
 # Partition keys of the `due` index ("0".."15"). Fixed: every writer and the refresher must agree, and
 # changing it would strand the items of the shards no longer queried. 16 partitions take 16 x 1,000
@@ -147,6 +154,30 @@ def next_due(
     return math.floor(min(candidates) / 1000) + 1
 
 
+def due_at(
+    model: ScoringModel,
+    raw: Decimal,
+    as_of_ms: int,
+    published: Decimal | None,
+    min_delta: Decimal,
+    windows: Sequence[WindowRule] = (),
+    window_state: Mapping[str, RuleState] | None = None,
+    windows_at_s: int | None = None,
+) -> int | None:
+    """The item's `due_at` (epoch seconds): the earliest of the decay's next due time (`next_due`) and the
+    next change of a sliding window rule with no new event (`core/windows.next_change` from
+    `windows_at_s`, the time the rules were just evaluated at: the write's `as_of` when None, as in the
+    scorer; the refresher passes its clock). None when neither will ever be due."""
+    decay = next_due(model, raw, as_of_ms, published, min_delta)
+    if not windows or not window_state:
+        return decay
+    at_s = as_of_ms // 1000 if windows_at_s is None else windows_at_s
+    change = windows_core.next_change(windows, window_state, at_s)
+    if decay is None:
+        return change
+    return decay if change is None else min(decay, change)
+
+
 @dataclass(frozen=True, slots=True)
 class Refresh:
     """The refresher's write of one user: the state decayed to now, what the sinks see, the next due."""
@@ -156,6 +187,10 @@ class Refresh:
     tier: str | None
     publish: Published | None  # the new `pub`, or None to keep the stored one
     due_at: int | None  # None: nothing will ever matter, the user leaves the index
+    # The window state pruned and the rules re-evaluated at now (None: no window rules configured, the
+    # item's `wr` and `rules` are left alone), and whether the matched set moved (a publication).
+    timed: TimedState | None = None
+    rules_changed: bool = False
 
 
 def refresh(
@@ -165,18 +200,32 @@ def refresh(
     now_ms: int,
     min_delta: Decimal,
     previous_tier: str | None = None,
+    timed: tuple[TimedRules, TimedState] | None = None,
 ) -> Refresh:
-    """Decay `state` to `now_ms`, decide the publication (core/publication.py) and the next due time
-    (`previous_tier`: the tier the item holds, for the tier hysteresis, as in the scorer's write)."""
+    """Decay `state` to `now_ms`, re-evaluate the window rules there (`timed`: the configured rules and
+    the item's stored window state; limits are left alone), decide the publication (core/publication.py;
+    a change of the matched rules is one) and the next due time (`previous_tier`: the tier the item
+    holds, for the tier hysteresis, as in the scorer's write)."""
     new_state = decay_to(state, now_ms, model)
     score, tier = score_view(new_state, model, previous_tier)
-    publish = should_publish(last, score, tier, min_delta=min_delta)
+    timed_state: TimedState | None = None
+    rules_changed = False
+    windows: tuple[WindowRule, ...] = ()
+    if timed is not None:
+        rules, stored = timed
+        windows = rules.windows
+        timed_state = refreshed(rules, stored, now_ms)
+        rules_changed = timed_state.matched != stored.matched
+    publish = should_publish(last, score, tier, min_delta=min_delta, rules_changed=rules_changed)
     published = Published(score, tier) if publish else last
-    due = next_due(
+    due = due_at(
         model,
         new_state.raw,
         new_state.as_of if new_state.as_of is not None else now_ms,
         published.score if published is not None else None,
         min_delta,
+        windows,
+        None if timed_state is None else timed_state.windows,
+        now_ms // 1000,
     )
-    return Refresh(new_state, score, tier, published if publish else None, due)
+    return Refresh(new_state, score, tier, published if publish else None, due, timed_state, rules_changed)

@@ -88,17 +88,23 @@ def stored_state(windows: Any, limits: Any, matched: Any, rules: TimedRules) -> 
 def encode_write(timed: TimedWrite) -> tuple[dict[str, Any], list[str]]:
     """ExpressionAttributeValues (`:wr`, `:lc`, `:rules`) to SET, and the attribute names to REMOVE
     (`#wr`, `#lc`, `#rules`: each absent when empty)."""
+    values, removed = encode_windows(timed.state)
+    if timed.state.limits:
+        values[":lc"] = {"M": limits_core.encode(timed.state.limits)}
+    else:
+        removed.append("#lc")
+    return values, removed
+
+
+def encode_windows(state: TimedState) -> tuple[dict[str, Any], list[str]]:
+    """`:wr` and `:rules` to SET, `#wr` / `#rules` to REMOVE when empty: the window part alone (what the
+    refresher writes; it never touches the limit counters)."""
     values: dict[str, Any] = {}
     removed: list[str] = []
-    state = timed.state
     if state.windows:
         values[":wr"] = {"M": windows_core.encode(state.windows)}
     else:
         removed.append("#wr")
-    if state.limits:
-        values[":lc"] = {"M": limits_core.encode(state.limits)}
-    else:
-        removed.append("#lc")
     if state.matched:
         values[":rules"] = {"SS": sorted(state.matched)}
     else:
@@ -107,8 +113,8 @@ def encode_write(timed: TimedWrite) -> tuple[dict[str, Any], list[str]]:
 
 
 def windows_due_at(rules: TimedRules, state: TimedState, now_s: int) -> int | None:
-    """When a sliding window rule of this user next changes with no new event (epoch seconds), for the
-    refresher's `due_at` (its integration is pending: docs/scoring.md, "Window rules")."""
+    """When a sliding window rule of this user next changes with no new event (epoch seconds): the window
+    part of `due_at` (core/due.due_at combines it with the decay's)."""
     return windows_core.next_change(rules.windows, state.windows, now_s)
 
 

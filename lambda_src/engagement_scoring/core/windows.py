@@ -17,7 +17,7 @@ Window edge (both sliding kinds): at time `now`, the window holds the events who
 h >= hour(now) - window_hours. The edge is rounded out to a whole hour: an event counts for at least
 `window_hours` hours and leaves at the start of hour h + window_hours + 1 (at most one hour later).
 The scorer evaluates at the user's `as_of` (event time of the newest counted event); the refresher
-will evaluate at its clock (`next_change` says when).
+evaluates at its clock (`next_change` says when, core/due.due_at puts it in `due_at`).
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def evaluate(rules: Sequence[WindowRule], state: Mapping[str, RuleState], now_s:
 def next_change(rules: Sequence[WindowRule], state: Mapping[str, RuleState], now_s: int) -> int | None:
     """The first epoch second after `now_s` at which a sliding rule's match changes with no new event
     (a matched rule's measure falls below its threshold, or, with negative metrics, rises to it); None
-    when nothing will change. The refresher will use it for `due_at` (docs/scoring.md)."""
+    when nothing will change. Part of every writer's `due_at` (core/due.due_at)."""
     soonest: int | None = None
     for rule in rules:
         value = state.get(rule.name)

@@ -1,12 +1,15 @@
-"""The decay refresher: cool the users whose decayed score matters now (design: docs/scoring.md, "Refresher").
+"""The refresher: cool the users whose decayed score matters now, and re-evaluate their sliding window rules
+at its clock (design: docs/scoring.md, "Refresher").
 
 for each shard "0".."15" -> Query the sparse `due` index for due_at <= now (keys only) -> read those
 users' items (BatchGetItem, strongly consistent) -> per user still due: decay the stored state to now,
-decide the publication (core/publication.py), compute the next due time (core/due.py) -> one UpdateItem
-conditioned on the version read. A failed condition means a concurrent writer (the scorer, or another
-refresher run) changed the user after the read; that writer set the due time for its own state, so the
-user is skipped, never overwritten. The change flows through the table stream to the score sync like a
-scorer write. Work is proportional to the users due: users not due are never read.
+prune the windows and re-evaluate the window rules at now (WINDOW_RULES, as the scorer reads it), decide
+the publication (core/publication.py: a change of the matched rules is one), compute the next due time
+(core/due.py) -> one UpdateItem conditioned on the version read. A failed condition means a concurrent
+writer (the scorer, or another refresher run) changed the user after the read; that writer set the due
+time for its own state, so the user is skipped, never overwritten. The change flows through the table
+stream to the score sync like a scorer write. Work is proportional to the users due: users not due are
+never read.
 
 Running twice, or two runs at once, is safe: a user refreshed by one run is no longer due (its due time
 is later than now: the re-read catches a stale index entry), and of two runs that read the same version
@@ -30,6 +33,8 @@ from engagement_scoring.core.config import ConfigError, ScorerConfig
 from engagement_scoring.core.due import DUE_SHARDS, publish_min_delta, refresh
 from engagement_scoring.core.model import ScoringModel
 from engagement_scoring.core.publication import published_from_image
+from engagement_scoring.core.timed import TimedRules, stored_state
+from engagement_scoring.core.windows import WindowRule
 from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
 
 FUNCTION = "refresher"
@@ -44,11 +49,13 @@ class RefresherConfig:
     publish_min_delta: Decimal = Decimal(0)
     metrics_namespace: str = "EngagementScoring"
     log_level: str = "INFO"
+    window_rules: tuple[WindowRule, ...] = ()  # WINDOW_RULES: the refresher clears sliding rules (#10)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RefresherConfig:
         # The model is read exactly as the scorer reads it (DECAY_HALF_LIFE_HOURS, SCORE_FLOOR,
-        # SCORE_CEILING, TIERS), so both compute the same score and tier.
+        # SCORE_CEILING, TIERS) and so are the window rules (WINDOW_RULES), so both compute the same score,
+        # tier and matched rules.
         scorer = ScorerConfig.from_env(env)
         try:
             min_delta = publish_min_delta(env)
@@ -60,6 +67,7 @@ class RefresherConfig:
             publish_min_delta=min_delta,
             metrics_namespace=scorer.metrics_namespace,
             log_level=scorer.log_level,
+            window_rules=scorer.window_rules,
         )
 
 
@@ -69,6 +77,7 @@ class RefreshStats:
     users_read: int = 0  # items read
     users_refreshed: int = 0  # written
     users_published: int = 0  # written with a new `pub`
+    rules_changed: int = 0  # written with a different set of matched window rules (e.g. one cleared)
     users_left_index: int = 0  # written without a due time: nothing will matter again
     not_due: int = 0  # the item, read strongly consistent, is no longer due (a newer write moved it)
     conflicts: int = 0  # the version moved between read and write: skipped
@@ -85,6 +94,7 @@ class RefreshStats:
             "users_read": self.users_read,
             "users_refreshed": self.users_refreshed,
             "users_published": self.users_published,
+            "rules_changed": self.rules_changed,
             "users_left_index": self.users_left_index,
             "not_due": self.not_due,
             "conflicts": self.conflicts,
@@ -106,6 +116,8 @@ class RefresherRuntime:
         self.calls = calls or CallCounter()
         self.dynamodb = self.calls.attach(dynamodb)
         self.store = DueStore(self.dynamodb, config.scores_table, sleep)
+        # Only the window rules: the limit counters (`lc`) are the scorer's, never rewritten here.
+        self.timed = TimedRules(config.window_rules) if config.window_rules else None
         self.clock = clock
         self.log = JsonLog(FUNCTION, config.log_level)
 
@@ -160,6 +172,7 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
         state = user_state(item)
         try:
             stored_tier = item.get("tier")
+            timed = runtime.timed
             change = refresh(
                 state,
                 published_from_image(item.get("pub")),
@@ -167,6 +180,9 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
                 now_ms,
                 config.publish_min_delta,
                 previous_tier=stored_tier if isinstance(stored_tier, str) else None,
+                timed=None
+                if timed is None
+                else (timed, stored_state(item.get("wr"), None, item.get("rules"), timed)),
             )
             outcome = store.write(refresh_update(user_key, state.version, change, now_ms))
         except Exception as exc:  # a bug for one user must not stop the others
@@ -175,6 +191,7 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
         if outcome.status == OK:
             stats.users_refreshed += 1
             stats.users_published += change.publish is not None
+            stats.rules_changed += change.rules_changed
             stats.users_left_index += change.due_at is None
         elif outcome.status == CONFLICT:
             stats.conflicts += 1
@@ -218,6 +235,7 @@ def run(runtime: RefresherRuntime, now_s: int | None = None, context: Any = None
                 "UsersDue": stats.users_due,
                 "UsersRefreshed": stats.users_refreshed,
                 "UsersPublished": stats.users_published,
+                "RulesChanged": stats.rules_changed,
                 "RefreshConflicts": stats.conflicts,
                 "RetryableFailures": stats.retryable_failures,
                 "SinkCalls": runtime.calls.total,

@@ -717,6 +717,7 @@ def _score_events(
                         publish,
                         held_tier,
                         published,
+                        timed.windows if timed is not None else (),
                         conversions,
                     )
                     if side is None:

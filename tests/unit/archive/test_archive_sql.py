@@ -35,8 +35,8 @@ def _custom_only(data: bytes) -> bool:
 
 
 def _records(seed: int) -> list[bytes]:
-    """Pinpoint event-stream funnels and the successor workload's custom app events (the two formats
-    the SQL decodes), re-sent duplicates and malformed records included, in stream order."""
+    """Pinpoint event-stream funnels and the successor workload's custom app events, re-sent duplicates
+    and malformed records included, in stream order (SES and SMS: test_archive_successor.py)."""
     pinpoint = generate(
         WorkloadConfig(users=120, events=1500, seed=seed, formats=("pinpoint",), duplicate_rate=0.03,
                        malformed_rate=0.01)

@@ -4,6 +4,8 @@ engine decodes, machine engagement on), and the command's JSON says the same."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import json
 import math
@@ -19,6 +21,7 @@ from engagement_scoring.core.events import FormatSettings
 from engagement_scoring.core.machine import parse_policy
 from engagement_scoring.core.model import ScoringModel
 from engagement_scoring.core.rules import ORIGINAL_POINTS, original_rules
+from engagement_scoring.core.rules import rules_from_items as rules_from_engine
 from moto import mock_aws
 
 from simulator.oracle import Settings, expect, rules_from_items
@@ -37,10 +40,10 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[byte
     records = [r.data for r in workload.records]
     for offset in range(0, len(records), 200):
         writer.write(records[offset : offset + 200], 1_761_955_200_000 + offset * 60_000)
-    # What can be read back: CloudWatch Logs gzip records are binary in the archive (docs/operations.md).
-    readable = [data for data in records if not data.startswith(b"\x1f\x8b")]
-    assert len(readable) < len(records)
-    return root, readable
+    # Every record is read back, the CloudWatch Logs gzip records (binary, newline bytes and all) too.
+    assert sum(1 for data in records if data.startswith(b"\x1f\x8b")) > 10
+    assert [data for data, _ in archive.local_records(root)] == records
+    return root, records
 
 
 @pytest.mark.parametrize("half_life_hours", [0, 48])
@@ -89,6 +92,59 @@ def test_command_prints_json_and_a_table(simulated: tuple[Path, list[bytes]]) ->
         assert explain.main(["--user", user_key, "--archive-dir", str(root)]) == 0
     assert f"{user_key}: score {float(user.score):g}" in out.getvalue()
     assert f"{printed['records_read']} archived records name the user" in out.getvalue()
+
+
+def _log_delivery(messages: list[dict[str, Any]], first_id: int) -> bytes:
+    """A CloudWatch Logs subscription record (gzip) carrying `messages`, one log event each."""
+    document = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/sms-voice/engagement-events",
+        "logStream": "example-stream",
+        "subscriptionFilters": ["engagement-scoring"],
+        "logEvents": [
+            {"id": str(first_id + i), "timestamp": m["eventTimestamp"] + 30, "message": json.dumps(m)}
+            for i, m in enumerate(messages)
+        ],
+    }
+    return gzip.compress(json.dumps(document).encode(), mtime=0)
+
+
+def test_cloudwatch_logs_gzip_records_are_read_from_a_local_archive(tmp_path: Path) -> None:
+    """Gzip records whose bytes hold newlines, and one stored as base64 text, are read whole, beside
+    text records, and explain counts the SMS events inside them."""
+    template = json.loads(
+        (Path(__file__).resolve().parents[2] / "events" / "sms" / "text_delivered.json").read_text()
+    )
+    records, carrying_newline = [], 0
+    for n in range(40):
+        message = {**template, "messageId": f"sms-{n}", "eventTimestamp": 1_761_955_200_000 + n * 1000}
+        message["eventType"] = "TEXT_SUCCESSFUL"
+        data = _log_delivery([message], n)
+        carrying_newline += b"\n" in data
+        records.append(data)
+    assert carrying_newline > 0  # a plain line split would cut these records
+    other = {**template, "messageId": "sms-other", "context": {"user_key": "someone-else"}}
+    records.append(_log_delivery([other], 99))
+    text = json.dumps({"schema": "engagement.event/1", "event_type": "_session.start",
+                       "user_key": "example-user-1", "timestamp": 1_761_955_300_000}).encode()  # fmt: skip
+    stored_as_base64 = base64.b64encode(records[0])
+    archive.LocalArchive(tmp_path).write([*records, text, stored_as_base64], 1_761_955_200_000)
+
+    everything = [data for data, _ in archive.local_records(tmp_path)]
+    assert everything == [*records, text, records[0]]
+    found = explain.local_records(tmp_path, "example-user-1")
+    assert [data for data, _ in found] == [*records[:40], text, records[0]]
+    assert {day for _, day in found} == {"2025-11-01"}
+    rules = {**original_rules(), **rules_from_engine([{"event_type": "_SMS.SUCCESS", "points": 3}])[0]}
+    result = explain.explain(
+        found, "example-user-1", rules, ScoringModel(), parse_policy(""), FormatSettings()
+    )
+    statuses = [line.status for line in result.lines]
+    # 40 SMS successes counted, the session start (original rules: 1 point), the base64 copy a duplicate.
+    assert statuses.count("counted") == 41 and statuses.count("duplicate") == 1
+    assert result.records_unreadable == 0
+    assert result.score == 40 * 3 + ORIGINAL_POINTS["_session.start"]
 
 
 def test_athena_path_on_moto() -> None:

@@ -10,13 +10,18 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from engagement_scoring.core import windows
 from engagement_scoring.core.due import (
     DUE_SHARDS,
+    due_at,
     due_shard,
     next_due,
     publish_min_delta,
+    refresh,
 )
 from engagement_scoring.core.model import ScoringModel, Tier, UserState, decay_to, score_view
+from engagement_scoring.core.publication import Published
+from engagement_scoring.core.timed import TimedRules, TimedState
 
 D = Decimal
 HOUR = ScoringModel(half_life_hours=D(1))
@@ -126,3 +131,65 @@ def test_publish_min_delta_from_the_environment() -> None:
     for bad in ("-1", "x", "NaN"):
         with pytest.raises(ValueError, match="SCORE_PUBLISH_MIN_DELTA"):
             publish_min_delta({"SCORE_PUBLISH_MIN_DELTA": bad})
+
+
+# ---- sliding window rules in the due time (#10 item 5) ---------------------------------------------
+
+T0_S = 1_700_006_400  # 2023-11-15 00:00:00 UTC, an hour boundary
+THREE_CLICKS = windows.parse_window_rules(
+    '[{"name": "three_clicks", "event_types": ["_email.click"], "threshold": 3, "window_hours": 24}]'
+)
+
+
+def three_clicks(*hours: int) -> dict[str, windows.RuleState]:
+    """The window state after clicks at T0 + each hour, as of the last one."""
+    events = [((T0_S + h * 3600) * 1000, "_email.click", "email", None) for h in hours]
+    return windows.apply(THREE_CLICKS, {}, events, (T0_S + max(hours) * 3600) * 1000)
+
+
+def test_due_at_without_decay_is_the_windows_next_change() -> None:
+    state = three_clicks(0, 1, 2)  # matched at T0 + 2 h; the first click's hour leaves at hour 0 + 24 + 1
+    as_of_ms = (T0_S + 2 * 3600) * 1000
+    assert due_at(ScoringModel(), D(150), as_of_ms, None, D(0), THREE_CLICKS, state) == T0_S + 25 * 3600
+    # evaluated later (the refresher's clock), the same change is still the next one
+    assert due_at(ScoringModel(), D(150), as_of_ms, None, D(0), THREE_CLICKS, state, T0_S + 20 * 3600) == (
+        T0_S + 25 * 3600
+    )
+    # not matched (two clicks), or no window rules: nothing is due, whatever the score
+    assert due_at(ScoringModel(), D(150), as_of_ms, None, D(0), THREE_CLICKS, three_clicks(0, 1)) is None
+    assert due_at(ScoringModel(), D(150), as_of_ms, None, D(0)) is None
+
+
+def test_due_at_with_decay_is_the_earlier_of_both() -> None:
+    state = three_clicks(0, 1, 2)
+    as_of_ms = (T0_S + 2 * 3600) * 1000
+    # half-life 1 h, 100 -> 99 (step 1): 53 s after as_of, long before the window's change
+    assert due_at(HOUR, D(100), as_of_ms, None, D(0), THREE_CLICKS, state) == T0_S + 2 * 3600 + 53
+    # half-life 1000 h, step 10: 100 -> 90 after 1000 * 3600 * log2(100 / 90) = 547,211.14 s (> 23 h)
+    slow = ScoringModel(half_life_hours=D(1000))
+    assert next_due(slow, D(100), as_of_ms, None, D(10)) == T0_S + 2 * 3600 + 547_212
+    assert due_at(slow, D(100), as_of_ms, None, D(10), THREE_CLICKS, state) == T0_S + 25 * 3600
+    # the decay alone when no window will change
+    assert due_at(slow, D(100), as_of_ms, None, D(10), THREE_CLICKS, three_clicks(0, 1)) == (
+        T0_S + 2 * 3600 + 547_212
+    )
+
+
+def test_refresh_clears_the_rule_at_its_clock_and_publishes_the_change() -> None:
+    timed = TimedRules(THREE_CLICKS)
+    state = three_clicks(0, 1, 2)
+    stored = TimedState(state, {}, frozenset({"three_clicks"}))
+    user = UserState(raw=D(150), as_of=(T0_S + 2 * 3600) * 1000, version=3)
+    last = Published(D(150), None)
+    model = ScoringModel()  # decay off: only the window moves
+    before = refresh(user, last, model, (T0_S + 25 * 3600 - 1) * 1000, D(0), timed=(timed, stored))
+    assert before.timed is not None and before.timed.matched == {"three_clicks"}
+    assert (before.rules_changed, before.publish, before.due_at) == (False, None, T0_S + 25 * 3600)
+    change = refresh(user, last, model, (T0_S + 25 * 3600) * 1000, D(0), timed=(timed, stored))
+    assert change.timed is not None and change.timed.matched == frozenset()
+    assert change.timed.windows == {"three_clicks": (T0_S // 3600 + 1, T0_S // 3600 + 2)}  # pruned
+    # a change of the matched rules is a publication, with the score unchanged; nothing is due any more
+    assert (change.rules_changed, change.publish, change.due_at) == (True, Published(D(150), None), None)
+    assert (change.score, change.state.as_of, change.state.version) == (D(150), user.as_of, 4)
+    # without window rules the refresher leaves `wr` and `rules` alone
+    assert refresh(user, last, model, (T0_S + 25 * 3600) * 1000, D(0)).timed is None

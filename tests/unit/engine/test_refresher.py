@@ -268,3 +268,89 @@ def test_event_now_forms() -> None:
     for bad in ("2026-01-01T00:00:00", "tomorrow", True, [1]):
         with pytest.raises(ValueError):
             event_now({"now": bad})
+
+
+# ---- sliding window rules expire with time (#10 item 5) -------------------------------------------
+
+WEBINARS = json.dumps(
+    [{"name": "three_webinars", "event_types": ["webinar_attended"], "threshold": 3, "window_hours": 24}]
+)
+
+
+def test_window_rules_alone_set_the_due_time_and_the_refresher_clears_them(
+    due_aws: AwsResources, sync_runtime: Callable[..., SyncRuntime]
+) -> None:
+    """Decay off: three webinars at T0, T0 + 1 h, T0 + 2 h match `three_webinars` (3 in 24 h); the first
+    one's hour leaves the window at T0 + 25 h, when the refresher clears the rule with no new event."""
+    seen: set[str] = set()
+
+    def sync() -> list[tuple[str, Any]]:
+        records = [r for r in due_aws.stream_event()["Records"] if r["eventID"] not in seen]
+        seen.update(r["eventID"] for r in records)
+        process_stream_batch({"Records": records}, sync_runtime())
+        return [
+            (message["detail-type"], message["detail"].get("rule"))
+            for message in due_aws.queue_messages(due_aws.bus_queue_url)
+        ]
+
+    hour_ms = HOUR_S * 1000
+    payloads = [custom_event("u-1", "webinar_attended", T0 + h * hour_ms) for h in range(3)]
+    payloads += [custom_event("u-2", "webinar_attended", T0 + h * hour_ms) for h in range(2)]
+    scorer = due_aws.scorer(WINDOW_RULES=WEBINARS)
+    assert process_batch(kinesis_event(payloads), scorer, FakeContext()) == {"batchItemFailures": []}
+    matched = due_aws.scores()["u-1"]
+    assert matched["rules"] == {"three_webinars"}
+    assert (matched["due_at"], matched["due_sh"]) == (T0_S + 25 * HOUR_S, due_shard("u-1"))
+    assert "due_at" not in due_aws.scores()["u-2"]  # not matched: time alone changes nothing
+    assert ("EngagementRuleMatched", "three_webinars") in sync()
+
+    runtime = RefresherRuntime(
+        RefresherConfig.from_env(due_aws.env(WINDOW_RULES=WEBINARS)), due_aws.dynamodb, sleep=lambda _: None
+    )
+    early = run(runtime, T0_S + 25 * HOUR_S - 1)
+    assert (early.users_due, early.users_refreshed) == (0, 0)
+    stats = run(runtime, T0_S + 25 * HOUR_S)
+    assert (stats.users_due, stats.users_refreshed, stats.users_published) == (1, 1, 1)
+    assert (stats.rules_changed, stats.users_left_index) == (1, 1)
+    item = due_aws.scores()["u-1"]
+    assert "rules" not in item and "due_at" not in item and "due_sh" not in item
+    assert item["wr"] == {"three_webinars": [D(T0_S // HOUR_S + 1), D(T0_S // HOUR_S + 2)]}  # pruned
+    # the score stands (decay off), the version moves, and the write is a publication of the same score
+    assert (item["score"], item["as_of"]) == (D(300), matched["as_of"])
+    assert item["version"] == matched["version"] + 1
+    assert item["pub"] == {"s": D(300)}
+    assert sync() == [("EngagementRuleCleared", "three_webinars")]
+    again = run(runtime, T0_S + 48 * HOUR_S)
+    assert (again.users_due, again.users_refreshed) == (0, 0)
+    # matched again by a new event on the refresher's pruned state: hours 1, 2 and 25 are in the window
+    late = custom_event("u-1", "webinar_attended", T0 + 25 * hour_ms + hour_ms // 2)
+    assert process_batch(kinesis_event([late], 5000), scorer, FakeContext()) == {"batchItemFailures": []}
+    item = due_aws.scores()["u-1"]
+    assert item["rules"] == {"three_webinars"} and item["due_at"] == T0_S + 26 * HOUR_S  # hour 1 + 24 + 1
+    assert sorted(sync()) == [("EngagementRuleMatched", "three_webinars"), ("EngagementScoreChanged", None)]
+
+
+def test_with_decay_the_window_change_and_the_decay_share_the_due_time(
+    due_aws: AwsResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half-life 24 h and a publication step of 200 points: the score at T0 + 2 h, 100 * (2 ** (-2 / 24) +
+    2 ** (-1 / 24) + 1) = 291.54, drops by 200 only after 24 h * log2(291.54 / 91.54) = 40.1 h, so the
+    rule's clearing at T0 + 25 h is due first; the refresher then decays the score and clears the rule."""
+    monkeypatch.setenv("SCORE_PUBLISH_MIN_DELTA", "200")
+    env = {"WINDOW_RULES": WEBINARS, "DECAY_HALF_LIFE_HOURS": "24"}
+    payloads = [custom_event("u-1", "webinar_attended", T0 + h * HOUR_S * 1000) for h in range(3)]
+    process_batch(kinesis_event(payloads), due_aws.scorer(**env), FakeContext())
+    assert due_aws.scores()["u-1"]["due_at"] == T0_S + 25 * HOUR_S
+    runtime = RefresherRuntime(
+        RefresherConfig.from_env(due_aws.env(**env, SCORE_PUBLISH_MIN_DELTA="200")),
+        due_aws.dynamodb,
+        sleep=lambda _: None,
+    )
+    stats = run(runtime, T0_S + 25 * HOUR_S)
+    assert (stats.users_refreshed, stats.users_published, stats.rules_changed) == (1, 1, 1)
+    item = due_aws.scores()["u-1"]
+    assert "rules" not in item and item["as_of"] == (T0_S + 25 * HOUR_S) * 1000
+    # decayed to now (291.54 * 2 ** (-23 / 24) = 150.04) and published with the rule change; a further drop
+    # of 200 is out of reach, and the rule is cleared: nothing is due any more
+    assert item["pub"] == {"s": item["score"]} and abs(item["score"] - D("150.041709")) <= D("0.000001")
+    assert "due_at" not in item

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from simulator.oracle import Expectation, ExpectedUser, Settings, Tier
+from simulator.oracle import Expectation, ExpectedUser, Settings, Tier, window_rules_from_json
 from simulator.time_advance import (
     AdvanceResult,
+    certainly_due,
     check_items,
     check_sinks,
     clock,
@@ -48,11 +49,11 @@ def test_items_as_of_now_against_the_oracle() -> None:
     # refreshed at now: 50, warm
     refreshed = {"u-1": {"raw_score": D(50), "score": D(50), "as_of": D(now * 1000), "tier": "warm"}}
     users, mismatches = check_items(expectation(), refreshed, SETTINGS, now)
-    assert users == {"u-1": {"score": 50.0, "tier": "warm"}} and mismatches == []
+    assert users == {"u-1": {"score": 50.0, "tier": "warm", "rules": []}} and mismatches == []
     # not refreshed but not due either: its raw decays to now in the view; the stored tier is stale
     stale = {"u-1": {"raw_score": D(100), "score": D(100), "as_of": D(T0_S * 1000), "tier": "hot"}}
     users, mismatches = check_items(expectation(), stale, SETTINGS, now)
-    assert users["u-1"] == {"score": 50.0, "tier": "warm"}
+    assert users["u-1"] == {"score": 50.0, "tier": "warm", "rules": []}
     assert [(m.field, m.expected, m.actual) for m in mismatches] == [("tier as of now", "warm", "hot")]
     # still due at now, and a wrong score
     due = {"u-1": {"raw_score": D(60), "as_of": D(now * 1000), "tier": "warm", "due_at": D(now)}}
@@ -111,3 +112,80 @@ def test_the_refresher_runs_until_nothing_is_due() -> None:
     assert deployment.clocks == [T0_S] * 3
     with pytest.raises(RuntimeError, match="still found users due"):
         run_until_idle(FakeDeployment([1] * 30), T0_S, max_runs=3)
+
+
+HOUR_MS = 3_600_000
+WINDOWED = Settings(
+    window_rules=window_rules_from_json(
+        '[{"name": "three_clicks", "event_types": ["_email.click"], "threshold": 3, "window_hours": 24},'
+        ' {"name": "ever_clicked", "event_types": ["_email.click"], "threshold": 1}]'
+    )
+)
+
+
+def clicked(*hours: int) -> Expectation:
+    """One user, decay off, clicks at T0 + each hour: matched `three_clicks` at its as_of."""
+    as_of = T0_S * 1000 + max(hours) * HOUR_MS
+    user = ExpectedUser("u-1", 30, 30, {"email": 30}, None, len(hours), as_of, rules=["ever_clicked"])
+    user.measured = [(T0_S * 1000 + h * HOUR_MS, "_email.click", "email", None) for h in hours]
+    return Expectation(users={"u-1": user})
+
+
+def test_window_rules_as_of_now_against_the_oracle() -> None:
+    item = {"raw_score": D(30), "score": D(30), "as_of": D(T0_S * 1000 + 2 * HOUR_MS)}
+    # the first click's hour leaves the 24 h window at T0 + 25 h: matched until then, cleared after
+    before = T0_S + 25 * 3600 - 1
+    users, mismatches = check_items(
+        clicked(0, 1, 2), {"u-1": {**item, "rules": {"three_clicks", "ever_clicked"}}}, WINDOWED, before
+    )
+    assert users["u-1"]["rules"] == ["ever_clicked", "three_clicks"] and mismatches == []
+    after = T0_S + 25 * 3600
+    _, mismatches = check_items(
+        clicked(0, 1, 2), {"u-1": {**item, "rules": {"ever_clicked", "three_clicks"}}}, WINDOWED, after
+    )
+    assert [(m.field, m.expected, m.actual) for m in mismatches] == [
+        ("rules as of now", ["ever_clicked"], ["ever_clicked", "three_clicks"])
+    ]
+    users, mismatches = check_items(
+        clicked(0, 1, 2), {"u-1": {**item, "rules": {"ever_clicked"}}}, WINDOWED, after
+    )
+    assert users["u-1"]["rules"] == ["ever_clicked"] and mismatches == []
+
+
+def test_the_profile_object_must_carry_the_rules_as_of_now() -> None:
+    now = T0_S + 25 * 3600
+    good = AdvanceResult(now)
+    check_sinks(
+        good, clicked(0, 1, 2), WINDOWED, 1.0, {"u-1": {"score": 30, "rules": ["ever_clicked"]}}, None
+    )
+    assert good.customer_profiles is not None and good.mismatch_count == 0
+    stale = AdvanceResult(now)
+    objects = {"u-1": {"score": 30, "rules": ["ever_clicked", "three_clicks"]}}
+    check_sinks(stale, clicked(0, 1, 2), WINDOWED, 1.0, objects, None)
+    assert stale.customer_profiles is not None and stale.customer_profiles.wrong == 1
+    assert stale.customer_profiles.examples[0]["expected_rules"] == ["ever_clicked"]
+
+
+def test_users_certainly_due_are_those_two_steps_from_their_final_score_or_out_of_their_tier() -> None:
+    # given users scored 100 (hot), 30 (cold) and 50 (warm) at T0, half-life 24 h
+    users = {
+        "far": ExpectedUser("far", 100.0, 100.0, {"custom": 100.0}, "hot", 1, T0_S * 1000),
+        "near": ExpectedUser("near", 30.0, 30.0, {"custom": 30.0}, "cold", 1, T0_S * 1000),
+        "edge": ExpectedUser("edge", 50.0, 50.0, {"custom": 50.0}, "warm", 1, T0_S * 1000),
+    }
+    wanted = Expectation(users=users)
+    hour = 3_600
+    # one hour later (2.8% off): "far" lost 2.85 points, "near" 0.86, "edge" 1.43: none is two steps of 5
+    # from its final score, no tier changed
+    assert certainly_due(wanted, SETTINGS, T0_S + hour, 5.0) == 0
+    # with a step of 1: "far" moved 2.85 >= 2, the others < 2
+    assert certainly_due(wanted, SETTINGS, T0_S + hour, 1.0) == 1
+    # a day later: "far" is at 50 (lost 50 >= 10, and left "hot"), "edge" at 25 (left "warm"), "near" at 15
+    # (lost 15 >= 10)
+    assert certainly_due(wanted, SETTINGS, T0_S + 24 * hour, 5.0) == 3
+    # with a step of 20: "far" lost 50 >= 40; "edge" lost only 25 but left "warm"; "near" stayed cold
+    assert certainly_due(wanted, SETTINGS, T0_S + 24 * hour, 20.0) == 2
+    # with hysteresis the tier criterion is not certain: only the moved ones count
+    held = Settings(decay_half_life_hours=24.0, tiers=SETTINGS.tiers, tier_hysteresis=D(5))
+    assert certainly_due(wanted, held, T0_S + 24 * hour, 10.0) == 2  # "far" lost 50, "edge" 25
+    assert certainly_due(wanted, held, T0_S + 24 * hour, 20.0) == 1  # only "far" moved >= 40
