@@ -44,7 +44,9 @@ def ledger_key(user_key: str, content_key: str) -> str:
 
 
 def _number(value: Decimal | int) -> dict[str, str]:
-    return {"N": format(value, "f") if isinstance(value, Decimal) else str(value)}
+    """A DynamoDB number, normalized: a rounded share of 0 is sent as "0", not "0.0000000000" (which
+    moto stores and later fails to ADD to, as "0E-10")."""
+    return {"N": format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)}
 
 
 def touches_from_item(item: Mapping[str, Any] | None) -> tuple[Touches, int | None]:

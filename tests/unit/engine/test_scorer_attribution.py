@@ -392,3 +392,18 @@ def test_the_report_reads_the_table_as_json_csv_and_a_table(campaigns: AwsResour
     assert report.main(["--table", CAMPAIGN_TABLE], dynamodb=campaigns.dynamodb) == 0
     out = capsys.readouterr().out
     assert "spring" in out and "unattributed: 1 conversions, value 4" in out
+
+
+def test_zero_valued_linear_shares_add_up_again(campaigns: AwsResources, capsys: Any) -> None:
+    # A purchase without a price splits value 0 over two campaigns: each rounded share is 0E-10, sent
+    # normalized as "0"; the second purchase ADDs to those items again (moto failed on "0.0000000000").
+    scorer_runtime = runtime(campaigns)
+    payloads = [
+        click("u1", "a", T0),
+        click("u1", "b", T0 + 1),
+        custom_event("u1", "_monetization.purchase", T0 + H),
+    ]
+    first = run(scorer_runtime, payloads, capsys)
+    second = run(scorer_runtime, [custom_event("u1", "_monetization.purchase", T0 + 2 * H)], capsys)
+    assert first["response"] == second["response"] == {"batchItemFailures": []}
+    assert table(campaigns)["a"]["linear"] == (1, 0) and table(campaigns)["b"]["linear"] == (1, 0)
