@@ -625,27 +625,25 @@ def build_report(
 
 
 def print_campaigns(items: list[dict[str, Any]], console: Console) -> None:
-    """The per-campaign attribution table after a run (#11), as `make report` prints it."""
-    from engagement_scoring.report import campaign_totals, rows
+    """The per-campaign attribution table after a run (#11), the figures `make report` prints."""
     from rich.table import Table
 
-    campaigns, unattributed = campaign_totals(items)
-    header, table_rows = rows(campaigns, {})
+    shown = table_campaigns_json(items)
+    unattributed = shown["unattributed"]
     table = Table(
         title="campaign attribution",
-        caption=f"unattributed: {format(unattributed['conversions'].normalize(), 'f')} conversions, "
-        f"value {format(unattributed['value'].normalize(), 'f')}",
+        caption=f"unattributed: {unattributed['conversions']:g} conversions, value {unattributed['value']:g}",
     )
-    # cost columns are empty without costs: left out here
-    keep = [
-        i
-        for i, name in enumerate(header)
-        if name != "cost" and not name.endswith(("cost/conversion", "return"))
-    ]
-    for index in keep:
-        table.add_column(header[index], justify="left" if index == 0 else "right")
-    for row in table_rows:
-        table.add_row(*(row[i] for i in keep))
+    models = ("last_touch", "first_touch", "linear")
+    table.add_column("campaign")
+    for model in models:
+        table.add_column(f"{model} conversions", justify="right")
+        table.add_column(f"{model} value", justify="right")
+    for name, totals in shown["campaigns"].items():
+        cells = [name]
+        for model in models:
+            cells += [f"{totals[model]['conversions']:g}", f"{totals[model]['value']:g}"]
+        table.add_row(*cells)
     console.print(table)
 
 
