@@ -206,9 +206,9 @@ variable "machine_engagement" {
 }
 
 variable "attribution_enabled" {
-  description = "Campaign attribution (see the module's attribution_enabled); null keeps the module's default (on)."
+  description = "Campaign attribution (see the module's attribution_enabled). Off here by default, so the local runs and the tests built on them cost what they did (with it, touch users write with a transaction); --tf-var attribution_enabled=true turns it on, and the simulator then checks the campaign table against its oracle."
   type        = bool
-  default     = null
+  default     = false
 }
 
 variable "attribution_touch_event_types" {

@@ -102,7 +102,7 @@ def test_outputs_name_the_pipeline(deployment: Deployment) -> None:
     assert outputs["failure_queue_url"].endswith(f"/{PREFIX}-failures")
     assert outputs["observer_queue_url"].endswith(f"/{PREFIX}-observed-events")
     assert outputs["event_bus_name"] == f"{PREFIX}-scores"
-    assert outputs["campaign_attribution_table_name"] == f"{PREFIX}-campaign-attribution"
+    assert outputs.get("campaign_attribution_table_name") is None  # examples/local: attribution off by default
 
 
 def test_stream_exists_on_demand_and_encrypted(deployment: Deployment) -> None:
@@ -124,7 +124,6 @@ def test_tables_have_the_contract_keys_stream_ttl_and_backups(deployment: Deploy
         ("score_rules_table_name", "event_type"),
         ("user_scores_table_name", "user_key"),
         ("processed_events_table_name", "event_key"),
-        ("campaign_attribution_table_name", "campaign"),
     ):
         name = deployment.outputs[output]
         table = dynamodb.describe_table(TableName=name)["Table"]
@@ -196,24 +195,6 @@ def test_functions_run_the_zip_with_the_contract_handlers_and_environment(deploy
             "MAX_CLOCK_SKEW_SECONDS": "3600",
             "SCORE_PUBLISH_MIN_DELTA": "10",
             "TIER_HYSTERESIS_POINTS": "0",
-            # campaign attribution (#11), on by default, as Terraform's jsonencode writes the inputs
-            "CAMPAIGN_ATTRIBUTION_TABLE": f"{PREFIX}-campaign-attribution",
-            "ATTRIBUTION_TOUCH_EVENT_TYPES": json.dumps(
-                ["_email.open", "_email.click", "_SMS.SUCCESS", "_campaign.opened_notification"],
-                separators=(",", ":"),
-            ),
-            "ATTRIBUTION_LOOKBACK_HOURS": "168",
-            "ATTRIBUTION_MAX_TOUCHES": "50",
-            "CONVERSION_RULES": json.dumps(
-                [
-                    {
-                        "event_type": "_monetization.purchase",
-                        "quantity_metric": "_quantity",
-                        "value_metric": "_item_price",
-                    }
-                ],
-                separators=(",", ":"),
-            ),
         },
         "score_sync": {
             "FAILURE_QUEUE_URL": outputs["failure_queue_url"],
