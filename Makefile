@@ -84,6 +84,9 @@ localstack-down: ## Stop the LocalStack container
 redrive: venv ## Redrive the failure queue: dry run unless ARGS has --apply (ARGS="--queue-url URL ...")
 	$(PY) -m engagement_scoring.redrive $(ARGS)
 
+report: venv ## The per-campaign attribution table (ARGS="--table NAME [--costs-json JSON] [--csv|--json]" or --scorer-function NAME)
+	$(PY) -m engagement_scoring.report $(ARGS)
+
 explain: venv ## Why a user's score is what it is, from the archive (ARGS="--user KEY --archive-dir DIR" or Athena flags)
 	$(PY) -m engagement_scoring.explain $(ARGS)
 
@@ -94,4 +97,4 @@ clean: ## Remove build outputs (keeps the virtual environments)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help venv toolchain fmt lint checkov docs test test-unit test-reliability simulate deploy-localstack \
-	localstack-up localstack-down redrive explain bench clean
+	localstack-up localstack-down redrive report explain bench clean

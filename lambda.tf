@@ -29,6 +29,7 @@ locals {
     var.score_ceiling == null ? {} : { SCORE_CEILING = tostring(var.score_ceiling) },
     var.recipient_hash_key_parameter == null ? {} : { RECIPIENT_HASH_KEY_PARAMETER = var.recipient_hash_key_parameter },
     local.window_rules_environment,
+    local.attribution_environment,
   )
 
   # The HMAC key parameter as an ARN (a name starting with "/" keeps it: parameter/a/b for "/a/b").

@@ -276,3 +276,18 @@ output "archive_named_query_ids" {
   description = "Ids of the archive's Athena named queries by name (user_history, top_users, campaign_engagement, rescoring); empty without the archive."
   value       = { for name, query in aws_athena_named_query.archive : name => query.id }
 }
+
+output "campaign_attribution_table_name" {
+  description = "Name of the per-campaign attribution DynamoDB table (null when attribution_enabled is false)."
+  value       = try(aws_dynamodb_table.campaign_attribution[0].name, null)
+}
+
+output "campaign_attribution_table_arn" {
+  description = "ARN of the per-campaign attribution DynamoDB table (null when attribution_enabled is false)."
+  value       = try(aws_dynamodb_table.campaign_attribution[0].arn, null)
+}
+
+output "campaign_costs" {
+  description = "The campaign_costs input, for the report (campaign => spend)."
+  value       = var.campaign_costs
+}

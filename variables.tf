@@ -306,6 +306,92 @@ variable "window_rules" {
   }
 }
 
+variable "attribution_enabled" {
+  description = "Campaign attribution (docs/attribution.md): the scorer records touches and credits each conversion, exactly once, to the per-campaign table it creates (<name_prefix>-campaign-attribution). Users whose batch holds a touch or a conversion then write with a TransactWriteItems; users without cost nothing more."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "attribution_touch_event_types" {
+  description = "Event types that are attribution touches when the event carries a campaign (they need no score rule). At most one touch per campaign, message id and event type counts."
+  type        = list(string)
+  default     = ["_email.open", "_email.click", "_SMS.SUCCESS", "_campaign.opened_notification"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.attribution_touch_event_types) <= 50 && alltrue([for t in var.attribution_touch_event_types : length(t) >= 1 && length(t) <= 256])
+    error_message = "attribution_touch_event_types: at most 50 event types, each 1 to 256 characters."
+  }
+
+  validation {
+    condition     = length(distinct(var.attribution_touch_event_types)) == length(var.attribution_touch_event_types)
+    error_message = "attribution_touch_event_types must not repeat an event type."
+  }
+}
+
+variable "attribution_lookback_hours" {
+  description = "Attribution window: a conversion at time t is credited to the touches with event time in [t - attribution_lookback_hours, t] that the scorer saw before it."
+  type        = number
+  default     = 168
+  nullable    = false
+
+  validation {
+    condition     = floor(var.attribution_lookback_hours) == var.attribution_lookback_hours && var.attribution_lookback_hours >= 1 && var.attribution_lookback_hours <= 2160
+    error_message = "attribution_lookback_hours must be a whole number of hours from 1 to 2160 (90 days)."
+  }
+}
+
+variable "attribution_max_touches" {
+  description = "Touches kept per user: the most recent, within the look-back of the newest touch."
+  type        = number
+  default     = 50
+  nullable    = false
+
+  validation {
+    condition     = floor(var.attribution_max_touches) == var.attribution_max_touches && var.attribution_max_touches >= 1 && var.attribution_max_touches <= 50
+    error_message = "attribution_max_touches must be a whole number from 1 to 50 (one conversion's credit must fit a DynamoDB transaction)."
+  }
+}
+
+variable "conversion_rules" {
+  description = "Conversion event types (they need no score rule) and their value: value_metric x quantity_metric from the event's metrics. A quantity_metric missing from the rule or the event counts 1; a value_metric missing from the rule or the event gives value 0 (the conversion still counts)."
+  type = list(object({
+    event_type      = string
+    value_metric    = optional(string)
+    quantity_metric = optional(string)
+  }))
+  default  = [{ event_type = "_monetization.purchase", value_metric = "_item_price", quantity_metric = "_quantity" }]
+  nullable = false
+
+  validation {
+    condition     = length(var.conversion_rules) <= 20 && alltrue([for rule in var.conversion_rules : length(rule.event_type) >= 1 && length(rule.event_type) <= 256])
+    error_message = "conversion_rules: at most 20 rules, each event_type 1 to 256 characters."
+  }
+
+  validation {
+    condition     = length(distinct([for rule in var.conversion_rules : rule.event_type])) == length(var.conversion_rules)
+    error_message = "conversion_rules must not repeat an event_type."
+  }
+
+  validation {
+    condition     = alltrue([for rule in var.conversion_rules : alltrue([for metric in [rule.value_metric, rule.quantity_metric] : metric == null ? true : can(regex("^.{1,128}$", metric))])])
+    error_message = "A conversion_rules value_metric or quantity_metric must be 1 to 128 characters."
+  }
+}
+
+variable "campaign_costs" {
+  description = "Optional spend per campaign (campaign name => amount, in the unit of the conversion values), for the report's cost per conversion and return on spend. Not read by the Lambda functions."
+  type        = map(number)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for name, cost in var.campaign_costs : cost >= 0 && length(name) >= 1 && length(name) <= 512])
+    error_message = "campaign_costs: every cost must be >= 0 and every campaign name 1 to 512 characters."
+  }
+}
+
 variable "user_key_mode" {
   description = "How the scorer derives the user key: auto (Pinpoint endpoint User.UserId when present, else client.client_id), endpoint_id, or user_id (records without a user id are rejected)."
   type        = string

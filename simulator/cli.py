@@ -44,7 +44,7 @@ from simulator.funnels import FunnelRates
 from simulator.injection import DUPLICATE, MALFORMED, StreamRecord
 from simulator.oracle import Expectation, Rule, Settings
 from simulator.producer import KinesisProducer, ProducerError, ProducerStats
-from simulator.readback import function_environment, output, read_rules, read_scores
+from simulator.readback import function_environment, output, read_rules, read_scores, scan_items
 from simulator.replay import read_events_file, write_events_file
 from simulator.report import print_summary, tier_counts, top_users, user_states, write_histogram, write_report
 from simulator.routes import ROUTE_TF_VARS
@@ -55,7 +55,9 @@ from simulator.verify import (
     check_customer_profiles,
     check_eventbridge,
     check_pinpoint,
+    compare_campaigns,
     compare_scores,
+    table_campaigns_json,
 )
 from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, WorkloadConfig, generate
 
@@ -345,6 +347,9 @@ class RunResult:
     customer_profiles_reason: str = ""
     route_stats: routes.RouteStats | None = None
     advance: time_advance.AdvanceResult | None = None
+    # Campaign attribution (#11): the campaign table as read, and its differences from the oracle's.
+    campaign_items: list[dict[str, Any]] | None = None
+    campaign_mismatches: list[dict[str, Any]] | None = None
 
 
 def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
@@ -387,6 +392,9 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
     items = read_scores(dynamodb, output(outputs, "user_scores_table_name"))
     result = RunResult(records, stats, items, deployment.pipeline_stats(), workload, rules, settings)
     result.route_stats = route_stats
+    campaign_table = outputs.get("campaign_attribution_table_name")
+    if campaign_table:
+        result.campaign_items = scan_items(dynamodb, campaign_table)
     if workload is not None and rules is not None and settings is not None:
         result.expectation = expectation = _expect(workload, rules, settings)
         if outputs.get("sms_event_log_group_name"):
@@ -423,6 +431,8 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.customer_profiles_reason = "objects not observable on this target"
         else:
             result.customer_profiles = check_customer_profiles(expectation, objects, settings)
+        if result.campaign_items is not None and settings.attribution is not None:
+            result.campaign_mismatches = compare_campaigns(expectation, result.campaign_items)
         scorer = (result.pipeline or {}).get("scorer")
         runner = (result.pipeline or {}).get("runner") or {}
         if not scorer:
@@ -560,6 +570,10 @@ def build_report(
     if result.advance is not None:
         verification["advance"] = result.advance.to_json()
         verification["mismatches"] += result.advance.mismatch_count
+    if result.campaign_mismatches is not None:
+        verification["campaign_mismatches"] = len(result.campaign_mismatches)
+        verification["campaign_details"] = result.campaign_mismatches[:MAX_REPORTED_MISMATCHES]
+        verification["mismatches"] += len(result.campaign_mismatches)
     oracle = None
     if result.expectation is not None:
         e = result.expectation
@@ -610,6 +624,29 @@ def build_report(
     return report, users
 
 
+def print_campaigns(items: list[dict[str, Any]], console: Console) -> None:
+    """The per-campaign attribution table after a run (#11), the figures `make report` prints."""
+    from rich.table import Table
+
+    shown = table_campaigns_json(items)
+    unattributed = shown["unattributed"]
+    table = Table(
+        title="campaign attribution",
+        caption=f"unattributed: {unattributed['conversions']:g} conversions, value {unattributed['value']:g}",
+    )
+    models = ("last_touch", "first_touch", "linear")
+    table.add_column("campaign")
+    for model in models:
+        table.add_column(f"{model} conversions", justify="right")
+        table.add_column(f"{model} value", justify="right")
+    for name, totals in shown["campaigns"].items():
+        cells = [name]
+        for model in models:
+            cells += [f"{totals[model]['conversions']:g}", f"{totals[model]['value']:g}"]
+        table.add_row(*cells)
+    console.print(table)
+
+
 def command_run(args: argparse.Namespace, console: Console) -> int:
     started = time.monotonic()
     target = resolve_target(args.target)
@@ -625,6 +662,8 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     report["run"]["wall_time_s"] = round(time.monotonic() - started, 2)
     write_report(report, args.report_dir)
     print_summary(report, console)
+    if result.campaign_items is not None:
+        print_campaigns(result.campaign_items, console)
     mismatches = int(report["verification"]["mismatches"])
     if args.json:
         print(
@@ -639,6 +678,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
                     "malformed": report["stream"]["malformed"],
                     "pipeline": result.pipeline,
                     "report": report["files"]["report"],
+                    # campaign attribution (#11), from the campaign table (also with --events-file)
+                    **(
+                        table_campaigns_json(result.campaign_items)
+                        if result.campaign_items is not None
+                        else {}
+                    ),
                 }
             )
         )

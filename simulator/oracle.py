@@ -62,6 +62,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from simulator.machine_policy import CLICK_EVENT, OPEN_EVENT, MachineSettings, Signals
@@ -156,6 +157,107 @@ class Tier:
 
 
 @dataclass(frozen=True, slots=True)
+class Attribution:
+    """Campaign attribution's settings (#11, docs/attribution.md), read from the scorer's environment by
+    the oracle's own code: touch types, look-back, touches kept, conversion rules (type -> metrics)."""
+
+    touch_types: frozenset[str]
+    lookback_ms: int
+    max_touches: int
+    conversions: Mapping[str, tuple[str | None, str | None]]
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Attribution | None:
+        if not (env.get("CAMPAIGN_ATTRIBUTION_TABLE") or "").strip():
+            return None
+        touches = env.get("ATTRIBUTION_TOUCH_EVENT_TYPES") or ""
+        rules = env.get("CONVERSION_RULES") or ""
+        conversions = (
+            {
+                str(rule["event_type"]): (rule.get("value_metric"), rule.get("quantity_metric"))
+                for rule in json.loads(rules)
+            }
+            if rules.strip()
+            else {"_monetization.purchase": ("_item_price", "_quantity")}
+        )
+        return cls(
+            frozenset(json.loads(touches) if touches.strip() else DEFAULT_TOUCH_TYPES),
+            int(env.get("ATTRIBUTION_LOOKBACK_HOURS") or 168) * 3_600_000,
+            int(env.get("ATTRIBUTION_MAX_TOUCHES") or 50),
+            conversions,
+        )
+
+
+ATTRIBUTION_MODELS = ("last_touch", "first_touch", "linear")
+
+
+class Attributor:
+    """The oracle's attribution, written apart from the engine's: per user the touches in stream order
+    (a list of [time, stream number, campaign, type, message id]), conversions credited in exact fractions
+    from the touches seen before them in the stream, totals per campaign and model."""
+
+    def __init__(self, config: Attribution) -> None:
+        self.config = config
+        self.touches: dict[str, list[tuple[int, int, str, str, str | None]]] = {}
+        self.numbers: dict[str, int] = {}
+        self.campaigns: dict[str, dict[str, list[Fraction]]] = {}
+        self.unattributed = [Fraction(0), Fraction(0)]
+
+    @staticmethod
+    def _metric(metrics: Mapping[str, Any] | None, name: str | None) -> Fraction | None:
+        value = (metrics or {}).get(name) if name is not None else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return Fraction(Decimal(str(value)))
+
+    def _credit(self, campaign: str, model: str, conversions: Fraction, value: Fraction) -> None:
+        totals = self.campaigns.setdefault(
+            campaign, {m: [Fraction(0), Fraction(0)] for m in ATTRIBUTION_MODELS}
+        )
+        totals[model][0] += conversions
+        totals[model][1] += value
+
+    def event(self, event: ParsedEvent, machine_flagged: bool) -> None:
+        """A counted event, in stream order."""
+        config = self.config
+        rule = config.conversions.get(event.event_type)
+        if rule is not None:
+            price = self._metric(event.metrics, rule[0])
+            quantity = self._metric(event.metrics, rule[1])
+            value = Fraction(0) if price is None else price * (Fraction(1) if quantity is None else quantity)
+            start = event.timestamp - config.lookback_ms
+            window = [t for t in self.touches.get(event.user_key, []) if start <= t[0] <= event.timestamp]
+            if not window:
+                self.unattributed[0] += 1
+                self.unattributed[1] += value
+            else:
+                latest = max(window, key=lambda t: (t[0], t[1]))
+                earliest_time = min(t[0] for t in window)
+                earliest = max((t for t in window if t[0] == earliest_time), key=lambda t: t[1])
+                self._credit(latest[2], "last_touch", Fraction(1), value)
+                self._credit(earliest[2], "first_touch", Fraction(1), value)
+                for touch in window:
+                    self._credit(touch[2], "linear", Fraction(1, len(window)), value / len(window))
+        if (
+            event.event_type in config.touch_types
+            and event.campaign is not None
+            and event.campaign != "(unattributed)"
+            and not machine_flagged
+        ):
+            kept = self.touches.setdefault(event.user_key, [])
+            same = (event.campaign, event.event_type, event.message_id)
+            if event.message_id is not None and any((t[2], t[3], t[4]) == same for t in kept):
+                return
+            number = self.numbers.get(event.user_key, 0)
+            self.numbers[event.user_key] = number + 1
+            kept.append((event.timestamp, number, event.campaign, event.event_type, event.message_id))
+            newest = max(t[0] for t in kept)
+            kept[:] = sorted(
+                (t for t in kept if t[0] >= newest - config.lookback_ms), key=lambda t: (t[0], t[1])
+            )[-config.max_touches :]
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     user_key_mode: str = "auto"
     decay_half_life_hours: float = 0.0
@@ -172,6 +274,11 @@ class Settings:
     # this far below that tier's min_score.
     tier_hysteresis: Decimal = Decimal(0)
     window_rules: tuple[WindowRule, ...] = ()
+    # Campaign attribution (#11, docs/attribution.md): its touch and conversion types are counted at 0
+    # points when no score rule names them (on when CAMPAIGN_ATTRIBUTION_TABLE is set).
+    attribution_types: frozenset[str] = frozenset()
+    attribution: Attribution | None = None  # the models' settings, None when attribution is off
+    campaign_tag: str = "campaign"
 
     @property
     def decays(self) -> bool:
@@ -204,6 +311,9 @@ class Settings:
             publish_min_delta=Decimal(env.get("SCORE_PUBLISH_MIN_DELTA") or "0"),
             tier_hysteresis=Decimal(env.get("TIER_HYSTERESIS_POINTS") or "0"),
             window_rules=window_rules_from_json(env.get("WINDOW_RULES")),
+            attribution_types=attribution_types_from_env(env),
+            attribution=Attribution.from_environment(env),
+            campaign_tag=env.get("CAMPAIGN_TAG") or "campaign",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -219,6 +329,21 @@ class Settings:
             "tier_hysteresis_points": float(self.tier_hysteresis),
             "window_rules": [rule.name for rule in self.window_rules],
         }
+
+
+DEFAULT_TOUCH_TYPES = ("_email.open", "_email.click", "_SMS.SUCCESS", "_campaign.opened_notification")
+DEFAULT_CONVERSION_TYPES = ("_monetization.purchase",)
+
+
+def attribution_types_from_env(env: Mapping[str, str]) -> frozenset[str]:
+    """The touch and conversion event types of the scorer's attribution settings (none when it is off)."""
+    if not (env.get("CAMPAIGN_ATTRIBUTION_TABLE") or "").strip():
+        return frozenset()
+    touches = env.get("ATTRIBUTION_TOUCH_EVENT_TYPES") or ""
+    rules = env.get("CONVERSION_RULES") or ""
+    return frozenset(json.loads(touches) if touches.strip() else DEFAULT_TOUCH_TYPES) | frozenset(
+        [str(rule["event_type"]) for rule in json.loads(rules)] if rules.strip() else DEFAULT_CONVERSION_TYPES
+    )
 
 
 def _optional_decimal(value: str | None) -> Decimal | None:
@@ -291,6 +416,7 @@ class ParsedEvent:
     once_per_message: bool = False  # the format counts it once per message (SMS success / failure)
     signals: Signals | None = None  # e-mail opens and clicks: what the machine-engagement policy reads
     metrics: Mapping[str, Any] | None = None  # custom / Pinpoint `metrics`, SMS price: for sum window rules
+    campaign: str | None = None  # SES tag / SMS context key, Pinpoint campaign_id else journey_id, custom
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,6 +617,7 @@ def _parse_pinpoint(obj: dict[str, Any], user_key_mode: str, key_bytes: bytes) -
         key_bytes,
         signals=_pinpoint_signals(obj, event_type),
         metrics=obj.get("metrics") if isinstance(obj.get("metrics"), dict) else None,
+        campaign=_text(attributes.get("campaign_id")) or _text(attributes.get("journey_id")),
     )
 
 
@@ -578,6 +705,7 @@ def _parse_custom(obj: dict[str, Any], key_bytes: bytes) -> ParsedEvent | Skippe
         key_bytes,
         channel if isinstance(channel, str) else None,
         metrics=metrics,
+        campaign=_text(obj.get("campaign")),
     )
 
 
@@ -628,6 +756,10 @@ SMS_OPT_OUT_KEYWORDS = (
     "TD",
     "UNSUBSCRIBE",
 )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _tag(tags: Any, name: str) -> str | None:
@@ -747,6 +879,7 @@ def _parse_ses(obj: dict[str, Any], settings: Settings) -> list[ParsedEvent | Sk
             None,
             ("ses", name, message_id, timestamp, tells_apart, key),
             signals=signals,
+            campaign=_tag(mail.get("tags"), settings.campaign_tag),
         )
         for key in keys
     ]
@@ -815,6 +948,7 @@ def _parse_sms_status(obj: dict[str, Any], settings: Settings) -> ParsedEvent | 
         None,
         once,
         metrics=price or None,
+        campaign=_tag(obj.get("context"), settings.campaign_tag),
     )
 
 
@@ -878,6 +1012,9 @@ class Expectation:
     # Point limits: counted events that earned less than their points, and the points held back.
     limit_capped_events: int = 0
     points_not_counted: Decimal = Decimal(0)
+    # Campaign attribution (#11): per campaign and model [conversions, value]; unattributed [n, value].
+    campaigns: dict[str, dict[str, list[Fraction]]] = field(default_factory=dict)
+    unattributed: list[Fraction] = field(default_factory=lambda: [Fraction(0), Fraction(0)])
 
 
 @dataclass(slots=True)
@@ -958,7 +1095,10 @@ def expect(
     records = list(records)
     machine = settings.machine
     # An event type only a window rule names is counted at 0 points, so that the rule can measure it.
-    measured_only = {t for w in settings.window_rules for t in w.event_types} - set(rules)
+    # So is a touch or conversion type of campaign attribution.
+    measured_only = (
+        {t for w in settings.window_rules for t in w.event_types} | settings.attribution_types
+    ) - set(rules)
     if measured_only:
         rules = {**rules, **{t: Rule(t, Decimal(0)) for t in measured_only}}
     limits: dict[tuple[str, str], tuple[int, Decimal]] = {}  # (user, type) -> (period, earned)
@@ -995,6 +1135,8 @@ def expect(
     def count(table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1
 
+    attributor = Attributor(settings.attribution) if settings.attribution is not None else None
+
     for data, truth in zip(records, truth_list, strict=True):
         outcomes = _parse_cached(data, settings, parsed)
         for outcome in outcomes:
@@ -1013,6 +1155,7 @@ def expect(
                 count(result.skipped, "no_rule")
                 continue
             weight = Decimal(1)
+            reasons: tuple[str, ...] = ()
             if event.signals is not None:
                 reasons = machine.reasons(
                     event.event_type, event.timestamp, event.signals, event.dedupe_key in bursts
@@ -1039,6 +1182,8 @@ def expect(
                     continue
                 seen_messages.add(message_key)
             result.counted += 1
+            if attributor is not None:
+                attributor.event(event, bool(reasons))
             points = rule.points * weight
             if rule.max_points is not None and points > 0:
                 earned = _limited(limits, rule, event.user_key, event.timestamp, points)
@@ -1058,6 +1203,8 @@ def expect(
         user = result.users[user_key] = _score(user_key, events, settings, endpoints.get(user_key, set()))
         user.measured = measured.get(user_key, [])
         user.rules = matched_rules(settings.window_rules, user.measured, user.as_of)
+    if attributor is not None:
+        result.campaigns, result.unattributed = attributor.campaigns, attributor.unattributed
     return result
 
 

@@ -369,6 +369,12 @@ class SuccessorRates:
     sign_up: float = 0.5  # first session of an identified user
     custom_events: float = 1.2  # mean custom events per session
     purchase: float = 0.15  # per session
+    # Campaign attribution (#11), off by default (so default workloads stay as they were): of clicked
+    # campaign mails, a purchase (`_item_price` x `_quantity`) after an exponential delay of mean 72 h
+    # (about 1 in 10 past the default 168 h window); of those, the click reaching the stream only after
+    # the purchase (a late touch, never applied to it).
+    campaign_purchase: float = 0.0
+    late_touch: float = 0.0
 
     @classmethod
     def names(cls) -> list[str]:
@@ -666,6 +672,7 @@ class SuccessorGenerator:
         assert last is not None
         if rng.random() < self._p(rates.ses_click, user):
             clicked: int | None = last + (5 + int(rng.random() * 596)) * SECOND
+            first_record, first_click = len(self.out), clicked
             for _ in range(1 + (rng.random() < 0.25)):
                 link = f"https://shop.example.com/p/{int(rng.random() * 1000)}?utm_source=email"
                 assert clicked is not None
@@ -673,6 +680,8 @@ class SuccessorGenerator:
                 if done is None:
                     break
                 clicked = done + (5 + int(rng.random() * 896)) * SECOND
+            if tagged and rates.campaign_purchase and first_click is not None:
+                self._campaign_purchase(user, first_click, first_record)
         r = rng.random()
         if r < rates.ses_unsubscribe + rates.ses_subscription_change:
             unsubscribe = r < rates.ses_unsubscribe
@@ -696,6 +705,28 @@ class SuccessorGenerator:
                     "oldTopicPreferences": old,
                 },
             )
+
+    def _campaign_purchase(self, user: User, clicked: int, first_record: int) -> None:
+        """Maybe a purchase after a campaign click (#11); maybe the clicks (records from `first_record`)
+        then reach the stream after it."""
+        rng, rates = self.rng, self.rates
+        if rng.random() >= rates.campaign_purchase:
+            return
+        clicks_end = len(self.out)
+        bought = self._custom(
+            user,
+            "_monetization.purchase",
+            clicked + int(rng.expovariate(1 / (72 * HOUR))),
+            metrics={
+                "_item_price": round(rng.uniform(5, 300), 2),
+                "_quantity": float(1 + int(rng.random() * 3)),
+            },
+        )
+        if bought is not None and rates.late_touch and rng.random() < rates.late_touch:
+            for index in range(first_record, clicks_end):
+                self.out[index] = self.out[index]._replace(
+                    timestamp=bought + (1 + int(rng.random() * 3600)) * SECOND
+                )
 
     def _proxy(self) -> dict[str, Any]:
         """A privacy-proxy image fetch: the bare agent, an address of the proxy (198.51.100.0/24 is

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -459,3 +459,90 @@ def check_customer_profiles(
     for user_key in sorted(set(objects) - set(expectation.users)):
         check.fail("unexpected", user_key=user_key)
     return check
+
+
+def campaigns_json(expectation: Expectation) -> dict[str, Any]:
+    """The oracle's attribution in the shape of the report's and the simulator's --json (#11):
+    {"campaigns": {campaign: {model: {"conversions", "value"}}}, "unattributed": {"conversions", "value"}}."""
+    return {
+        "campaigns": {
+            name: {
+                model: {"conversions": float(totals[0]), "value": float(totals[1])}
+                for model, totals in models.items()
+            }
+            for name, models in sorted(expectation.campaigns.items())
+            if any(totals[0] or totals[1] for totals in models.values())
+        },
+        "unattributed": {
+            "conversions": float(expectation.unattributed[0]),
+            "value": float(expectation.unattributed[1]),
+        },
+    }
+
+
+def compare_campaigns(
+    expectation: Expectation, items: Iterable[Mapping[str, Any]], tolerance: float = 1e-6
+) -> list[dict[str, Any]]:
+    """Differences between the oracle's per-campaign attribution and the campaign table's items (plain
+    values). The engine rounds each linear share to 1e-10 (docs/attribution.md), hence the tolerance."""
+    from fractions import Fraction
+
+    models = ("last_touch", "first_touch", "linear")
+    seen: dict[str, dict[str, tuple[Fraction, Fraction]]] = {}
+    for item in items:
+        name = item.get("campaign")
+        if isinstance(name, str):
+            seen[name] = {
+                model: (
+                    Fraction(item.get(f"{model}_conversions") or 0),
+                    Fraction(item.get(f"{model}_value") or 0),
+                )
+                for model in models
+            }
+    want: dict[str, dict[str, tuple[Fraction, Fraction]]] = {
+        name: {model: (totals[model][0], totals[model][1]) for model in models}
+        for name, totals in expectation.campaigns.items()
+    }
+    if expectation.unattributed[0]:
+        want["(unattributed)"] = {
+            model: (expectation.unattributed[0], expectation.unattributed[1]) for model in models
+        }
+    mismatches = []
+    for name in sorted(set(want) | set(seen)):
+        zero = {model: (Fraction(0), Fraction(0)) for model in models}
+        expected, got = want.get(name, zero), seen.get(name, zero)
+        for model in models:
+            if any(abs(float(a - b)) > tolerance for a, b in zip(expected[model], got[model], strict=True)):
+                mismatches.append(
+                    {
+                        "campaign": name,
+                        "model": model,
+                        "expected": [float(x) for x in expected[model]],
+                        "table": [float(x) for x in got[model]],
+                    }
+                )
+    return mismatches
+
+
+def table_campaigns_json(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The campaign table's items (plain values) as the simulator's --json shows them (#11): unrounded
+    numbers; a campaign with no credit in any model is left out, a model with none shows 0."""
+    models = ("last_touch", "first_touch", "linear")
+    campaigns: dict[str, Any] = {}
+    unattributed = {"conversions": 0.0, "value": 0.0}
+    for item in items:
+        name = item.get("campaign")
+        if not isinstance(name, str):
+            continue
+        totals = {
+            model: {
+                "conversions": float(item.get(f"{model}_conversions") or 0),
+                "value": float(item.get(f"{model}_value") or 0),
+            }
+            for model in models
+        }
+        if name == "(unattributed)":
+            unattributed = totals["last_touch"]
+        elif any(t["conversions"] or t["value"] for t in totals.values()):
+            campaigns[name] = totals
+    return {"campaigns": dict(sorted(campaigns.items())), "unattributed": unattributed}

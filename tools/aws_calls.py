@@ -248,7 +248,9 @@ def iam_actions(calls: set[Call], trees: dict[str, ast.Module]) -> dict[str, set
         operation = operations[call.method]
         names = [SQS_BATCH.get(operation, operation)] if call.service == "sqs" else [operation]
         if call.service == "dynamodb" and operation in ("TransactWriteItems", "TransactGetItems"):
-            kinds = transact_item_kinds(by_path[call.where.rsplit(":", 1)[0]])
+            # The actions may be built in any module the function reaches (the scorer's attribution
+            # items come from aws/attribution_store.py), so every reachable module is read.
+            kinds = set().union(*(transact_item_kinds(tree) for tree in by_path.values()))
             names = sorted(TRANSACT_ITEM_ACTIONS[kind] for kind in kinds)
         for name in names:
             actions.setdefault(f"{model.signing_name}:{name}", set()).add(call.where)

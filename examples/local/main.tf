@@ -63,6 +63,13 @@ module "engagement_scoring" {
   machine_engagement         = var.machine_engagement
   refresher_schedule_minutes = var.refresher_schedule_minutes
   window_rules               = var.window_rules
+  # campaign attribution (#11); null keeps the module's default
+  attribution_enabled           = var.attribution_enabled
+  attribution_touch_event_types = var.attribution_touch_event_types
+  attribution_lookback_hours    = var.attribution_lookback_hours
+  attribution_max_touches       = var.attribution_max_touches
+  conversion_rules              = var.conversion_rules
+  campaign_costs                = var.campaign_costs
 
   scorer_batch_size                 = var.scorer_batch_size
   scorer_starting_position          = var.starting_position

@@ -38,6 +38,16 @@ output "processed_events_table_name" {
   value       = module.engagement_scoring.processed_events_table_name
 }
 
+output "campaign_attribution_table_name" {
+  description = "Name of the per-campaign attribution table (null when attribution is off)."
+  value       = module.engagement_scoring.campaign_attribution_table_name
+}
+
+output "campaign_costs" {
+  description = "The campaign_costs input (campaign => spend), for the report."
+  value       = module.engagement_scoring.campaign_costs
+}
+
 output "score_rules" {
   description = "The seeded scoring rules, by event type."
   value       = module.engagement_scoring.score_rules

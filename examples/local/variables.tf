@@ -204,3 +204,43 @@ variable "machine_engagement" {
   default  = { scanner_user_agents = ["ExampleLinkScanner"] }
   nullable = false
 }
+
+variable "attribution_enabled" {
+  description = "Campaign attribution (see the module's attribution_enabled). Off here by default, so the local runs and the tests built on them cost what they did (with it, touch users write with a transaction); --tf-var attribution_enabled=true turns it on, and the simulator then checks the campaign table against its oracle."
+  type        = bool
+  default     = false
+}
+
+variable "attribution_touch_event_types" {
+  description = "See the module's attribution_touch_event_types; null keeps its default."
+  type        = list(string)
+  default     = null
+}
+
+variable "attribution_lookback_hours" {
+  description = "See the module's attribution_lookback_hours; null keeps its default (168)."
+  type        = number
+  default     = null
+}
+
+variable "attribution_max_touches" {
+  description = "See the module's attribution_max_touches; null keeps its default (50)."
+  type        = number
+  default     = null
+}
+
+variable "conversion_rules" {
+  description = "See the module's conversion_rules, e.g. --tf-var conversion_rules='[{\"event_type\":\"signup\"}]'; null keeps its default."
+  type = list(object({
+    event_type      = string
+    value_metric    = optional(string)
+    quantity_metric = optional(string)
+  }))
+  default = null
+}
+
+variable "campaign_costs" {
+  description = "See the module's campaign_costs (campaign => spend); null keeps its default (none)."
+  type        = map(number)
+  default     = null
+}

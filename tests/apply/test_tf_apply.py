@@ -102,6 +102,9 @@ def test_outputs_name_the_pipeline(deployment: Deployment) -> None:
     assert outputs["failure_queue_url"].endswith(f"/{PREFIX}-failures")
     assert outputs["observer_queue_url"].endswith(f"/{PREFIX}-observed-events")
     assert outputs["event_bus_name"] == f"{PREFIX}-scores"
+    assert (
+        outputs.get("campaign_attribution_table_name") is None
+    )  # examples/local: attribution off by default
 
 
 def test_stream_exists_on_demand_and_encrypted(deployment: Deployment) -> None:

@@ -89,6 +89,18 @@ FULL = {
     "window_rules": [
         {"name": "three_clicks", "event_types": ["_email.click"], "threshold": 3, "window_hours": 168},
     ],
+    "attribution_touch_event_types": ["_email.click", "_SMS.SUCCESS"],
+    "attribution_lookback_hours": 720,
+    "attribution_max_touches": 10,
+    "conversion_rules": [
+        {
+            "event_type": "_monetization.purchase",
+            "value_metric": "_item_price",
+            "quantity_metric": "_quantity",
+        },
+        {"event_type": "signup"},
+    ],
+    "campaign_costs": {"spring-sale": 1200, "welcome": 0},
     "lambda_tracing_mode": "Active",
     "lambda_runtime": "python3.13",
     "scorer_reserved_concurrency": 20,
@@ -112,6 +124,7 @@ EXISTING = {
     "existing_kinesis_stream_arn": EXISTING_STREAM,
     "existing_kinesis_stream_kms_key_arn": STREAM_KEY,
     "pinpoint_application_id": PINPOINT_APP,
+    "attribution_enabled": False,
     # decay off, one sliding window rule: the refresher still exists, to clear the rule as time passes
     "window_rules": [
         {"name": "weekly_buyer", "event_types": ["purchase"], "threshold": 2, "window_hours": 168},
@@ -225,6 +238,10 @@ FAILING: dict[str, tuple[dict[str, Any], str]] = {
     "dedupe shorter than retention": (
         {"stream_retention_hours": 200, "dedupe_ttl_hours": 168},
         "dedupe_ttl_hours must be >= stream_retention_hours",
+    ),
+    "touch type also a conversion": (
+        {"conversion_rules": [{"event_type": "_email.click"}]},
+        "An event type cannot be both in attribution_touch_event_types and in conversion_rules.",
     ),
 }
 
@@ -352,13 +369,14 @@ def test_minimal_creates_the_whole_pipeline(minimal: Plan) -> None:
     assert minimal.types() == Counter(
         {
             "aws_kinesis_stream": 1,
-            "aws_dynamodb_table": 3,
+            # score rules, user scores, processed events, campaign attribution (attribution.tf)
+            "aws_dynamodb_table": 4,
             "aws_dynamodb_table_item": 15,
             "aws_lambda_function": 2,
             "aws_lambda_event_source_mapping": 2,
             "aws_cloudwatch_log_group": 2,
             "aws_iam_role": 2,
-            "aws_iam_role_policy": 2,
+            "aws_iam_role_policy": 3,
             "aws_sqs_queue": 1,
             "terraform_data": 1,
             # monitoring.tf: 11 alarms, their topic, its policy and key, the dashboard
@@ -408,6 +426,30 @@ def test_tables_follow_the_contract(minimal: Plan) -> None:
         assert "server_side_encryption" not in table
         assert minimal.unknown(f"aws_dynamodb_table.{name}[0]")["server_side_encryption"] is True
     assert rules["stream_enabled"] is not True and ledger["stream_enabled"] is not True
+    # Campaign attribution (#11, attribution.tf): on by default, protected like the other tables.
+    campaigns = minimal.after("aws_dynamodb_table.campaign_attribution[0]")
+    assert (campaigns["name"], campaigns["hash_key"], campaigns["attribute"]) == (
+        "mini-campaign-attribution",
+        "campaign",
+        [{"name": "campaign", "type": "S"}],
+    )
+    assert (campaigns["billing_mode"], campaigns["range_key"]) == ("PAY_PER_REQUEST", None)
+    assert campaigns.get("ttl", []) == []  # credits never expire
+    assert campaigns["point_in_time_recovery"][0]["enabled"] is True
+    assert campaigns["deletion_protection_enabled"] is True
+    assert "server_side_encryption" not in campaigns
+    assert minimal.statements("aws_iam_role_policy.scorer_attribution[0]") == {
+        "WriteTouchesAndConversionLedger": statement(
+            ["dynamodb:PutItem"],
+            [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/mini-processed-events"],
+            "WriteTouchesAndConversionLedger",
+        ),
+        "CreditCampaigns": statement(
+            ["dynamodb:UpdateItem"],
+            [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/mini-campaign-attribution"],
+            "CreditCampaigns",
+        ),
+    }
 
 
 def test_default_rules_are_the_original_solutions_table(minimal: Plan) -> None:
@@ -633,14 +675,14 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
     assert full.types() - Counter({"aws_dynamodb_table_item": 4}) == Counter(
         {
             "aws_kinesis_stream": 1,
-            "aws_dynamodb_table": 3,
+            "aws_dynamodb_table": 4,
             # decay is on: the refresher function, its log group, role and policy, its schedule and the
-            # schedule's role and policy (refresher.tf)
+            # schedule's role and policy (refresher.tf); the scorer's attribution policy
             "aws_lambda_function": 3,
             "aws_lambda_event_source_mapping": 2,
             "aws_cloudwatch_log_group": 3,
             "aws_iam_role": 5,
-            "aws_iam_role_policy": 5,
+            "aws_iam_role_policy": 6,
             "aws_scheduler_schedule": 1,
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
@@ -684,7 +726,7 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
 def test_full_encrypts_everything_with_the_customer_key(full: Plan) -> None:
     stream = full.after("aws_kinesis_stream.this[0]")
     assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", KMS_KEY)
-    for table in ("score_rules", "user_scores", "processed_events"):
+    for table in ("score_rules", "user_scores", "processed_events", "campaign_attribution"):
         assert full.after(f"aws_dynamodb_table.{table}[0]")["server_side_encryption"] == [
             {"enabled": True, "kms_key_arn": KMS_KEY}
         ]
@@ -716,7 +758,7 @@ def test_every_role_gets_the_path_and_permissions_boundary(
 
 
 def test_full_turns_data_protection_off_on_every_table(full: Plan) -> None:
-    for table in ("score_rules", "user_scores", "processed_events"):
+    for table in ("score_rules", "user_scores", "processed_events", "campaign_attribution"):
         planned = full.after(f"aws_dynamodb_table.{table}[0]")
         assert planned["deletion_protection_enabled"] is False
         assert planned["point_in_time_recovery"][0]["enabled"] is False
@@ -814,9 +856,9 @@ def test_full_tags_every_taggable_resource(full: Plan) -> None:
     mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 3 tables, 3 functions, 3 log groups, 5 roles, the queue; 11 alarms, their topic and its key
+    # stream, 4 tables, 3 functions, 3 log groups, 5 roles, the queue; 11 alarms, their topic and its key
     # (a dashboard and a schedule have no tags)
-    assert len(tagged) == 29, sorted(tagged)
+    assert len(tagged) == 30, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
@@ -910,6 +952,9 @@ def test_a_sliding_window_rule_without_decay_has_the_refresher(existing: Plan) -
 
 def test_existing_stream_is_used_not_created(existing: Plan) -> None:
     assert existing.count("aws_kinesis_stream") == 0
+    # attribution_enabled = false: no campaign table, no attribution policy for the scorer
+    assert existing.count("aws_dynamodb_table") == 3
+    assert "aws_iam_role_policy.scorer_attribution[0]" not in existing.changes
     assert existing.after("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] == EXISTING_STREAM
     assert existing.after("aws_pinpoint_event_stream.this[0]")["destination_stream_arn"] == EXISTING_STREAM
     scorer = existing.statements("aws_iam_role_policy.scorer[0]")

@@ -171,6 +171,18 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
         "customer_profiles_object_type_name": "E" + "x_-9" * 63 + "y",
         "customer_profiles_create_object_type": False,
     },
+    "attribution at its bounds": {
+        "name_prefix": "edge",
+        "attribution_enabled": False,
+        "attribution_touch_event_types": [],
+        "attribution_lookback_hours": 2160,
+        "attribution_max_touches": 1,
+        "conversion_rules": [
+            {"event_type": "signup"},
+            {"event_type": "b" * 256, "quantity_metric": "q" * 128},
+        ],
+        "campaign_costs": {"c" * 512: 0},
+    },
     "hash key parameter as ARN, longest names": {
         "name_prefix": "edge",
         "recipient_hash_key_parameter": "arn:aws:ssm:eu-west-1:123456789012:parameter/" + "k" * 2002,
@@ -564,6 +576,49 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         {"machine_engagement": {"scanner_cidrs": [f"198.51.100.{i}/32" for i in range(100)]}},
         "machine_engagement",
         "at most 2048 characters",
+    ),
+    (
+        "attribution look-back not whole hours",
+        {"attribution_lookback_hours": 1.5},
+        "attribution_lookback_hours",
+        "whole number of hours from 1 to 2160",
+    ),
+    (
+        "attribution look-back 0",
+        {"attribution_lookback_hours": 0},
+        "attribution_lookback_hours",
+        "from 1 to 2160",
+    ),
+    ("51 touches", {"attribution_max_touches": 51}, "attribution_max_touches", "whole number from 1 to 50"),
+    (
+        "repeated touch type",
+        {"attribution_touch_event_types": ["_email.click", "_email.click"]},
+        "attribution_touch_event_types",
+        "must not repeat an event type",
+    ),
+    (
+        "empty touch type",
+        {"attribution_touch_event_types": [""]},
+        "attribution_touch_event_types",
+        "each 1 to 256 characters",
+    ),
+    (
+        "repeated conversion type",
+        {"conversion_rules": [{"event_type": "buy"}, {"event_type": "buy", "value_metric": "v"}]},
+        "conversion_rules",
+        "must not repeat an event_type",
+    ),
+    (
+        "empty value metric",
+        {"conversion_rules": [{"event_type": "buy", "value_metric": ""}]},
+        "conversion_rules",
+        "value_metric or quantity_metric must be 1 to 128 characters",
+    ),
+    (
+        "negative campaign cost",
+        {"campaign_costs": {"spring": -1}},
+        "campaign_costs",
+        "every cost must be >= 0",
     ),
     (
         "queue retention above 14 days",

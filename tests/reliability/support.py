@@ -269,7 +269,10 @@ class ReliabilityCloud:
             mismatches=compare_scores(expectation, items, settings),
             dedupe_digests=sum(len(ring_digests(bytes(item.get("dk", b"")))) for item in items.values())
             + sum(len(item.get("d") or ()) for item in buckets),
-            ledger_other_items=len(ledger) - len(buckets),
+            # besides the buckets only attribution's touches (t#) and conversion ledger (c#) items (#11)
+            ledger_other_items=sum(
+                1 for item in ledger if not str(item["event_key"]).startswith(("b#", "t#", "c#"))
+            ),
             pinpoint=check_pinpoint(expectation, endpoints, settings, owners),
             eventbridge=check_eventbridge(expectation, events, settings),
             stats=stats,

@@ -86,6 +86,8 @@ INVALID = "invalid"  # the request itself is wrong (a bug): do not retry within 
 class CommitOutcome:
     status: str
     detail: str = ""
+    # A cancelled TransactWriteItems: each action's cancellation code ("None" for the fine ones).
+    codes: tuple[str, ...] = ()
 
 
 def number(value: Decimal | int) -> dict[str, str]:
@@ -110,6 +112,8 @@ class StoredUser:
     windows: Any = None
     limits: Any = None
     rules: Any = None
+    # The item holds `ca` (conversions a write credited, #11): the next write removes it.
+    has_conversions: bool = False
 
     @property
     def has_timed(self) -> bool:
@@ -131,6 +135,7 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         windows=item.get("wr"),
         limits=item.get("lc"),
         rules=item.get("rules"),
+        has_conversions="ca" in item,
     )
 
 
@@ -245,6 +250,30 @@ class ScoreStore:
                 found[key] = {bytes(d) for d in digests} if isinstance(digests, list | set) else set()
         return found, unresolved
 
+    def read_side_items(
+        self, bucket_keys: Sequence[str], touch_keys: Sequence[str]
+    ) -> tuple[dict[str, set[bytes]], dict[str, dict[str, Any]], set[str]]:
+        """Overflow buckets and attribution touches items (#11), strongly consistent, in one read: the
+        digests per bucket, the touches items found, and the keys not read."""
+        if not touch_keys:
+            found, unresolved = self.read_buckets(bucket_keys)
+            return found, {}, unresolved
+        items, unresolved = self._batch_get(
+            self.ledger_table, "event_key", [*bucket_keys, *touch_keys], None, True
+        )
+        wanted = set(bucket_keys)
+        buckets: dict[str, set[bytes]] = {}
+        touches: dict[str, dict[str, Any]] = {}
+        for item in items:
+            key, digests = item.get("event_key"), item.get("d")
+            if not isinstance(key, str):
+                continue
+            if key in wanted:
+                buckets[key] = {bytes(d) for d in digests} if isinstance(digests, list | set) else set()
+            else:
+                touches[key] = item
+        return buckets, touches, unresolved
+
     def _user_update(
         self,
         write: UserWrite,
@@ -256,6 +285,7 @@ class ScoreStore:
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
         window_rules: Sequence[WindowRule] = (),
+        conversions: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
@@ -340,6 +370,15 @@ class ScoreStore:
             values.update(timed_values)
             removed.extend(timed_removed)
             names = {**names, **_TIMED_NAMES}
+        # `ca` (#11): the conversions this write credits, ledger digest -> detail JSON (the sync publishes
+        # one ConversionAttributed each); removed by the next write; None: attribution leaves it alone.
+        if conversions is not None:
+            names = {**names, "#ca": "ca"}
+            if conversions:
+                expression += ", #ca = :ca"
+                values[":ca"] = {"M": {key: {"S": detail} for key, detail in sorted(conversions.items())}}
+            else:
+                removed.append("#ca")
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:
@@ -369,6 +408,7 @@ class ScoreStore:
         previous_tier: str | None = None,
         sinks_see: Published | None = None,
         window_rules: Sequence[WindowRule] = (),
+        conversions: dict[str, str] | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
@@ -377,7 +417,16 @@ class ScoreStore:
         item's `pub` before this write (with `publish`, what the refresher's next due time starts from);
         `window_rules`: the configured window rules, whose sliding ones join the due time."""
         update = self._user_update(
-            write, ring, had_directory, model, now_ms, publish, previous_tier, sinks_see, window_rules
+            write,
+            ring,
+            had_directory,
+            model,
+            now_ms,
+            publish,
+            previous_tier,
+            sinks_see,
+            window_rules,
+            conversions,
         )
         buckets = [
             {
@@ -417,7 +466,7 @@ class ScoreStore:
                 codes = cancellation_codes(exc)
                 detail = ",".join(sorted(set(codes) - {"None"})) or "TransactionCanceledException"
                 if "ConditionalCheckFailed" in codes:
-                    return CommitOutcome(CONFLICT, detail)
+                    return CommitOutcome(CONFLICT, detail, tuple(codes))
                 if "ValidationError" in codes:
                     return CommitOutcome(INVALID, detail)
                 return CommitOutcome(RETRY, detail)

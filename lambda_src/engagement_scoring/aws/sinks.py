@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from engagement_scoring.aws.errors import backoff_delay, describe, error_code, is_retryable
-from engagement_scoring.core.changes import ScoreChange, address_of
+from engagement_scoring.core.changes import ConversionCredit, ScoreChange, address_of
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +162,53 @@ def rule_detail(detail_type: str, change: ScoreChange, rule: str) -> dict[str, A
     return {"event_id": hashlib.sha256(basis.encode()).hexdigest()[:32], **detail}
 
 
+CONVERSION_ATTRIBUTED = "ConversionAttributed"
+
+
+def _decimal_number(text: Any) -> int | float | None:
+    try:
+        return json_number(Decimal(str(text)))
+    except ArithmeticError:
+        return None
+
+
+def conversion_detail(credit: ConversionCredit) -> dict[str, Any]:
+    """{event_id, user_key (or user_key_sha256), conversion_type, at, value, attributed, models}; models:
+    per model the campaigns' shares `[{campaign, conversions, value}]` (empty when unattributed). The id
+    is stable per user and conversion (its ledger digest): every publication of it carries the same."""
+    who = (
+        {"user_key_sha256": hashlib.sha256(credit.user_key.encode()).hexdigest()}
+        if address_of(credit.user_key)
+        else {"user_key": credit.user_key}
+    )
+    raw = credit.detail
+    models = raw.get("credit")
+    if not isinstance(models, dict):
+        models = {}
+    basis = f"{CONVERSION_ATTRIBUTED}\n{credit.user_key}\n{credit.digest}"
+    return {
+        "event_id": hashlib.sha256(basis.encode()).hexdigest()[:32],
+        **who,
+        "conversion_type": raw.get("conversion_type"),
+        "at": raw.get("at"),
+        "value": _decimal_number(raw.get("value")),
+        "attributed": bool(raw.get("attributed")),
+        "models": {
+            str(model): [
+                {
+                    "campaign": campaign,
+                    "conversions": _decimal_number(share[0]),
+                    "value": _decimal_number(share[1]),
+                }
+                for campaign, share in sorted(shares.items())
+                if isinstance(share, list) and len(share) == 2
+            ]
+            for model, shares in sorted(models.items())
+            if isinstance(shares, dict)
+        },
+    }
+
+
 class EventBridgeSink:
     """EngagementScoreChanged when the score or tier moved, EngagementTierChanged when the tier moved, and
     EngagementRuleMatched / EngagementRuleCleared per window rule newly matched / cleared (#10)."""
@@ -203,9 +250,24 @@ class EventBridgeSink:
                 )
         return entries
 
-    def publish(self, changes: Sequence[ScoreChange]) -> SinkResult:
+    def publish(
+        self, changes: Sequence[ScoreChange], conversions: Sequence[ConversionCredit] = ()
+    ) -> SinkResult:
         result = SinkResult()
         pending = [(change.user_key, entry) for change in changes for entry in self.entries(change)]
+        # Campaign attribution (#11): one ConversionAttributed per conversion a write of the batch credited.
+        pending += [
+            (
+                credit.user_key,
+                {
+                    "Source": self.source,
+                    "DetailType": CONVERSION_ATTRIBUTED,
+                    "Detail": json.dumps(conversion_detail(credit), separators=(",", ":")),
+                    "EventBusName": self.event_bus_name,
+                },
+            )
+            for credit in conversions
+        ]
         for attempt in range(SINK_ATTEMPTS):
             if not pending:
                 break

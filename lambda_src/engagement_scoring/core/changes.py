@@ -282,3 +282,38 @@ def _rules(snapshot: Mapping[str, Any] | None) -> tuple[str, ...]:
 
 def _integer(value: Any) -> int | None:
     return int(value) if isinstance(value, Decimal) and value.is_finite() else None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionCredit:
+    """A conversion a scorer write credited (the user item's `ca`, #11): one ConversionAttributed event."""
+
+    user_key: str
+    digest: str  # 32 hex digits of the conversion's ledger key: what makes its event id stable
+    detail: Mapping[str, Any]  # conversion_type, at, value, attributed, credit (model -> campaign -> shares)
+
+
+def conversions_of(changes: Iterable[StreamChange]) -> list[ConversionCredit]:
+    """The conversions newly credited by the writes of a batch: entries of a new image's `ca` that its old
+    image does not hold (a later write that leaves `ca` alone, e.g. the refresher's, publishes nothing)."""
+    import json
+
+    found: list[ConversionCredit] = []
+    for change in changes:
+        if change.event_name == "REMOVE" or change.new_image is None:
+            continue
+        credited = change.new_image.get("ca")
+        if not isinstance(credited, dict):
+            continue
+        before = change.old_image.get("ca") if change.old_image is not None else None
+        before = before if isinstance(before, dict) else {}
+        for digest, text in sorted(credited.items()):
+            if not isinstance(text, str) or before.get(digest) == text:
+                continue
+            try:
+                detail = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(detail, dict):
+                found.append(ConversionCredit(change.user_key, str(digest), detail))
+    return found

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from engagement_scoring.core.attribution import AttributionConfig, InvalidAttribution
+from engagement_scoring.core.attribution import config_from_env as attribution_from_env
 from engagement_scoring.core.events import RECIPIENT_USER_KEYS, USER_KEY_MODES, FormatSettings
 from engagement_scoring.core.machine import DEFAULT_POLICY, InvalidPolicy, MachinePolicy, parse_policy
 from engagement_scoring.core.model import InvalidTiers, ScoringModel, parse_tiers
@@ -99,6 +101,9 @@ class ScorerConfig:
     # reaches the sinks) when the score moved this much since the last publication, or the tier changed.
     publish_min_delta: Decimal = Decimal(0)
     window_rules: tuple[WindowRule, ...] = ()
+    # Campaign attribution (#11): on when CAMPAIGN_ATTRIBUTION_TABLE names the per-campaign table.
+    campaign_table: str = ""
+    attribution: AttributionConfig | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ScorerConfig:
@@ -132,6 +137,11 @@ class ScorerConfig:
             window_rules = parse_window_rules(env.get("WINDOW_RULES", ""))
         except InvalidWindowRules as exc:
             raise ConfigError(f"WINDOW_RULES: {exc}") from exc
+        campaign_table = env.get("CAMPAIGN_ATTRIBUTION_TABLE", "").strip()
+        try:
+            attribution = attribution_from_env(env) if campaign_table else None
+        except InvalidAttribution as exc:
+            raise ConfigError(f"attribution: {exc}") from exc
         return cls(
             rules_table=env.get("RULES_TABLE", ""),
             scores_table=env.get("SCORES_TABLE", ""),
@@ -152,6 +162,8 @@ class ScorerConfig:
             machine=machine,
             publish_min_delta=_number(env, "SCORE_PUBLISH_MIN_DELTA", "0"),
             window_rules=window_rules,
+            campaign_table=campaign_table,
+            attribution=attribution,
         )
 
     def format_settings(self, recipient_hash_key: str | None = None) -> FormatSettings:

@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engagement_scoring.aws.sinks import CustomerProfilesSink, EventBridgeSink, PinpointSink
-from engagement_scoring.core.changes import InvalidImage, StreamChange, coalesce, parse_stream_record
+from engagement_scoring.core.changes import (
+    InvalidImage,
+    StreamChange,
+    coalesce,
+    conversions_of,
+    parse_stream_record,
+)
 from engagement_scoring.core.config import SyncConfig
 from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, print_emf
 
@@ -115,7 +121,7 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
         endpoints_updated, no_endpoint = result.delivered, result.skipped_no_endpoint
         errors += result.errors
     if runtime.events is not None:
-        result = runtime.events.publish(changes)
+        result = runtime.events.publish(changes, conversions_of(parsed))
         failed_users |= result.failed_users
         sink_failures[SINK_EVENTBRIDGE] = len(result.failed_users)
         published = result.delivered
@@ -130,6 +136,10 @@ def process_stream_batch(event: Any, runtime: SyncRuntime) -> dict[str, Any]:
     for change in changes:
         if change.user_key in failed_users:
             failures.update((seq, None) for seq in change.sequence_numbers)
+    # A user whose only output was a ConversionAttributed event (#11) is not among the changes.
+    for record in parsed:
+        if record.user_key in failed_users and record.sequence_number is not None:
+            failures[record.sequence_number] = None
     runtime.log.emit(
         "INFO",
         "scores synced",

@@ -23,9 +23,28 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from engagement_scoring.aws.attribution_store import (
+    MAX_TRANSACTION_ACTIONS,
+    campaign_updates,
+    conversion_detail,
+    ledger_digest,
+    ledger_key,
+    ledger_put,
+    touches_from_item,
+    touches_key,
+    touches_put,
+)
 from engagement_scoring.aws.errors import backoff_delay, describe
 from engagement_scoring.aws.failure_queue import RejectedRecord, send_rejected
-from engagement_scoring.aws.score_store import CONFLICT, NEW_USER, OK, RETRY, ScoreStore, StoredUser
+from engagement_scoring.aws.score_store import (
+    CONFLICT,
+    NEW_USER,
+    OK,
+    RETRY,
+    CommitOutcome,
+    ScoreStore,
+    StoredUser,
+)
 from engagement_scoring.core.aggregation import (
     DUPLICATE,
     FAILED,
@@ -37,6 +56,13 @@ from engagement_scoring.core.aggregation import (
     classify,
     plan_user_writes,
     select_new,
+)
+from engagement_scoring.core.attribution import (
+    Attribution,
+    AttributionConfig,
+    Touches,
+    apply_events,
+    conversion_of,
 )
 from engagement_scoring.core.config import ScorerConfig
 from engagement_scoring.core.dedupe import (
@@ -104,6 +130,12 @@ class BatchStats:
     # Point limits (#10): events that earned less than their points, and the points held back.
     limit_capped_events: int = 0
     points_not_counted: Decimal = Decimal(0)
+    # Campaign attribution (#11): touches recorded, conversions credited (attributed or not), and
+    # conversions found already credited by their ledger item (never credited twice).
+    touches_recorded: int = 0
+    conversions_attributed: int = 0
+    conversions_unattributed: int = 0
+    conversions_already_credited: int = 0
 
 
 class ScorerRuntime:
@@ -167,8 +199,141 @@ class ScorerRuntime:
         windows = self.config.window_rules
         self.timed = timed_rules(rules, windows)
         rules = with_measured_types(rules, windows)
+        rules = with_attribution_types(rules, self.config.attribution)
         self._rules, self._rules_loaded_at = rules, now
         return rules
+
+
+def with_attribution_types(rules: dict[str, Rule], attribution: AttributionConfig | None) -> dict[str, Rule]:
+    """The rules plus a 0-point rule for each touch or conversion type without one (#11): such events
+    are counted and deduplicated like scored events, so attribution sees each exactly once."""
+    if attribution is None:
+        return rules
+    missing = attribution.event_types - rules.keys()
+    if not missing:
+        return rules
+    return {**rules, **{event_type: Rule(event_type, Decimal(0)) for event_type in sorted(missing)}}
+
+
+@dataclass(slots=True)
+class _SideWrite:
+    """The attribution part of one user write: actions for its transaction and what they record."""
+
+    actions: list[dict[str, Any]]
+    touches: Touches
+    touches_version: int | None
+    touches_added: int
+    # (ledger key, attribution) of each conversion this write credits
+    credits: list[tuple[str, Attribution]]
+
+
+def _attribution_write(
+    runtime: ScorerRuntime,
+    write_candidates: tuple[Candidate, ...],
+    user_key: str,
+    touches: Touches,
+    touches_version: int | None,
+    credited: set[str],
+    now_ms: int,
+) -> _SideWrite | None:
+    """The touches item, conversion ledger items and campaign updates of a write (None: it has none)."""
+    config = runtime.config
+    attribution = config.attribution
+    if attribution is None:
+        return None
+    # Machine-flagged events (privacy proxies, scanners) are no touches; conversions are never flagged.
+    events = [
+        candidate.event
+        for candidate in write_candidates
+        if attribution.is_relevant(candidate.event)
+        and not (candidate.reasons and candidate.event.event_type in attribution.touch_event_types)
+    ]
+    if not events:
+        return None
+    applied = apply_events(touches, events, attribution)
+    conversions = [
+        candidate
+        for candidate in write_candidates
+        if candidate.event.event_type in attribution.conversion_rules
+        and conversion_of(candidate.event, attribution) is not None
+    ]
+    credits = [
+        (ledger_key(user_key, candidate.event.content_key), attributed)
+        for candidate, attributed in zip(conversions, applied.attributions, strict=True)
+    ]
+    credits = [(key, attributed) for key, attributed in credits if key not in credited]
+    table = runtime.store.ledger_table
+    actions: list[dict[str, Any]] = []
+    if applied.touches_added:
+        actions.append(
+            touches_put(table, user_key, applied.touches, touches_version, attribution.lookback_ms)
+        )
+    expires_at = now_ms // 1000 + int(config.dedupe_ttl_hours * 3600)
+    for key, attributed in credits:
+        actions.append(ledger_put(table, key, attributed, expires_at))
+    if credits:
+        actions.extend(campaign_updates(config.campaign_table, [a for _, a in credits], now_ms))
+    if not actions:
+        return None
+    return _SideWrite(actions, applied.touches, touches_version, applied.touches_added, credits)
+
+
+def _count_credit(stats: BatchStats, attribution: Attribution) -> None:
+    if attribution.attributed:
+        stats.conversions_attributed += 1
+    else:
+        stats.conversions_unattributed += 1
+
+
+def _commit_with_side(
+    runtime: ScorerRuntime,
+    update: dict[str, Any],
+    bucket_updates: list[dict[str, Any]],
+    side: _SideWrite,
+    credited: set[str],
+    stats: BatchStats,
+    now_ms: int,
+) -> CommitOutcome:
+    """A user write with attribution: one TransactWriteItems of the user update, its buckets, the
+    touches item, the conversions' ledger items and the campaign ADDs. A ledger item that already
+    exists (the conversion was credited before) cancels it: that conversion is remembered as credited
+    and the write retried without it. When the actions exceed one transaction, each conversion's credit
+    (ledger item + campaign ADDs) commits first in its own transaction, then the rest."""
+    store = runtime.store
+    actions = [{"Update": update}, *bucket_updates, *side.actions]
+    if len(actions) <= MAX_TRANSACTION_ACTIONS:
+        outcome = store.commit(actions)
+        if outcome.status == OK:
+            for key, attribution in side.credits:
+                credited.add(key)
+                _count_credit(stats, attribution)
+        elif outcome.status == CONFLICT and outcome.codes:
+            first = 1 + len(bucket_updates) + (1 if side.touches_added else 0)
+            failed = [i for i, code in enumerate(outcome.codes) if code == "ConditionalCheckFailed"]
+            ledgers = [i for i in failed if first <= i < first + len(side.credits)]
+            if ledgers and len(ledgers) == len(failed):
+                for index in ledgers:
+                    credited.add(side.credits[index - first][0])
+                    stats.conversions_already_credited += 1
+        return outcome
+    config = runtime.config
+    expires_at = now_ms // 1000 + int(config.dedupe_ttl_hours * 3600)
+    for key, attribution in side.credits:
+        outcome = store.commit(
+            [
+                ledger_put(store.ledger_table, key, attribution, expires_at),
+                *campaign_updates(config.campaign_table, [attribution], now_ms),
+            ]
+        )
+        if outcome.status == CONFLICT:  # only the ledger item has a condition: credited before
+            stats.conversions_already_credited += 1
+        elif outcome.status != OK:
+            return outcome
+        else:
+            _count_credit(stats, attribution)
+        credited.add(key)
+    rest = [{"Update": update}, *bucket_updates, *(side.actions[:1] if side.touches_added else [])]
+    return store.commit(rest) if len(rest) > 1 else store.write_user(update, [])
 
 
 def read_hash_key(ssm: Any, parameter: str) -> str:
@@ -393,6 +558,17 @@ def _score_events(
         else:
             group.append(candidate)
     pending = list(by_user)
+    # Campaign attribution (#11): only users with a touch or conversion in the batch read and write
+    # their touches item; every other user's write stays one UpdateItem.
+    attribution = config.attribution
+    with_touches: set[str] = set()
+    if attribution is not None:
+        with_touches = {
+            user_key
+            for user_key, group in by_user.items()
+            if any(attribution.is_relevant(candidate.event) for candidate in group)
+        }
+    credited: dict[str, set[str]] = {user_key: set() for user_key in with_touches}
     given_up: set[str] = set()
     updated: set[str] = set()
     remaining = _remaining_ms(context)
@@ -423,9 +599,17 @@ def _score_events(
                 if buckets:
                     wanted[user_key] = buckets
             found: dict[str, set[bytes]] = {}
+            touch_items: dict[str, dict[str, Any]] = {}
             unchecked: set[str] = set()
-            if wanted:
-                found, unchecked = store.read_buckets([key for keys in wanted.values() for key in keys])
+            touch_keys = [
+                touches_key(user_key)
+                for user_key in pending
+                if user_key in with_touches and user_key not in unread
+            ]
+            if wanted or touch_keys:
+                found, touch_items, unchecked = store.read_side_items(
+                    [key for keys in wanted.values() for key in keys], touch_keys
+                )
         except Exception as exc:
             stats.errors[describe(exc)] += 1
             pending = [user_key for user_key in pending if user_key not in given_up]
@@ -437,6 +621,9 @@ def _score_events(
             buckets = wanted.get(user_key, [])
             keys = applied[user_key]
             candidates = by_user[user_key]
+            if user_key in with_touches and touches_key(user_key) in unchecked:
+                retry.add(user_key)
+                continue
             if buckets:
                 if any(key in unchecked for key in buckets):
                     retry.add(user_key)
@@ -472,6 +659,12 @@ def _score_events(
                 given_up.add(user_key)
                 continue
             ring, listed = stored.ring, stored.directory
+            holds_conversions = stored.has_conversions
+            touches, touches_version = (
+                touches_from_item(touch_items.get(touches_key(user_key)))
+                if user_key in with_touches
+                else (Touches(), None)
+            )
             published, endpoints, held_tier = stored.published, stored.state.endpoint_ids, stored.tier
             for write in writes:
                 try:
@@ -494,6 +687,27 @@ def _score_events(
                         # a change of the matched window rules is a publication (docs/architecture.md)
                         rules_changed=write.timed is not None and write.timed.rules_changed,
                     )
+                    side = (
+                        _attribution_write(
+                            runtime,
+                            write.candidates,
+                            user_key,
+                            touches,
+                            touches_version,
+                            credited[user_key],
+                            now_ms,
+                        )
+                        if user_key in with_touches
+                        else None
+                    )
+                    # `ca`: set by a write that credits conversions, removed by the next one.
+                    conversions: dict[str, str] | None = None
+                    if side is not None and side.credits:
+                        conversions = {
+                            ledger_digest(key): conversion_detail(credit) for key, credit in side.credits
+                        }
+                    elif holds_conversions:
+                        conversions = {}
                     update, bucket_updates = store.write_actions(
                         write,
                         ring_update,
@@ -504,8 +718,14 @@ def _score_events(
                         held_tier,
                         published,
                         timed.windows if timed is not None else (),
+                        conversions,
                     )
-                    outcome = store.write_user(update, bucket_updates)
+                    if side is None:
+                        outcome = store.write_user(update, bucket_updates)
+                    else:
+                        outcome = _commit_with_side(
+                            runtime, update, bucket_updates, side, credited[user_key], stats, now_ms
+                        )
                 except Exception as exc:
                     stats.internal_errors += 1
                     stats.errors[type(exc).__name__] += 1
@@ -518,6 +738,11 @@ def _score_events(
                         stats.limit_capped_events += write.timed.capped_events
                         stats.points_not_counted += write.timed.points_not_counted
                     updated.add(user_key)
+                    if side is not None and side.touches_added:
+                        stats.touches_recorded += side.touches_added
+                        touches, touches_version = side.touches, side.touches.next_seq
+                    if conversions is not None:
+                        holds_conversions = bool(conversions)
                     ring, listed = ring_update.ring, ring_update.directory
                     if publish is not None:
                         published = publish
@@ -630,6 +855,11 @@ def process_batch(event: Any, runtime: ScorerRuntime, context: Any = None) -> di
         "users_updated": stats.users_updated,
         "retryable_failures": len(failures),
     }
+    if runtime.config.attribution is not None:  # campaign attribution on (#11)
+        summary["touches_recorded"] = stats.touches_recorded
+        summary["conversions_attributed"] = stats.conversions_attributed
+        summary["conversions_unattributed"] = stats.conversions_unattributed
+        summary["conversions_already_credited"] = stats.conversions_already_credited
     if runtime.timed is not None and runtime.timed.limits:  # point limits configured (#10)
         summary["limit_capped_events"] = stats.limit_capped_events
         summary["points_not_counted"] = _json_number(stats.points_not_counted)

@@ -30,6 +30,7 @@ from simulator.local_cloud.stats import PipelineStats
 from simulator.oracle import Settings, expect
 from simulator.readback import read_rules
 from simulator.replay import read_events_file
+from simulator.successor import SuccessorRates
 from simulator.verify import check_counters, compare_scores
 from simulator.workload import WorkloadConfig, generate
 
@@ -208,3 +209,79 @@ def test_oracle_and_scorer_agree_on_window_rules_and_limits(
     assert stats.add_logs(capsys.readouterr().out) == len(responses)
     counters = check_counters(expectation, stats.snapshot()["scorer"])
     assert counters.mismatches == 0, counters.examples
+
+
+CAMPAIGN_TABLE = "es-campaign-attribution"
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10**6),
+    users=st.integers(2, 8),
+    events=st.integers(60, 200),
+    duplicate_rate=st.sampled_from([0.0, 0.2]),
+    lookback_hours=st.sampled_from([1, 12, 168]),
+    max_touches=st.sampled_from([2, 50]),
+    campaign_purchase=st.sampled_from([0.0, 0.7]),
+)
+def test_oracle_and_scorer_agree_on_campaign_attribution(
+    aws: AwsResources,
+    capsys: pytest.CaptureFixture[str],
+    seed: int,
+    users: int,
+    events: int,
+    duplicate_rate: float,
+    lookback_hours: int,
+    max_touches: int,
+    campaign_purchase: float,
+) -> None:
+    # given a generated workload (SES, SMS and push campaigns, app sessions with purchases) and the oracle's
+    # own attribution of it (simulator/oracle.py, Attributor: exact fractions, never the engine's code)
+    from engagement_scoring.core.changes import image
+
+    from simulator.verify import compare_campaigns
+
+    if CAMPAIGN_TABLE not in aws.dynamodb.list_tables()["TableNames"]:
+        aws.dynamodb.create_table(
+            TableName=CAMPAIGN_TABLE,
+            KeySchema=[{"AttributeName": "campaign", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "campaign", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    # the successor funnel's campaign purchases (after a click, some late in the stream) when sampled
+    rates = SuccessorRates(campaign_purchase=campaign_purchase, late_touch=0.3)
+    config = WorkloadConfig(
+        users=users, events=events, seed=seed, duplicate_rate=duplicate_rate, successor_rates=rates
+    )
+    workload = generate(config)
+    records = [r.data for r in workload.records]
+    env = {
+        "MACHINE_ENGAGEMENT": json.dumps({"scanner_user_agents": ["ExampleLinkScanner"]}),
+        "CAMPAIGN_ATTRIBUTION_TABLE": CAMPAIGN_TABLE,
+        # the default conversion rule: the campaign purchases' `_item_price` x `_quantity` (the sessions'
+        # purchases carry other metrics: conversions of value 0)
+        "ATTRIBUTION_LOOKBACK_HOURS": str(lookback_hours),
+        "ATTRIBUTION_MAX_TOUCHES": str(max_touches),
+    }
+    oracle_settings = Settings.from_environment(env)
+    expectation = expect(records, read_rules(aws.dynamodb, RULES_TABLE), oracle_settings)
+    conversions = (
+        sum(totals["last_touch"][0] for totals in expectation.campaigns.values())
+        + expectation.unattributed[0]
+    )
+    assume(conversions > 0)
+    _clear(aws)
+    for item in aws.dynamodb.scan(TableName=CAMPAIGN_TABLE)["Items"]:
+        aws.dynamodb.delete_item(TableName=CAMPAIGN_TABLE, Key={"campaign": item["campaign"]})
+    capsys.readouterr()
+    # when the scorer consumes the same records in stream order, in batches
+    responses = _score(aws, records, env)
+    # then nothing is retried, the scores still agree, and the campaign table is the oracle's attribution
+    assert all(failed_ids(response) == [] for response in responses)
+    assert compare_scores(expectation, aws.scores(), oracle_settings) == []
+    table = [image(item) or {} for item in aws.dynamodb.scan(TableName=CAMPAIGN_TABLE)["Items"]]
+    assert compare_campaigns(expectation, table) == []

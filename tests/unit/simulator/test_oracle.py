@@ -291,6 +291,26 @@ def test_settings_from_the_scorer_environment() -> None:
     assert Settings.from_environment({}) == Settings()
 
 
+def test_attribution_types_without_a_rule_count_at_zero_points() -> None:
+    env = {
+        "CAMPAIGN_ATTRIBUTION_TABLE": "t",
+        "ATTRIBUTION_TOUCH_EVENT_TYPES": '["product_viewed"]',
+        "CONVERSION_RULES": '[{"event_type": "_email.send"}]',
+    }
+    settings = Settings.from_environment(env)
+    assert settings.attribution_types == {"product_viewed", "_email.send"}
+    assert Settings.from_environment({"CAMPAIGN_ATTRIBUTION_TABLE": "t"}).attribution_types == {
+        "_email.open",
+        "_email.click",
+        "_SMS.SUCCESS",
+        "_campaign.opened_notification",
+        "_monetization.purchase",
+    }
+    result = expect([event("_email.send"), event("product_viewed", T0 + HOUR_MS)], rules(), settings)
+    assert result.skipped == {}
+    assert (result.users["user-1"].score, result.users["user-1"].events_applied) == (Decimal(0), 2)
+
+
 # ---- rejected records ----------------------------------------------------------------------------
 
 

@@ -415,3 +415,43 @@ def test_the_oracle_catches_every_machine_event_the_generator_meant_with_the_sca
     # a privacy-proxy reader's own opens come through the proxy too: human, but flagged
     assert tally.human_flagged.get("privacy_proxy_open", 0) > 0
     assert expectation.machine_not_counted >= tally.generated["privacy_proxy_open"]
+
+
+def test_campaign_purchases_follow_clicks_and_late_touches_reach_the_stream_after_them() -> None:
+    from simulator.oracle import ParsedEvent
+    from simulator.successor import SuccessorRates
+
+    def generated(**rates: float) -> list[bytes]:
+        config = WorkloadConfig(users=8, events=400, seed=5, successor_rates=SuccessorRates(**rates))
+        return [r.data for r in generate(config).records]
+
+    # off by default: the default workload is the one with both rates 0
+    assert generated() == generated(campaign_purchase=0.0, late_touch=0.0)
+    settings = Settings()
+    for late in (0.0, 1.0):
+        stream = [
+            outcome
+            for data in generated(campaign_purchase=1.0, late_touch=late)
+            for outcome in parse_record(data, settings)
+            if isinstance(outcome, ParsedEvent)
+        ]
+        purchases = [(i, e) for i, e in enumerate(stream) if e.metrics and "_item_price" in e.metrics]
+        assert purchases, "no campaign purchase generated"
+        for index, purchase in purchases:
+            metrics = purchase.metrics or {}
+            assert metrics["_quantity"] in (1.0, 2.0, 3.0) and 5 <= metrics["_item_price"] <= 300
+            clicks = [
+                i
+                for i, e in enumerate(stream)
+                if e.event_type == "_email.click"
+                and e.user_key == purchase.user_key
+                and e.campaign is not None
+                and e.timestamp <= purchase.timestamp
+            ]
+            assert clicks
+            # without late touches a click of the user precedes the purchase in the stream; with them the
+            # purchase's own click arrives after it
+            if late:
+                assert max(clicks) > index
+            else:
+                assert min(clicks) < index
