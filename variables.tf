@@ -307,9 +307,9 @@ variable "window_rules" {
 }
 
 variable "attribution_enabled" {
-  description = "Campaign attribution (docs/attribution.md): the scorer records touches and credits each conversion, exactly once, to the per-campaign table it creates (<name_prefix>-campaign-attribution). Users whose batch holds a touch or a conversion then write with a TransactWriteItems; users without cost nothing more."
+  description = "Campaign attribution (docs/attribution.md): the scorer records touches and credits each conversion, exactly once, to the per-campaign table it creates (<name_prefix>-campaign-attribution). Users whose batch holds a touch or a conversion then write with a TransactWriteItems; users without cost nothing more. Off by default: B6 (make bench) has not measured what it adds per million events yet."
   type        = bool
-  default     = true
+  default     = false
   nullable    = false
 }
 

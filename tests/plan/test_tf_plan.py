@@ -60,7 +60,7 @@ EVENT_BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/scores"
 PINPOINT_APP = "0123456789abcdef0123456789abcdef"
 EXISTING_STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/external-events"
 
-MINIMAL = {"name_prefix": "mini"}
+MINIMAL = {"name_prefix": "mini", "attribution_enabled": True}  # attribution is opt-in (off by default)
 DISABLED = {
     "name_prefix": "off",
     "create": False,
@@ -69,6 +69,7 @@ DISABLED = {
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/engagement-boundary"
 FULL = {
     "name_prefix": "full",
+    "attribution_enabled": True,
     "tags": {"team": "growth", "cost-center": "42"},
     "kms_key_arn": KMS_KEY,
     "stream_mode": "PROVISIONED",
@@ -124,7 +125,7 @@ EXISTING = {
     "existing_kinesis_stream_arn": EXISTING_STREAM,
     "existing_kinesis_stream_kms_key_arn": STREAM_KEY,
     "pinpoint_application_id": PINPOINT_APP,
-    "attribution_enabled": False,
+    # attribution_enabled left to its default: off
     # decay off, one sliding window rule: the refresher still exists, to clear the rule as time passes
     "window_rules": [
         {"name": "weekly_buyer", "event_types": ["purchase"], "threshold": 2, "window_hours": 168},
@@ -240,7 +241,7 @@ FAILING: dict[str, tuple[dict[str, Any], str]] = {
         "dedupe_ttl_hours must be >= stream_retention_hours",
     ),
     "touch type also a conversion": (
-        {"conversion_rules": [{"event_type": "_email.click"}]},
+        {"attribution_enabled": True, "conversion_rules": [{"event_type": "_email.click"}]},
         "An event type cannot be both in attribution_touch_event_types and in conversion_rules.",
     ),
 }
@@ -426,7 +427,7 @@ def test_tables_follow_the_contract(minimal: Plan) -> None:
         assert "server_side_encryption" not in table
         assert minimal.unknown(f"aws_dynamodb_table.{name}[0]")["server_side_encryption"] is True
     assert rules["stream_enabled"] is not True and ledger["stream_enabled"] is not True
-    # Campaign attribution (#11, attribution.tf): on by default, protected like the other tables.
+    # Campaign attribution (#11, attribution.tf): turned on here, protected like the other tables.
     campaigns = minimal.after("aws_dynamodb_table.campaign_attribution[0]")
     assert (campaigns["name"], campaigns["hash_key"], campaigns["attribute"]) == (
         "mini-campaign-attribution",
@@ -952,7 +953,7 @@ def test_a_sliding_window_rule_without_decay_has_the_refresher(existing: Plan) -
 
 def test_existing_stream_is_used_not_created(existing: Plan) -> None:
     assert existing.count("aws_kinesis_stream") == 0
-    # attribution_enabled = false: no campaign table, no attribution policy for the scorer
+    # attribution off (its default): no campaign table, no attribution policy for the scorer
     assert existing.count("aws_dynamodb_table") == 3
     assert "aws_iam_role_policy.scorer_attribution[0]" not in existing.changes
     assert existing.after("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] == EXISTING_STREAM

@@ -47,6 +47,8 @@ INPUTS: dict[str, dict[str, Any]] = {
         "stream_shard_count": 2,
         # decay on: the refresher, its index, schedule and roles are reviewed too
         "decay_half_life_hours": 168,
+        # attribution on: the campaign table and the scorer's attribution policy are reviewed too
+        "attribution_enabled": True,
     },
     "default": {"name_prefix": "lp-min"},
     "existing": {
@@ -272,7 +274,7 @@ def test_every_store_is_encrypted_at_rest_with_the_customer_key_when_given(
     streams, tables, queues = (
         full.of_type(t) for t in ("aws_kinesis_stream", "aws_dynamodb_table", "aws_sqs_queue")
     )
-    assert len(streams) == 1 and len(tables) == 3 and len(queues) == 1
+    assert len(streams) == 1 and len(tables) == 4 and len(queues) == 1  # with the campaign table
     for stream in streams.values():
         assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", KMS_KEY)
     for address, table in tables.items():
