@@ -555,7 +555,7 @@ def test_scorer_reads_only_the_named_hash_key_parameter(successor: Plan, given: 
     assert given.statements("aws_iam_role_policy.scorer_recipient_hash_key[0]")["ReadRecipientHashKey"][
         "Resource"
     ] == [ARN.format("ssm", "parameter/hash-key")]
-    assert off.count("aws_iam_role_policy") == 3  # scoring, score-sync, attribution (on by default)
+    assert off.count("aws_iam_role_policy") == 2  # scoring, score-sync (attribution is off by default)
 
 
 def test_every_new_role_and_resource_is_tagged(successor: Plan) -> None:
