@@ -225,6 +225,7 @@ class _SideWrite:
     touches_added: int
     # (ledger key, attribution) of each conversion this write credits
     credits: list[tuple[str, Attribution]]
+    expires_at: int  # of the ledger items (epoch seconds)
 
 
 def _attribution_write(
@@ -275,7 +276,7 @@ def _attribution_write(
         actions.extend(campaign_updates(config.campaign_table, [a for _, a in credits], now_ms))
     if not actions:
         return None
-    return _SideWrite(actions, applied.touches, touches_version, applied.touches_added, credits)
+    return _SideWrite(actions, applied.touches, touches_version, applied.touches_added, credits, expires_at)
 
 
 def _count_credit(stats: BatchStats, attribution: Attribution) -> None:
@@ -316,13 +317,11 @@ def _commit_with_side(
                     credited.add(side.credits[index - first][0])
                     stats.conversions_already_credited += 1
         return outcome
-    config = runtime.config
-    expires_at = now_ms // 1000 + int(config.dedupe_ttl_hours * 3600)
     for key, attribution in side.credits:
         outcome = store.commit(
             [
-                ledger_put(store.ledger_table, key, attribution, expires_at),
-                *campaign_updates(config.campaign_table, [attribution], now_ms),
+                ledger_put(store.ledger_table, key, attribution, side.expires_at),
+                *campaign_updates(runtime.config.campaign_table, [attribution], now_ms),
             ]
         )
         if outcome.status == CONFLICT:  # only the ledger item has a condition: credited before
