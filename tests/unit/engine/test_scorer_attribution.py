@@ -453,3 +453,41 @@ def test_zero_valued_linear_shares_add_up_again(campaigns: AwsResources, capsys:
     second = run(scorer_runtime, [custom_event("u1", "_monetization.purchase", T0 + 2 * H)], capsys)
     assert first["response"] == second["response"] == {"batchItemFailures": []}
     assert table(campaigns)["a"]["linear"] == (1, 0) and table(campaigns)["b"]["linear"] == (1, 0)
+
+
+def test_the_report_takes_the_deployed_campaign_costs_unless_costs_json_overrides(
+    campaigns: AwsResources, capsys: Any
+) -> None:
+    from engagement_scoring import report
+
+    # given the credits of BATCH and the module's campaign_costs as attribution.tf writes them
+    run(runtime(campaigns), BATCH, capsys)
+    costs_item: dict[str, Any] = {
+        "campaign": {"S": "(costs)"},
+        "costs": {"M": {"spring": {"N": "42"}, "autumn": {"N": "5"}}},
+    }
+    campaigns.dynamodb.put_item(TableName=CAMPAIGN_TABLE, Item=costs_item)
+    # when the report runs on the table alone, then it shows those costs, and the item is no campaign
+    assert report.main(["--table", CAMPAIGN_TABLE, "--json"], dynamodb=campaigns.dynamodb) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["costs"] == {"autumn": 5, "spring": 42}
+    assert set(shown["campaigns"]) == {"spring", "summer"}
+    assert report.main(["--table", CAMPAIGN_TABLE, "--csv"], dynamodb=campaigns.dynamodb) == 0
+    spring = capsys.readouterr().out.splitlines()[1].split(",")
+    assert spring[:2] == ["spring", "42"] and spring[8:10] == ["42.00", "0.50"]  # first_touch: 42/1, 21/42
+    # and --costs-json still overrides them
+    override = ["--table", CAMPAIGN_TABLE, "--json", "--costs-json", '{"summer": 7}']
+    assert report.main(override, dynamodb=campaigns.dynamodb) == 0
+    assert json.loads(capsys.readouterr().out)["costs"] == {"summer": 7}
+    # and a malformed costs item is a clear error, not a wrong ratio
+    costs_item["costs"]["M"]["spring"] = {"S": "a lot"}
+    campaigns.dynamodb.put_item(TableName=CAMPAIGN_TABLE, Item=costs_item)
+    assert report.main(["--table", CAMPAIGN_TABLE, "--json"], dynamodb=campaigns.dynamodb) == 2
+    assert "(costs) item must map campaign -> number >= 0" in capsys.readouterr().err
+
+
+def test_a_touch_naming_the_reserved_costs_campaign_credits_nothing(
+    campaigns: AwsResources, capsys: Any
+) -> None:
+    run(runtime(campaigns), [click("u1", "(costs)", T0), purchase("u1", T0 + H, 5)], capsys)
+    assert table(campaigns) == {"(unattributed)": {model: (1, 5) for model in MODELS}}
