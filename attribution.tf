@@ -83,3 +83,18 @@ resource "aws_iam_role_policy" "scorer_attribution" {
   role   = aws_iam_role.scorer[0].id
   policy = data.aws_iam_policy_document.scorer_attribution[0].json
 }
+
+# The campaign_costs input, for the report (python -m engagement_scoring.report reads it from the table it
+# reports on, so --table alone is enough; --costs-json overrides it): one item under the reserved campaign
+# `(costs)`, `costs` = campaign -> spend. The scorer never writes it (it credits no campaign of that name),
+# so Terraform owns the whole item without drift; a change of the costs is one PutItem, no Lambda update.
+resource "aws_dynamodb_table_item" "campaign_costs" {
+  count = local.attribution_enabled && length(var.campaign_costs) > 0 ? 1 : 0
+
+  table_name = aws_dynamodb_table.campaign_attribution[0].name
+  hash_key   = aws_dynamodb_table.campaign_attribution[0].hash_key
+  item = jsonencode({
+    campaign = { S = "(costs)" }
+    costs    = { M = { for name, cost in var.campaign_costs : name => { N = tostring(cost) } } }
+  })
+}

@@ -381,14 +381,14 @@ variable "conversion_rules" {
 }
 
 variable "campaign_costs" {
-  description = "Optional spend per campaign (campaign name => amount, in the unit of the conversion values), for the report's cost per conversion and return on spend. Not read by the Lambda functions."
+  description = "Optional spend per campaign (campaign name => amount >= 0, in the unit of the conversion values), for the report's cost per conversion and return on spend: written (with attribution_enabled) as the campaign table's item `(costs)`, which the report reads. Not read by the Lambda functions."
   type        = map(number)
   default     = {}
   nullable    = false
 
   validation {
-    condition     = alltrue([for name, cost in var.campaign_costs : cost >= 0 && length(name) >= 1 && length(name) <= 512])
-    error_message = "campaign_costs: every cost must be >= 0 and every campaign name 1 to 512 characters."
+    condition     = alltrue([for name, cost in var.campaign_costs : cost >= 0 && length(name) >= 1 && length(name) <= 512 && !contains(["(costs)", "(unattributed)"], name)])
+    error_message = "campaign_costs: every cost must be >= 0 and every campaign name 1 to 512 characters, and not the reserved (costs) or (unattributed)."
   }
 }
 

@@ -56,6 +56,7 @@ from simulator.workload import Workload
 RULES_TABLE = "bench-score-rules"
 SCORES_TABLE = "bench-user-scores"
 LEDGER_TABLE = "bench-processed-events"
+CAMPAIGN_TABLE = "bench-campaign-attribution"  # only when a run has attribution on (B6's variant)
 BUS_NAME = "bench-scores"
 QUEUE_NAME = "bench-failures"
 ORIGINAL_DEFINITIONS = "engagementScoreDefinition"
@@ -238,8 +239,11 @@ def run_ours(
     batch_size: int,
     observer: RunObserver = NO_OBSERVER,
     sync_batch_size: int = SYNC_BATCH_SIZE,
+    attribution: bool = False,
 ) -> CallRun:
-    """The workload through our scorer and score sync; every AWS call counted."""
+    """The workload through our scorer and score sync; every AWS call counted. `attribution`: the
+    module's `attribution_enabled = true` (the campaign table, and the scorer's other attribution
+    inputs at their defaults)."""
     started = time.perf_counter()
     app_id = workload_app_id(workload)
     events = kinesis_events(workload, batch_size)
@@ -270,6 +274,14 @@ def run_ours(
             "AWS_ENDPOINT_URL_PINPOINT": standin.endpoint_url,
             "LOG_LEVEL": "INFO",
         }
+        if attribution:
+            harness_dynamodb.create_table(
+                TableName=CAMPAIGN_TABLE,
+                KeySchema=[{"AttributeName": "campaign", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "campaign", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            function_env["CAMPAIGN_ATTRIBUTION_TABLE"] = CAMPAIGN_TABLE
         scorer_calls, sync_calls = ApiCallCounter(), ApiCallCounter()
         lines = _BatchLines()
         with patched_environ(function_env), _fresh_execution_environments():
@@ -330,7 +342,20 @@ def run_ours(
             "eventbridge_events": fields["score_sync.events_published"],
             "scorer_failed_records": failures["scorer"],
             "score_sync_failed_records": failures["score_sync"],
-        },
+        }
+        | (
+            {
+                name: fields[f"scorer.{name}"]
+                for name in (
+                    "touches_recorded",
+                    "conversions_attributed",
+                    "conversions_unattributed",
+                    "conversions_already_credited",
+                )
+            }
+            if attribution
+            else {}
+        ),
         engine_log_calls=dict(sorted(lines.aws_calls.items())),
         wall_s=time.perf_counter() - started,
     )

@@ -200,12 +200,16 @@ def measure(
     batch_size: int,
     sync_batch_size: int = b1_api_calls.SYNC_BATCH_SIZE,
     log: Callable[[str], None] = print,
+    attribution: bool = False,
 ) -> tuple[CallRun, MeasuredRun]:
-    """One watched run of ours (`side="ours"`) or the original on the workload."""
+    """One watched run of ours (`side="ours"`, with `attribution` on or off) or the original."""
     observer = CostObserver()
     started = time.perf_counter()
-    runner = b1_api_calls.run_ours if side == "ours" else b1_api_calls.run_original
-    call_run = runner(workload, batch_size, observer, sync_batch_size)
+    if side == "ours":
+        call_run = b1_api_calls.run_ours(workload, batch_size, observer, sync_batch_size, attribution)
+    else:
+        assert not attribution, "the original has no attribution"
+        call_run = b1_api_calls.run_original(workload, batch_size, observer, sync_batch_size)
     assert observer.capacity is not None
     services: Counter[str] = Counter()
     for recorder in observer.services.values():
@@ -215,7 +219,7 @@ def measure(
         services["sqs_billed_requests"] += usage.sqs_billed_requests
         services["customer_profiles_calls"] += usage.customer_profiles_calls
     run = MeasuredRun(
-        name=f"{side}_batch{batch_size}",
+        name=f"{side}_batch{batch_size}" + ("_attribution" if attribution else ""),
         batch_size=batch_size,
         sync_batch_size=sync_batch_size,
         events=workload.events,
@@ -652,4 +656,85 @@ def run(
         "plot": str(plot_path.relative_to(ROOT))
         if plot_path is not None and plot_path.is_relative_to(ROOT)
         else None,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# The attribution variant (#11 item 4): ours with attribution_enabled off and on, same workload
+
+
+def _table_units(run: MeasuredRun) -> dict[str, dict[str, dict[str, float]]]:
+    """Read and write request units and requests per 1,000 events, per table and operation."""
+    scale = 1000 / run.events
+    return {
+        table: {
+            operation: {
+                "requests": round(usage["requests"] * scale, 3),
+                "read_units": round(usage["read_units"] * scale, 3),
+                "write_units": round((usage["write_units"] + usage["index_write_units"]) * scale, 3),
+            }
+            for operation, usage in operations.items()
+        }
+        for table, operations in run.capacity["by_table"].items()
+    }
+
+
+def attribution_variant(
+    users: int = STANDARD_USERS,
+    events: int = STANDARD_EVENTS,
+    batch_size: int = HEADLINE_BATCH_SIZE,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Ours on B6's standard workload at one batch size, attribution off then on: USD per million events,
+    DynamoDB units and calls per 1,000 events, and what the attribution run recorded (touches,
+    conversions). The workload is the standard one unchanged: its Pinpoint funnels already carry the
+    touches (campaign and journey opens, clicks, SMS successes, push opens) and the conversions (app
+    sessions' `_monetization.purchase` with `_item_price` and `_quantity`) at the rates of
+    `simulator.funnels.FunnelRates` / `ActivityMix`."""
+    workload = standard_workload(users, events)
+    sides: dict[str, Any] = {}
+    for name, on in (("off", False), ("on", True)):
+        call_run, measured = measure(workload, "ours", batch_size, log=log, attribution=on)
+        figures = per_million(measured)
+        scale = 1000 / measured.events
+        sides[name] = {
+            "usd_per_million_events": figures["total"],
+            "breakdown_usd_per_million": figures["breakdown"],
+            "units_per_1000_events": figures["units_per_1000_events"],
+            "units_per_1000_events_by_table": _table_units(measured),
+            "calls_per_1000_events": {
+                call: round(count * scale, 3) for call, count in sorted(measured.calls.items())
+            },
+            "outcome": call_run.outcome,
+            "lambda": lambda_usage(measured),
+        }
+    off, on = sides["off"], sides["on"]
+    transactions = "dynamodb.TransactWriteItems"
+    return {
+        "workload": {"users": workload.config.users, "events": workload.events, "seed": workload.config.seed},
+        "batch_size": batch_size,
+        "usd_per_million_events": {"off": off["usd_per_million_events"], "on": on["usd_per_million_events"]},
+        "added_usd_per_million_events": round(
+            on["usd_per_million_events"] - off["usd_per_million_events"], 4
+        ),
+        "ratio_on_to_off": round(on["usd_per_million_events"] / off["usd_per_million_events"], 3),
+        "added_per_1000_events": {
+            "dynamodb_read_request_units": round(
+                on["units_per_1000_events"]["dynamodb_read_request_units"]
+                - off["units_per_1000_events"]["dynamodb_read_request_units"],
+                3,
+            ),
+            "dynamodb_write_request_units": round(
+                on["units_per_1000_events"]["dynamodb_write_request_units"]
+                - off["units_per_1000_events"]["dynamodb_write_request_units"],
+                3,
+            ),
+            "transact_write_items": round(
+                on["calls_per_1000_events"].get(transactions, 0.0)
+                - off["calls_per_1000_events"].get(transactions, 0.0),
+                3,
+            ),
+        },
+        "sides": sides,
+        "prices_as_of": prices.PRICES_AS_OF,
     }

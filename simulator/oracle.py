@@ -241,7 +241,7 @@ class Attributor:
         if (
             event.event_type in config.touch_types
             and event.campaign is not None
-            and event.campaign != "(unattributed)"
+            and event.campaign not in ("(unattributed)", "(costs)")
             and not machine_flagged
         ):
             kept = self.touches.setdefault(event.user_key, [])

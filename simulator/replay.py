@@ -9,8 +9,10 @@ Logs puts it into the stream (fixed mtime, so a generated file replays to the sa
 
 A file may mix formats: Pinpoint, SES, End User Messaging SMS, inbound SMS, custom events, bare or
 in their envelopes (EventBridge, CloudWatch Logs, SNS, SQS). The partition key is the record's user
-key where its format has one, so one user's records keep file order on one shard: Pinpoint
-`endpoint.User.UserId`, else `client.client_id` (the `auto` mode); custom `user_key`; the SES tag
+key where its format has one, so one user's records keep file order on one shard, on any shard
+count (`tests/unit/simulator/test_replay_shards.py`): Pinpoint `endpoint.User.UserId` (or the
+endpoint an app event carries as JSON in `client_context.custom.endpoint`, as the engine reads it),
+else `client.client_id` (the `auto` mode); custom `user_key`; the SES tag
 `user_key` (`mail.tags`); the SMS `context.user_key`. Records without one (and lines that are no
 records) get the line number.
 """
@@ -90,8 +92,10 @@ def user_key_of(value: Any) -> str | None:
     value = innermost(value)
     if not isinstance(value, dict):
         return None
+    embedded = _dig(value, "client_context", "custom", "endpoint")
     candidates = (
         _dig(value, "endpoint", "User", "UserId"),
+        _dig(_json(embedded.encode()) if isinstance(embedded, str) else None, "User", "UserId"),
         _dig(value, "client", "client_id"),
         value.get("user_key") if "schema" in value else None,
         _first(_dig(value, "mail", "tags", USER_KEY_TAG)),

@@ -2,6 +2,7 @@
 return on spend, from the deployed campaign table.
 
     python -m engagement_scoring.report --table NAME [--costs-json '{"spring": 1200}'] [--csv | --json]
+    # costs: the module's campaign_costs, read from the table's `(costs)` item; --costs-json overrides
     python -m engagement_scoring.report --scorer-function NAME ...   # the table from the scorer's env
     make report ARGS="--table NAME"
 
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from engagement_scoring.core.attribution import MODELS, UNATTRIBUTED
+from engagement_scoring.core.attribution import COSTS_ITEM, MODELS, UNATTRIBUTED
 from engagement_scoring.core.changes import image
 
 Totals = dict[str, dict[str, Decimal]]  # model -> {"conversions", "value"}
@@ -40,7 +41,7 @@ def campaign_totals(items: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Total
     unattributed = {"conversions": Decimal(0), "value": Decimal(0)}
     for item in items:
         name = item.get("campaign")
-        if not isinstance(name, str):
+        if not isinstance(name, str) or name == COSTS_ITEM:
             continue
         totals = {
             model: {
@@ -150,6 +151,21 @@ def read_table(dynamodb: Any, table: str) -> list[dict[str, Any]]:
         request["ExclusiveStartKey"] = last_key
 
 
+def deployed_costs(items: Iterable[Mapping[str, Any]]) -> dict[str, Decimal]:
+    """The module's campaign_costs as Terraform wrote them: the `(costs)` item's `costs` map (none: {}).
+    A malformed entry (not a number >= 0) is an error, never a silently wrong ratio."""
+    for item in items:
+        if item.get("campaign") != COSTS_ITEM:
+            continue
+        costs = item.get("costs")
+        if not isinstance(costs, Mapping) or not all(
+            isinstance(cost, Decimal) and cost.is_finite() and cost >= 0 for cost in costs.values()
+        ):
+            raise ValueError(f"the table's {COSTS_ITEM} item must map campaign -> number >= 0")
+        return {str(name): cost for name, cost in costs.items()}
+    return {}
+
+
 def parse_costs(text: str | None) -> dict[str, Decimal]:
     if not text:
         return {}
@@ -168,7 +184,11 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None, lambda_client:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--table", help="the campaign attribution table")
     where.add_argument("--scorer-function", help="read the table name from this scorer's environment")
-    parser.add_argument("--costs-json", help="campaign costs, e.g. '{\"spring\": 1200}' (the module output)")
+    parser.add_argument(
+        "--costs-json",
+        help="campaign costs, e.g. '{\"spring\": 1200}', instead of the deployed campaign_costs (the "
+        "table's (costs) item)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--csv", action="store_true")
     output.add_argument("--json", action="store_true")
@@ -192,7 +212,14 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None, lambda_client:
         from engagement_scoring.aws.clients import make_client
 
         dynamodb = make_client("dynamodb")
-    campaigns, unattributed = campaign_totals(read_table(dynamodb, table))
+    items = read_table(dynamodb, table)
+    if args.costs_json is None:
+        try:
+            costs = deployed_costs(items)
+        except ValueError as exc:
+            print(f"{table}: {exc}", file=sys.stderr)
+            return 2
+    campaigns, unattributed = campaign_totals(items)
     if args.json:
         print(json.dumps(as_json(campaigns, unattributed, costs), indent=2, sort_keys=True))
         return 0

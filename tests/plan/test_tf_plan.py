@@ -675,6 +675,7 @@ def test_policies_have_no_wildcards(combination: str, request: pytest.FixtureReq
 def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
     assert full.types() - Counter({"aws_dynamodb_table_item": 4}) == Counter(
         {
+            "aws_dynamodb_table_item": 1,  # campaign_costs, the report's (costs) item (attribution.tf)
             "aws_kinesis_stream": 1,
             "aws_dynamodb_table": 4,
             # decay is on: the refresher function, its log group, role and policy, its schedule and the
@@ -771,11 +772,23 @@ def test_full_stream_is_provisioned(full: Plan) -> None:
     assert (stream["shard_count"], stream["retention_period"]) == (4, 48)
 
 
+def test_full_writes_campaign_costs_as_the_campaign_tables_costs_item(full: Plan, minimal: Plan) -> None:
+    # #11 item 6: the report reads the deployed costs from the table it reports on (--costs-json overrides)
+    item = full.after("aws_dynamodb_table_item.campaign_costs[0]")
+    assert (item["table_name"], item["hash_key"]) == ("full-campaign-attribution", "campaign")
+    assert json.loads(item["item"]) == {
+        "campaign": {"S": "(costs)"},
+        "costs": {"M": {"spring-sale": {"N": "1200"}, "welcome": {"N": "0"}}},
+    }
+    # no costs (the default {}): no item
+    assert "aws_dynamodb_table_item.campaign_costs[0]" not in minimal.changes
+
+
 def test_full_rule_items_carry_only_the_attributes_that_are_set(full: Plan) -> None:
     items = {
         json.loads(change["after"]["item"])["event_type"]["S"]: json.loads(change["after"]["item"])
         for address, change in full.changes.items()
-        if address.startswith("aws_dynamodb_table_item.")
+        if address.startswith("aws_dynamodb_table_item.score_rule")
     }
     assert items == {
         "_email.open": {

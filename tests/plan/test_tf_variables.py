@@ -621,6 +621,12 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "every cost must be >= 0",
     ),
     (
+        "campaign cost under the reserved (costs) name",
+        {"campaign_costs": {"(costs)": 1}},
+        "campaign_costs",
+        "not the reserved (costs) or (unattributed)",
+    ),
+    (
         "queue retention above 14 days",
         {"failure_queue_retention_seconds": 1209601},
         "failure_queue_retention_seconds",

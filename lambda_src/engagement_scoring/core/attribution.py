@@ -25,6 +25,10 @@ LINEAR = "linear"
 MODELS = (LAST_TOUCH, FIRST_TOUCH, LINEAR)
 # The campaign-table key of the unattributed conversions: never a campaign (a touch naming it is no touch).
 UNATTRIBUTED = "(unattributed)"
+# The campaign table's item of the module's campaign_costs (attribution.tf), read by the report.
+COSTS_ITEM = "(costs)"
+# Campaign names that are no campaign: an event naming one is no touch.
+RESERVED_CAMPAIGNS = frozenset({UNATTRIBUTED, COSTS_ITEM})
 DEFAULT_TOUCH_EVENT_TYPES = ("_email.open", "_email.click", "_SMS.SUCCESS", "_campaign.opened_notification")
 DEFAULT_LOOKBACK_HOURS = 168
 DEFAULT_MAX_TOUCHES = 50
@@ -74,7 +78,7 @@ class AttributionConfig:
         return (
             event.event_type in self.touch_event_types
             and event.campaign is not None
-            and event.campaign != UNATTRIBUTED
+            and event.campaign not in RESERVED_CAMPAIGNS
         )
 
 
@@ -161,7 +165,7 @@ def add_touch(state: Touches, event: NormalizedEvent, config: AttributionConfig)
     stream counts; touches without a message id each count. Then bounded: the touches older than the
     look-back of the newest are dropped, and of the rest the `max_touches` most recent are kept."""
     campaign = event.campaign
-    if event.event_type not in config.touch_event_types or campaign is None or campaign == UNATTRIBUTED:
+    if event.event_type not in config.touch_event_types or campaign is None or campaign in RESERVED_CAMPAIGNS:
         return state, False
     message_id = event.message_id
     if message_id is not None:

@@ -226,6 +226,10 @@ class _SideWrite:
     # (ledger key, attribution) of each conversion this write credits
     credits: list[tuple[str, Attribution]]
     expires_at: int  # of the ledger items (epoch seconds)
+    # (ledger key, attribution) of every conversion this write counts, `credits` and those credited
+    # before (a split-path credit whose user write failed, or a ledger item outliving its ring digest):
+    # the write's `ca`, so each credited conversion's ConversionAttributed is published (same id)
+    counted: list[tuple[str, Attribution]] = field(default_factory=list)
 
 
 def _attribution_write(
@@ -262,6 +266,7 @@ def _attribution_write(
         (ledger_key(user_key, candidate.event.content_key), attributed)
         for candidate, attributed in zip(conversions, applied.attributions, strict=True)
     ]
+    counted = credits
     credits = [(key, attributed) for key, attributed in credits if key not in credited]
     table = runtime.store.ledger_table
     actions: list[dict[str, Any]] = []
@@ -274,9 +279,11 @@ def _attribution_write(
         actions.append(ledger_put(table, key, attributed, expires_at))
     if credits:
         actions.extend(campaign_updates(config.campaign_table, [a for _, a in credits], now_ms))
-    if not actions:
+    if not actions and not counted:
         return None
-    return _SideWrite(actions, applied.touches, touches_version, applied.touches_added, credits, expires_at)
+    return _SideWrite(
+        actions, applied.touches, touches_version, applied.touches_added, credits, expires_at, counted
+    )
 
 
 def _count_credit(stats: BatchStats, attribution: Attribution) -> None:
@@ -701,9 +708,9 @@ def _score_events(
                     )
                     # `ca`: set by a write that credits conversions, removed by the next one.
                     conversions: dict[str, str] | None = None
-                    if side is not None and side.credits:
+                    if side is not None and side.counted:
                         conversions = {
-                            ledger_digest(key): conversion_detail(credit) for key, credit in side.credits
+                            ledger_digest(key): conversion_detail(credit) for key, credit in side.counted
                         }
                     elif holds_conversions:
                         conversions = {}
@@ -719,7 +726,7 @@ def _score_events(
                         timed.windows if timed is not None else (),
                         conversions,
                     )
-                    if side is None:
+                    if side is None or not side.actions:
                         outcome = store.write_user(update, bucket_updates)
                     else:
                         outcome = _commit_with_side(

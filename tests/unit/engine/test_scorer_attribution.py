@@ -232,6 +232,52 @@ def test_split_transaction_credits_first_and_a_retry_finds_the_ledger(
     assert set(side_items(campaigns, "t#")) == {"t#u1"}
 
 
+def _published_conversions(campaigns: AwsResources, sync_runtime: Any) -> list[dict[str, Any]]:
+    """The sync over the scores stream so far: the ConversionAttributed details it publishes."""
+    from engagement_scoring.pipeline.score_sync import process_stream_batch
+
+    assert process_stream_batch(campaigns.stream_event(), sync_runtime()) == {"batchItemFailures": []}
+    return [
+        m["detail"]
+        for m in campaigns.queue_messages(campaigns.bus_queue_url)
+        if m["detail-type"] == "ConversionAttributed"
+    ]
+
+
+@pytest.mark.parametrize("failure", ["for_good", "once"])
+def test_a_split_credit_whose_user_write_failed_is_still_published_once_with_its_id(
+    campaigns: AwsResources, capsys: Any, monkeypatch: pytest.MonkeyPatch, sync_runtime: Any, failure: str
+) -> None:
+    # #11 doubt (a): on the split path the credit commits before the user write; when that write fails
+    # (for good: the batch is redelivered; once: a conflict retried in the same invocation), the retry
+    # credits nothing again and must still set `ca`, or the conversion is credited but never published.
+    monkeypatch.setattr(scorer, "MAX_TRANSACTION_ACTIONS", 2)
+
+    def fail_user_writes(actions: list[dict[str, Any]], attempt: int) -> None:
+        tables = [next(iter(action.values()))["TableName"] for action in actions]
+        if SCORES_TABLE in tables and (failure == "for_good" or attempt <= 2):
+            code = "ValidationException" if failure == "for_good" else "TransactionConflict"
+            raise client_error(code, "TransactWriteItems")
+
+    payloads = [click("u1", "spring", T0), purchase("u1", T0 + H, 5)]
+    flaky = runtime(campaigns, FlakyDynamoDB(campaigns.dynamodb, on_transact=fail_user_writes))
+    first = run(flaky, payloads, capsys)
+    if failure == "for_good":
+        assert first["response"]["batchItemFailures"]
+        retry = run(runtime(campaigns), payloads, capsys)
+        assert retry["conversions_already_credited"] == 1 and retry["conversions_attributed"] == 0
+    else:
+        retry = first
+        assert retry["transaction_retries"] >= 1 and retry["conversions_attributed"] == 1
+    assert retry["response"] == {"batchItemFailures": []}
+    assert table(campaigns) == {"spring": {model: (1, 5) for model in MODELS}}
+    # then the user item holds the conversion's detail, and the sync publishes it once
+    published = _published_conversions(campaigns, sync_runtime)
+    assert len(published) == 1 and len(published[0]["event_id"]) == 32
+    assert published[0]["value"] == 5 and published[0]["attributed"] is True
+    assert published[0]["models"]["last_touch"] == [{"campaign": "spring", "conversions": 1, "value": 5}]
+
+
 def test_an_existing_ledger_item_in_the_one_transaction_is_not_credited_again(
     campaigns: AwsResources, capsys: Any
 ) -> None:
@@ -407,3 +453,41 @@ def test_zero_valued_linear_shares_add_up_again(campaigns: AwsResources, capsys:
     second = run(scorer_runtime, [custom_event("u1", "_monetization.purchase", T0 + 2 * H)], capsys)
     assert first["response"] == second["response"] == {"batchItemFailures": []}
     assert table(campaigns)["a"]["linear"] == (1, 0) and table(campaigns)["b"]["linear"] == (1, 0)
+
+
+def test_the_report_takes_the_deployed_campaign_costs_unless_costs_json_overrides(
+    campaigns: AwsResources, capsys: Any
+) -> None:
+    from engagement_scoring import report
+
+    # given the credits of BATCH and the module's campaign_costs as attribution.tf writes them
+    run(runtime(campaigns), BATCH, capsys)
+    costs_item: dict[str, Any] = {
+        "campaign": {"S": "(costs)"},
+        "costs": {"M": {"spring": {"N": "42"}, "autumn": {"N": "5"}}},
+    }
+    campaigns.dynamodb.put_item(TableName=CAMPAIGN_TABLE, Item=costs_item)
+    # when the report runs on the table alone, then it shows those costs, and the item is no campaign
+    assert report.main(["--table", CAMPAIGN_TABLE, "--json"], dynamodb=campaigns.dynamodb) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["costs"] == {"autumn": 5, "spring": 42}
+    assert set(shown["campaigns"]) == {"spring", "summer"}
+    assert report.main(["--table", CAMPAIGN_TABLE, "--csv"], dynamodb=campaigns.dynamodb) == 0
+    spring = capsys.readouterr().out.splitlines()[1].split(",")
+    assert spring[:2] == ["spring", "42"] and spring[8:10] == ["42.00", "0.50"]  # first_touch: 42/1, 21/42
+    # and --costs-json still overrides them
+    override = ["--table", CAMPAIGN_TABLE, "--json", "--costs-json", '{"summer": 7}']
+    assert report.main(override, dynamodb=campaigns.dynamodb) == 0
+    assert json.loads(capsys.readouterr().out)["costs"] == {"summer": 7}
+    # and a malformed costs item is a clear error, not a wrong ratio
+    costs_item["costs"]["M"]["spring"] = {"S": "a lot"}
+    campaigns.dynamodb.put_item(TableName=CAMPAIGN_TABLE, Item=costs_item)
+    assert report.main(["--table", CAMPAIGN_TABLE, "--json"], dynamodb=campaigns.dynamodb) == 2
+    assert "(costs) item must map campaign -> number >= 0" in capsys.readouterr().err
+
+
+def test_a_touch_naming_the_reserved_costs_campaign_credits_nothing(
+    campaigns: AwsResources, capsys: Any
+) -> None:
+    run(runtime(campaigns), [click("u1", "(costs)", T0), purchase("u1", T0 + H, 5)], capsys)
+    assert table(campaigns) == {"(unattributed)": {model: (1, 5) for model in MODELS}}
