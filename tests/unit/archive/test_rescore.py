@@ -391,3 +391,80 @@ def test_bad_input_is_a_clear_error(
     assert code == 2
     rows, problems = rescore.rescored_rows([{"user_key": "x", "raw_score": "NaN", "as_of": 1, "events": 1}])
     assert rows == {} and problems
+
+
+def test_athena_path_reads_the_rows_as_text_and_gives_the_same_diff(
+    server: EmbeddedMoto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's Athena runs no SQL: the rescoring rows DuckDB computes are seeded (as Athena's text values)
+    through its moto-api; this checks the request and that the text rows give the same preview."""
+    import requests
+
+    cloud, _ = setup(server, tmp_path, 0)
+    config = ScorerConfig.from_env({"TIERS": json.dumps(TIERS)})
+    rows = archive.run_duckdb(
+        archive.duckdb_connect(tmp_path / "archive"),
+        rescore.rescoring_sql(config, NEW_RULES, archive.LOCAL_SOURCE),
+    )
+    names = list(rows[0])
+    column = {"Type": "varchar", "CatalogName": "c", "SchemaName": "s", "TableName": "t", "Precision": 0}
+    seeded = {
+        "results": [
+            {
+                "rows": [{"Data": [{"VarCharValue": name} for name in names]}]
+                + [
+                    {
+                        "Data": [
+                            {} if row[name] is None else {"VarCharValue": str(row[name])} for name in names
+                        ]
+                    }
+                    for row in rows
+                ],
+                "column_info": [
+                    {
+                        **column,
+                        "Name": name,
+                        "Label": name,
+                        "Scale": 0,
+                        "Nullable": "UNKNOWN",
+                        "CaseSensitive": True,
+                    }
+                    for name in names
+                ],
+            }
+        ]
+    }
+    assert (
+        requests.post(f"{server.endpoint_url}/moto-api/static/athena/query-results", json=seeded).status_code
+        == 201
+    )
+    athena = boto3.client(
+        "athena",
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    athena.create_work_group(Name=f"{cloud.scores}-wg")
+    for name, value in (
+        ("AWS_ENDPOINT_URL", server.endpoint_url),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(NEW_RULES))
+    argv = ["--scores-table", cloud.scores, "--rules-file", str(path), "--tiers", json.dumps(TIERS), "--json"]
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = rescore.main(
+            [*argv, "--workgroup", f"{cloud.scores}-wg", "--database", "db"], dynamodb=cloud.dynamodb
+        )
+    assert code == 0
+    through_athena = json.loads(out.getvalue())
+    assert through_athena == run(cloud, tmp_path, NEW_RULES)
+    assert through_athena["changing"] == 2 and through_athena["tier_changed"] == 1
+    execution_id = athena.list_query_executions(WorkGroup=f"{cloud.scores}-wg")["QueryExecutionIds"][0]
+    query = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Query"]
+    assert 'FROM "db"."events"' in query and "CAST(80 AS double)" in query
