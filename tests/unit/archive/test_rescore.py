@@ -408,7 +408,7 @@ def test_athena_path_reads_the_rows_as_text_and_gives_the_same_diff(
     )
     names = list(rows[0])
     column = {"Type": "varchar", "CatalogName": "c", "SchemaName": "s", "TableName": "t", "Precision": 0}
-    seeded = {
+    seeded: dict[str, Any] = {
         "results": [
             {
                 "rows": [{"Data": [{"VarCharValue": name} for name in names]}]
