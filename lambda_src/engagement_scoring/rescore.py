@@ -42,6 +42,7 @@ from typing import Any
 
 from engagement_scoring import archive
 from engagement_scoring.aws.due_store import CONFLICT, OK, DueStore, refresh_update
+from engagement_scoring.aws.errors import describe
 from engagement_scoring.aws.score_store import user_state
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.config import ConfigError, ScorerConfig
@@ -539,6 +540,9 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None) -> int:
             file=sys.stderr,
         )
     if args.archive_dir is not None:
+        if not args.archive_dir.is_dir():
+            print(f"rescore: --archive-dir {args.archive_dir}: no such directory", file=sys.stderr)
+            return 2
         source = archive.LOCAL_SOURCE
     elif args.workgroup and args.database:
         source = f'"{args.database}"."{args.table}"'
@@ -550,12 +554,17 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None) -> int:
     except (ConfigError, ValueError, KeyError) as exc:  # e.g. hashed recipient keys, a bad tag name or rule
         print(f"rescore: {exc}", file=sys.stderr)
         return 2
-    if args.archive_dir is not None:
-        rows = archive.run_duckdb(archive.duckdb_connect(args.archive_dir), sql)
-    else:
-        from engagement_scoring.aws.clients import make_client
+    try:
+        if args.archive_dir is not None:
+            rows = archive.run_duckdb(archive.duckdb_connect(args.archive_dir), sql)
+        else:
+            from engagement_scoring.aws.clients import make_client
 
-        rows = archive.run_athena(make_client("athena"), sql, args.workgroup)
+            rows = archive.run_athena(make_client("athena"), sql, args.workgroup)
+    except Exception as exc:  # Athena failed or refused, DuckDB could not read the archive
+        reason = str(exc) if isinstance(exc, archive.AthenaQueryFailed) else describe(exc)
+        print(f"rescore: the rescoring query failed: {reason}", file=sys.stderr)
+        return 1
     rescored, problems = rescored_rows(rows)
     for problem in problems:
         print(f"rescore: {problem} (skipped)", file=sys.stderr)
@@ -563,14 +572,18 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None) -> int:
         from engagement_scoring.aws.clients import make_client
 
         dynamodb = make_client("dynamodb")
-    result, planned = diff(
-        rescored,
-        scan_table(dynamodb, args.scores_table),
-        config.model,
-        min_delta,
-        args.tolerance,
-        create_missing=args.create_missing,
-    )
+    try:
+        result, planned = diff(
+            rescored,
+            scan_table(dynamodb, args.scores_table),
+            config.model,
+            min_delta,
+            args.tolerance,
+            create_missing=args.create_missing,
+        )
+    except Exception as exc:  # the table cannot be read (name, rights, throttling past the retries)
+        print(f"rescore: reading {args.scores_table} failed: {describe(exc)}", file=sys.stderr)
+        return 1
     if args.apply:
         apply(DueStore(dynamodb, args.scores_table), result, planned)
     if args.json:

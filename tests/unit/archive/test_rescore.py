@@ -389,6 +389,11 @@ def test_bad_input_is_a_clear_error(
     assert code == 2 and "JSON list" in capsys.readouterr().err
     code = rescore.main(["--scores-table", cloud.scores, "--tiers", "nonsense"], dynamodb=cloud.dynamodb)
     assert code == 2
+    assert rescore.main(["--scores-table", cloud.scores, "--archive-dir", str(tmp_path / "nowhere")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    archived = ["--archive-dir", str(tmp_path / "archive")]
+    assert rescore.main(["--scores-table", "no-such-table", *archived], dynamodb=cloud.dynamodb) == 1
+    assert "reading no-such-table failed: ResourceNotFoundException" in capsys.readouterr().err
     rows, problems = rescore.rescored_rows([{"user_key": "x", "raw_score": "NaN", "as_of": 1, "events": 1}])
     assert rows == {} and problems
 
