@@ -285,7 +285,21 @@ def test_preview_counts_apply_publishes_and_a_second_run_changes_nothing(
     assert cloud.items() == before  # a dry run writes nothing
     assert cloud.sync() == []
 
+    def untouched(user: str) -> dict[str, Any]:
+        """What rescoring does not own: the dedupe ring, the ledger and bookkeeping of other writers."""
+        item = cloud.dynamodb.get_item(
+            TableName=cloud.scores, Key={"user_key": {"S": user}}, ConsistentRead=True
+        )
+        return {
+            k: v
+            for k, v in item["Item"].items()
+            if k in ("dk", "dd", "endpoint_ids", "wr", "lc", "rules", "ca")
+        }
+
+    kept = untouched("u-tier")
+    assert kept["dk"]["B"]
     applied = run(cloud, tmp_path, NEW_RULES, "--apply")
+    assert untouched("u-tier") == kept
     assert (applied["written"], applied["skipped"], applied["failed"]) == (2, 0, 0)
     after = cloud.items()
     assert "u-late" not in after  # not created without --create-missing
