@@ -252,9 +252,8 @@ def _update(
     seen = publish or stored_pub
     if model.decays:
         due = due_at(model, state.raw, state.as_of or now_ms, None if seen is None else seen.score, min_delta)
-        if (
-            stored_due is not None
-        ):  # a sliding window rule may be due earlier: keep it (an early visit is harmless)
+        # A sliding window rule may be due earlier: keep that time (an early refresher visit is harmless).
+        if stored_due is not None:
             due = stored_due if due is None else min(due, stored_due)
     else:
         due = stored_due  # nothing decays: the due time is the window rules', left as it is
