@@ -487,3 +487,21 @@ def test_athena_path_reads_the_rows_as_text_and_gives_the_same_diff(
     execution_id = athena.list_query_executions(WorkGroup=f"{cloud.scores}-wg")["QueryExecutionIds"][0]
     query = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Query"]
     assert 'FROM "db"."events"' in query and "CAST(80 AS double)" in query
+
+
+def test_the_tier_hysteresis_of_the_item_holds_as_in_a_scorer_write() -> None:
+    """A hot user at 190 (kept hot by 20 points of hysteresis) rescored to 185 stays hot: a score change,
+    no tier change, and the write keeps the tier."""
+    model = ScorerConfig.from_env({"TIERS": json.dumps(TIERS), "TIER_HYSTERESIS_POINTS": "20"}).model
+    item = {"user_key": "u-h", "score": Decimal(190), "raw_score": Decimal(190), "as_of": Decimal(T0)}
+    item |= {
+        "tier": "hot",
+        "events_applied": Decimal(3),
+        "version": Decimal(4),
+        "pub": {"s": Decimal(190), "t": "hot"},
+    }
+    rescored = {"u-h": rescore.Rescored("u-h", Decimal(185), T0, 3, {"email": Decimal(185)})}
+    result, planned = rescore.diff(rescored, [item], model, now_ms=T0)
+    assert (result.score_changed, result.tier_changed) == (1, 0)
+    assert [(c.old_tier, c.new_tier) for c in result.changes] == [("hot", "hot")]
+    assert planned[0].update["ExpressionAttributeValues"][":tier"] == {"S": "hot"}
