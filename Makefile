@@ -90,6 +90,9 @@ report: venv ## The per-campaign attribution table (ARGS="--table NAME [--costs-
 explain: venv ## Why a user's score is what it is, from the archive (ARGS="--user KEY --archive-dir DIR" or Athena flags)
 	$(PY) -m engagement_scoring.explain $(ARGS)
 
+rescore: venv ## Rescoring from the archive: preview the diff against user_scores, --apply to write it (ARGS="--scores-table T --archive-dir DIR" or Athena flags)
+	$(PY) -m engagement_scoring.rescore $(ARGS)
+
 bench: venv toolchain ## Run the benchmarks and write benchmarks/results.json
 	$(PY) -m benchmarks $(ARGS)
 

@@ -35,7 +35,14 @@ def _number(value: Any) -> dict[str, str]:
     return {"N": format(value, "f")}
 
 
-def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms: int) -> dict[str, Any]:
+def refresh_update(
+    user_key: str,
+    expected_version: int,
+    change: Refresh,
+    now_ms: int,
+    events_applied: int | None = None,
+    create: bool = False,
+) -> dict[str, Any]:
     """The UpdateItem arguments (less the table) of one refreshed user.
 
     Only what the decay changes is written: score, raw score, as_of (now: the stored state is the decayed
@@ -44,7 +51,11 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
     it counts the machine-flagged events of the write that carries it, and this write counts none. The
     dedupe ring, the endpoint ids and the event count are left as they are. With window rules configured,
     the pruned window state `wr` and the rules matched now (`rules`) are written (removed when empty) in
-    the same update; the limit counters `lc` are left as they are."""
+    the same update; the limit counters `lc` are left as they are.
+
+    The rescoring command (engagement_scoring/rescore.py) writes through the same update: `events_applied`
+    sets the event count too (the events the archive counts now), and `create` conditions the write on
+    the item not existing (a user only in the archive) instead of on `expected_version`."""
     state = change.state
     names = {
         "#score": "score",
@@ -65,8 +76,9 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
         ":channels": {"M": {name: _number(value) for name, value in state.channels.items()}},
         ":version": {"N": str(state.version)},
         ":updated": {"N": str(now_ms)},
-        ":expected": {"N": str(expected_version)},
     }
+    if not create:
+        values[":expected"] = {"N": str(expected_version)}
     sets = [
         "#score = :score",
         "#raw = :raw",
@@ -75,6 +87,10 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
         "#version = :version",
         "#updated = :updated",
     ]
+    if events_applied is not None:
+        names["#events"] = "events_applied"
+        sets.append("#events = :events")
+        values[":events"] = {"N": str(events_applied)}
     removed = ["#mf"]
     if change.tier is None:
         removed.append("#tier")
@@ -103,7 +119,7 @@ def refresh_update(user_key: str, expected_version: int, change: Refresh, now_ms
     return {
         "Key": {"user_key": {"S": user_key}},
         "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removed),
-        "ConditionExpression": "#version = :expected",
+        "ConditionExpression": "attribute_not_exists(#version)" if create else "#version = :expected",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
