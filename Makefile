@@ -100,4 +100,4 @@ clean: ## Remove build outputs (keeps the virtual environments)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help venv toolchain fmt lint checkov docs test test-unit test-reliability simulate deploy-localstack \
-	localstack-up localstack-down redrive report explain bench clean
+	localstack-up localstack-down redrive report explain rescore bench clean
