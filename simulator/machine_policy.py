@@ -6,9 +6,14 @@ the signals; an SES or Pinpoint e-mail open or click gets the reasons its record
 multiplied by the lowest weight of them (1 without reasons). Weight 0: the event is not counted at all and
 keeps the once-per-message slot free.
 
-Burst (several distinct links of one message clicked by one user within the window) is found here over the
-whole stream; the scorer sees only the clicks of one batch. The two agree on the weight whenever a burst
-click has another reason whose weight is not above the burst weight (docs/scoring.md, "The simulator").
+Burst (docs/scoring.md, "Burst"): a click is a burst click when it and the distinct clicks of the same user
+and message sent before it in stream order cover `burst_min_links` distinct links within a span of
+`burst_window_ms` that holds the click. Of the user's earlier clicks only those the scorer's bounded memory
+keeps count: clicked no earlier than the window before the newest of them, and of those the newest
+`RC_CAPACITY` (or `burst_min_links` - 1 when that is more) by click time (ties: the earlier sent). Found
+here over the whole stream per user, from that definition, with no batches: the scorer folds the same rule
+click by click through the user item's `rc`. A re-sent copy of a click takes no place of its own: only the
+first copy counts here.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ SEND_TIME_PROXIMITY = "send_time_proximity"
 SCANNER_LIST = "scanner_list"
 BURST = "burst"
 MACHINE_REASONS = (PRIVACY_PROXY_OPEN, SEND_TIME_PROXIMITY, SCANNER_LIST, BURST)
+# The scorer's `rc` remembers at most this many clicks per user (docs/architecture.md, `rc`).
+RC_CAPACITY = 20
 OPEN_EVENT = "_email.open"
 CLICK_EVENT = "_email.click"
 
@@ -130,20 +137,30 @@ class MachineSettings:
         return min((self.weights[r] for r in reasons), default=Decimal(1))
 
     def bursts(self, clicks: Iterable[tuple[Any, str, str, int, str]]) -> set[Any]:
-        """Of distinct clicks (key, user, message, time, link), the keys of those in a burst: at least
-        `burst_min_links` distinct links of one message and user within `burst_window_ms`."""
+        """Of distinct clicks (key, user, message, time, link) in stream order, the keys of the burst
+        clicks (module docstring)."""
         if self.burst_window_ms <= 0:
             return set()
-        grouped: dict[tuple[str, str], list[tuple[int, str, Any]]] = {}
+        window = self.burst_window_ms
+        capacity = max(RC_CAPACITY, self.burst_min_links - 1)
+        by_user: dict[str, list[tuple[Any, str, int, str]]] = {}
         for key, user, message, at, link in clicks:
-            grouped.setdefault((user, message), []).append((at, link, key))
+            by_user.setdefault(user, []).append((key, message, at, link))
         found: set[Any] = set()
-        for group in grouped.values():
-            group.sort(key=lambda c: c[0])
-            for i, (start, _, _) in enumerate(group):
-                window = [c for c in group[i:] if c[0] - start <= self.burst_window_ms]
-                if len({link for _, link, _ in window}) >= self.burst_min_links:
-                    found.update(key for _, _, key in window)
+        for stream in by_user.values():
+            for i, (key, message, at, link) in enumerate(stream):
+                if i == 0:
+                    continue
+                newest = max(c[2] for c in stream[:i])
+                recent = [(-c[2], j) for j, c in enumerate(stream[:i]) if c[2] >= newest - window]
+                remembered = [stream[j] for _, j in sorted(recent)[:capacity]]
+                near = [(c[2], c[3]) for c in remembered if c[1] == message and abs(c[2] - at) <= window]
+                # a span that holds the click can start at the click or at an earlier nearby click
+                for start in sorted({at} | {t for t, _ in near if t <= at}):
+                    links = {link} | {other for t, other in near if start <= t <= start + window}
+                    if len(links) >= self.burst_min_links:
+                        found.add(key)
+                        break
         return found
 
 

@@ -1109,7 +1109,8 @@ def expect(
     endpoints: dict[str, set[str]] = {}
     result = Expectation(users={})
     parsed: dict[bytes, list[Outcome]] = {}  # re-sent records are parsed once
-    # Burst needs every click of a message first: one pass over the distinct clicks that have a rule.
+    # Burst needs the clicks before each click: one pass over the distinct clicks that have a rule, in
+    # stream order (the first copy of a re-sent click holds its place).
     clicks: dict[Any, tuple[Any, str, str, int, str]] = {}
     for data in records:
         for outcome in _parse_cached(data, settings, parsed):

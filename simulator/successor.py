@@ -111,13 +111,16 @@ CUSTOM_APP_EVENTS = ("product_viewed", "add_to_cart", "article_read", "level_com
 # fetches every delivered message through Apple's proxy, with this bare user agent, and the person's own
 # opens come through the proxy too; a scanner-protected address has every link of a message followed by the
 # security gateway seconds after delivery, all within SCANNER_SPREAD. The scanner's agent is on the
-# scanner list examples/local gives the scorer, so a burst weighs the same whether or not one Kinesis batch
-# holds all its clicks.
+# scanner list examples/local gives the scorer: burst flags a click only with an earlier one of the message
+# (stream order), so the scanner's first click of a message is caught by the list (and send-time proximity).
 PROXY_USER_AGENT = "Mozilla/5.0"
 SCANNER_USER_AGENT = "ExampleLinkScanner/2.0 (+https://scanner.example.net/about)"
 SCANNER_SPREAD = 800  # ms from a scanner's first click of a message to its last (under the 1 s burst window)
 PROXY_OPEN = GroundTruth("machine", ("privacy_proxy_open",))
 SCANNER_CLICK = GroundTruth("machine", ("scanner_list", "burst"))
+# A scanner's first click of a message has no earlier click with it in stream order: burst cannot catch it
+# (docs/scoring.md, "Burst"); the scanner list does.
+SCANNER_FIRST_CLICK = GroundTruth("machine", ("scanner_list",))
 PRIVACY_PROXY = "privacy_proxy"
 SCANNER = "scanner"
 
@@ -637,7 +640,8 @@ class SuccessorGenerator:
             for number in rng.sample(range(1000), 2 + int(rng.random() * 3)):
                 assert at is not None and first is not None
                 link = f"https://shop.example.com/p/{number}?utm_source=email"
-                at = emit("Click", min(at, first + SCANNER_SPREAD), self._scanner(link), truth=SCANNER_CLICK)
+                truth = SCANNER_FIRST_CLICK if at == first else SCANNER_CLICK
+                at = emit("Click", min(at, first + SCANNER_SPREAD), self._scanner(link), truth=truth)
                 if at is None:
                     break
                 human_after = at

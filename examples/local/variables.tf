@@ -190,7 +190,7 @@ variable "customer_profiles_domain_name" {
 }
 
 variable "machine_engagement" {
-  description = "The module's machine_engagement policy. The default lists the simulator's link scanner (simulator/successor.py, SCANNER_USER_AGENT), so its bursts weigh the same (0) whether or not one Kinesis batch holds all their clicks; weights keep the module's defaults."
+  description = "The module's machine_engagement policy. The default lists the simulator's link scanner (simulator/successor.py, SCANNER_USER_AGENT), so the scanner's first click of a message weighs 0 too (burst flags only the later ones) and make simulate exercises scanner_list; weights keep the module's defaults."
   type = object({
     weights                     = optional(map(number), {})
     privacy_proxy_user_agents   = optional(list(string), ["Mozilla/5.0"])

@@ -23,6 +23,7 @@ from engagement_scoring.core.aggregation import UserWrite
 from engagement_scoring.core.changes import image
 from engagement_scoring.core.dedupe import Directory, RingUpdate, directory
 from engagement_scoring.core.due import due_at, due_shard, publish_min_delta
+from engagement_scoring.core.machine import RecentClick, decode_recent_clicks
 from engagement_scoring.core.model import ZERO, ScoringModel, UserState, score_view
 from engagement_scoring.core.publication import Published, published_from_image
 from engagement_scoring.core.timed import encode_write
@@ -114,6 +115,10 @@ class StoredUser:
     rules: Any = None
     # The item holds `ca` (conversions a write credited, #11): the next write removes it.
     has_conversions: bool = False
+    # `rc` (#13): the user's recent clicks for burst detection, as decoded; `has_recent_clicks`: the item
+    # holds the attribute (a write that leaves no entries removes it).
+    recent_clicks: tuple[RecentClick, ...] = ()
+    has_recent_clicks: bool = False
 
     @property
     def has_timed(self) -> bool:
@@ -136,6 +141,8 @@ def stored_user(item: dict[str, Any]) -> StoredUser:
         limits=item.get("lc"),
         rules=item.get("rules"),
         has_conversions="ca" in item,
+        recent_clicks=decode_recent_clicks(item.get("rc")),
+        has_recent_clicks="rc" in item,
     )
 
 
@@ -286,6 +293,8 @@ class ScoreStore:
         sinks_see: Published | None = None,
         window_rules: Sequence[WindowRule] = (),
         conversions: dict[str, str] | None = None,
+        recent_clicks: bytes | None = None,
+        had_recent_clicks: bool = False,
     ) -> dict[str, Any]:
         # One per user write (benchmark B2): the expression and names come from the constants above,
         # and the integers of the state (typed int) are written with str() rather than number().
@@ -342,7 +351,9 @@ class ScoreStore:
                 published["t"] = {"S": publish.tier}
             values[":pub"] = {"M": published}
             names = {**names, "#pub": "pub"}
-        if model.decays or write.timed is not None:
+        # A write without candidates only carries `rc` (#13, burst): the score state is the stored one, so
+        # the due time stays as it is (the write has no window state to compute it from).
+        if write.candidates and (model.decays or write.timed is not None):
             # The refresher's index (core/due.py): when the decayed score or a sliding window rule next
             # matters, or nothing. Without decay and window rules the item has no due time to keep.
             names = {**names, "#due_at": "due_at", "#due_sh": "due_sh"}
@@ -379,6 +390,15 @@ class ScoreStore:
                 values[":ca"] = {"M": {key: {"S": detail} for key, detail in sorted(conversions.items())}}
             else:
                 removed.append("#ca")
+        # `rc` (#13): the recent clicks after this batch; None: the batch had no click, leave it alone.
+        if recent_clicks is not None:
+            if recent_clicks:
+                expression += ", #rc = :rc"
+                values[":rc"] = {"B": recent_clicks}
+                names = {**names, "#rc": "rc"}
+            elif had_recent_clicks:
+                removed.append("#rc")
+                names = {**names, "#rc": "rc"}
         if removed:
             expression += " REMOVE " + ", ".join(removed)
         if ring.directory or had_directory:
@@ -409,6 +429,8 @@ class ScoreStore:
         sinks_see: Published | None = None,
         window_rules: Sequence[WindowRule] = (),
         conversions: dict[str, str] | None = None,
+        recent_clicks: bytes | None = None,
+        had_recent_clicks: bool = False,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The user update, and the bucket updates that must commit with it (empty: no eviction).
 
@@ -427,6 +449,8 @@ class ScoreStore:
             sinks_see,
             window_rules,
             conversions,
+            recent_clicks,
+            had_recent_clicks,
         )
         buckets = [
             {

@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +53,7 @@ from engagement_scoring.core.aggregation import (
     PENDING,
     SCORED,
     Candidate,
+    UserWrite,
     classify,
     plan_user_writes,
     select_new,
@@ -81,7 +82,15 @@ from engagement_scoring.core.events import (
     SkippedRecord,
 )
 from engagement_scoring.core.keys import content_key
-from engagement_scoring.core.machine import MachineCounts, judge
+from engagement_scoring.core.machine import (
+    CLICK,
+    MachineCounts,
+    RecentClick,
+    apply_bursts,
+    counts_of,
+    encode_recent_clicks,
+    judge,
+)
 from engagement_scoring.core.model import score_view
 from engagement_scoring.core.publication import next_publication
 from engagement_scoring.core.rules import Rule, rules_from_items
@@ -551,18 +560,29 @@ def _score_events(
     classified = classify(normalized, rules)
     stats.skipped.update(classified.skipped)
     stats.in_batch_duplicates += classified.in_batch_duplicates
-    stats.machine = judge(classified.candidates, config.machine)
+    policy = config.machine
+    stats.machine = judge(classified.candidates, policy)
     by_user: dict[str, list[Candidate]] = {}
     entries: dict[int, tuple[bytes, bytes | None]] = {}
+    # Users to read and write: those with a candidate that counts, and (burst, #13) those with a click,
+    # whose `rc` must learn it even when it weighs 0. A weight-0 candidate is neither scored nor a
+    # once-per-message touch; it stays in its user's group only for the burst verdict of later clicks.
+    clicking: set[str] = set()
     for candidate in classified.candidates:
-        if candidate.status == NOT_COUNTED:  # weight 0: neither scored nor a once-per-message touch
-            continue
+        user_key = candidate.event.user_key
+        if candidate.status == NOT_COUNTED:
+            if policy.burst_window_ms <= 0 or candidate.event.event_type != CLICK:
+                continue
+            clicking.add(user_key)
+        elif candidate.event.event_type == CLICK and candidate.event.details is not None:
+            clicking.add(user_key)
         entries[id(candidate)] = _entries(candidate)
-        group = by_user.get(candidate.event.user_key)
+        group = by_user.get(user_key)
         if group is None:
-            by_user[candidate.event.user_key] = [candidate]
+            by_user[user_key] = [candidate]
         else:
             group.append(candidate)
+    recent_clicks: dict[str, tuple[RecentClick, ...]] = {}
     pending = list(by_user)
     # Campaign attribution (#11): only users with a touch or conversion in the batch read and write
     # their touches item; every other user's write stays one UpdateItem.
@@ -572,7 +592,10 @@ def _score_events(
         with_touches = {
             user_key
             for user_key, group in by_user.items()
-            if any(attribution.is_relevant(candidate.event) for candidate in group)
+            if any(
+                candidate.status != NOT_COUNTED and attribution.is_relevant(candidate.event)
+                for candidate in group
+            )
         }
     credited: dict[str, set[str]] = {user_key: set() for user_key in with_touches}
     given_up: set[str] = set()
@@ -598,8 +621,11 @@ def _score_events(
             for user_key in pending:
                 if user_key in unread:
                     continue
+                stored = users.get(user_key, NEW_USER)
+                if user_key in clicking:  # the burst verdict from this read of `rc` (#13)
+                    recent_clicks[user_key] = apply_bursts(by_user[user_key], stored.recent_clicks, policy)
                 keys, buckets = _applied_keys(
-                    by_user[user_key], entries, users.get(user_key, NEW_USER), store, now_s
+                    [c for c in by_user[user_key] if c.status != NOT_COUNTED], entries, stored, store, now_s
                 )
                 applied[user_key] = keys
                 if buckets:
@@ -626,7 +652,7 @@ def _score_events(
                 continue
             buckets = wanted.get(user_key, [])
             keys = applied[user_key]
-            candidates = by_user[user_key]
+            candidates = [c for c in by_user[user_key] if c.status != NOT_COUNTED]
             if user_key in with_touches and touches_key(user_key) in unchecked:
                 retry.add(user_key)
                 continue
@@ -642,9 +668,13 @@ def _score_events(
                     if once is not None and candidate.once_key is not None and once[:DIGEST_BYTES] in held:
                         keys.add(candidate.once_key)
             new = select_new(candidates, keys)
-            if not new:
-                continue
             stored = users.get(user_key, NEW_USER)
+            rc_after = recent_clicks.get(user_key, stored.recent_clicks)
+            rc_changed = rc_after != stored.recent_clicks
+            if not new and not (rc_changed and stored.state.version):
+                # Nothing counts; an `rc` that learnt only weight-0 clicks is written when the item
+                # exists (one write, no score change); no item is created for it (docs/scoring.md).
+                continue
             try:
                 # Window rules and limits (#10): only when configured, or to clear what an item still holds.
                 timed = runtime.timed
@@ -659,6 +689,11 @@ def _score_events(
                     if timed is None
                     else (timed, stored_state(stored.windows, stored.limits, stored.rules, timed)),
                 )
+                if not writes:  # only `rc` changed: the item as it is, one version on
+                    state = stored.state
+                    writes = [
+                        UserWrite(user_key, state.version, replace(state, version=state.version + 1), ())
+                    ]
             except Exception as exc:  # a bug for one user must not fail the others
                 stats.internal_errors += 1
                 stats.errors[type(exc).__name__] += 1
@@ -725,6 +760,8 @@ def _score_events(
                         published,
                         timed.windows if timed is not None else (),
                         conversions,
+                        encode_recent_clicks(rc_after) if user_key in clicking else None,
+                        stored.has_recent_clicks,
                     )
                     if side is None or not side.actions:
                         outcome = store.write_user(update, bucket_updates)
@@ -770,6 +807,7 @@ def _score_events(
             if candidate.status == PENDING:
                 candidate.status = FAILED
     stats.users_updated = len(updated)
+    stats.machine = counts_of(classified.candidates)  # with the burst verdicts of the users read
     return classified.candidates
 
 

@@ -172,7 +172,7 @@ def test_other_event_types_are_human() -> None:
         assert isinstance(result, NormalizedEvent) and classify(result, DEFAULT_POLICY) == HUMAN
 
 
-# --- bursts within a batch ----------------------------------------------------------------------------
+# --- bursts in stream order ------------------------------------------------------------------------------
 
 
 def test_distinct_links_of_one_message_within_a_second_are_a_burst() -> None:
@@ -182,7 +182,9 @@ def test_distinct_links_of_one_message_within_a_second_are_a_burst() -> None:
         event_of(ses_click(300.9, "https://www.example.com/c")),
         event_of(ses_click(900, "https://www.example.com/d")),  # the person, later
     ]
-    assert burst_indexes(events, DEFAULT_POLICY) == {0, 1, 2}
+    # stream order decides (docs/scoring.md, "Burst"): the first click has no earlier click with it, so
+    # burst alone does not flag it (before #13's item 18: {0, 1, 2}, a verdict batch cuts could change)
+    assert burst_indexes(events, DEFAULT_POLICY) == {1, 2}
 
 
 def test_no_burst_for_one_link_twice_slow_clicks_or_other_messages() -> None:
@@ -197,7 +199,7 @@ def test_no_burst_for_one_link_twice_slow_clicks_or_other_messages() -> None:
     ]
     for events in (same_link, slow, other_message):
         assert burst_indexes(events, DEFAULT_POLICY) == set()
-    assert burst_indexes(slow, policy(burst_window_ms=2000)) == {0, 1}
+    assert burst_indexes(slow, policy(burst_window_ms=2000)) == {1}  # the second, with the first before it
     three_needed = policy(burst_min_links=3)
     assert burst_indexes(slow, three_needed) == set()
 
@@ -300,12 +302,13 @@ def test_default_policy_on_a_batch_of_documented_shapes(
     ]
     capsys.readouterr()
     process_batch(kinesis_event(batch), aws.scorer())
-    # then only the early click (50 x 0.5) and the human click (50) count
-    assert score_of(aws) == (Decimal(75), Decimal(75))
+    # then the early click (50 x 0.5), the burst's first click (50: nothing before it in stream order,
+    # docs/scoring.md "Burst") and the human click (50) count; the burst's second click does not
+    assert score_of(aws) == (Decimal(125), Decimal(125))
     line = batch_line(capsys.readouterr().out)
-    assert line["machine_flagged"] == {PRIVACY_PROXY_OPEN: 1, SEND_TIME_PROXIMITY: 2, BURST: 2}
-    assert line["machine_not_counted"] == 3
-    assert line["scored"] == 2
+    assert line["machine_flagged"] == {PRIVACY_PROXY_OPEN: 1, SEND_TIME_PROXIMITY: 2, BURST: 1}
+    assert line["machine_not_counted"] == 2
+    assert line["scored"] == 3
 
 
 def test_a_weight_0_open_does_not_take_the_once_per_message_slot(aws: AwsResources) -> None:
@@ -512,8 +515,9 @@ def test_the_score_change_carries_the_machine_flagged_events_the_scorer_counted(
     assert process_batch(kinesis_event(batch), runtime) == {"batchItemFailures": []}
     # then the user item's `mf` and the published detail count the counted flagged events by reason
     item = aws.scores()[USER]
-    assert item["mf"] == {SEND_TIME_PROXIMITY: 1, BURST: 2}
-    assert published_machine_counts(aws, sync_runtime()) == [{BURST: 2, SEND_TIME_PROXIMITY: 1}]
+    # (the burst's first click has no earlier click with it: docs/scoring.md "Burst")
+    assert item["mf"] == {SEND_TIME_PROXIMITY: 1, BURST: 1}
+    assert published_machine_counts(aws, sync_runtime()) == [{BURST: 1, SEND_TIME_PROXIMITY: 1}]
 
 
 def test_a_write_without_machine_events_removes_the_earlier_counts(

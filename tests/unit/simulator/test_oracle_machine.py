@@ -105,7 +105,10 @@ def test_burst_needs_distinct_links_of_one_message_within_the_window() -> None:
     a, b = "https://shop.example.com/a", "https://shop.example.com/b"
     later = T0 + 3600 * SECOND
     burst = [ses("Click", later, BROWSER, a), ses("Click", later + 400, BROWSER, b)]
-    assert score(burst) == 0  # burst weight 0
+    # burst weight 0: the second click, with the first before it in stream order, is not counted; the
+    # first has no earlier click with it (docs/scoring.md, "Burst")
+    assert score(burst) == 50
+    assert score(list(reversed(burst))) == 50  # stream order, not click time, decides which one
     assert score(burst, weights={"burst": 1}) == 100
     # the same link twice, or two links 2 s apart, or two messages: no burst
     assert score([ses("Click", later, BROWSER, a), ses("Click", later + 400, BROWSER, a)]) == 100

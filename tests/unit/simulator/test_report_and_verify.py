@@ -173,12 +173,13 @@ def test_counters_take_weight_zero_events_with_the_suppressed_and_bound_each_rea
         machine_flagged={"privacy_proxy_open": 2, "burst": 2},
         machine_flagged_arrivals={"privacy_proxy_open": 3, "burst": 2},
     )  # fmt: skip
-    # when the scorer had the re-sent copy in the same batch (a duplicate there) and saw no burst
+    # when the scorer had the re-sent copy in the same batch (a duplicate there) and saw the burst (`rc`
+    # carries it across batch cuts, docs/scoring.md "Burst")
     scorer = {
         "scored": 5,
         "duplicates_suppressed": 2,
         "machine_not_counted": 2,
-        "machine_flagged": {"privacy_proxy_open": 2},
+        "machine_flagged": {"privacy_proxy_open": 2, "burst": 2},
     }
     # then nothing differs: the sum matches, and each reason's count lies within the oracle's bounds
     assert check_counters(expectation, scorer).mismatches == 0
@@ -189,9 +190,10 @@ def test_counters_take_weight_zero_events_with_the_suppressed_and_bound_each_rea
         "suppressed (duplicates + once per message + machine weight 0)",
     }
     for flagged in (
-        {"privacy_proxy_open": 1},
-        {"privacy_proxy_open": 4},
+        {"privacy_proxy_open": 1, "burst": 2},
+        {"privacy_proxy_open": 4, "burst": 2},
         {"privacy_proxy_open": 2, "burst": 3},
+        {"privacy_proxy_open": 2},  # a burst missed: no longer excused as a batch cut's
     ):
         wrong = check_counters(expectation, scorer | {"machine_flagged": flagged})
         assert wrong.mismatches == 1, flagged
