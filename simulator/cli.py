@@ -350,10 +350,29 @@ class RunResult:
     # Campaign attribution (#11): the campaign table as read, and its differences from the oracle's.
     campaign_items: list[dict[str, Any]] | None = None
     campaign_mismatches: list[dict[str, Any]] | None = None
+    phases: Phases = dataclasses.field(default_factory=lambda: Phases())
 
 
-def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
+class Phases:
+    """Wall time per phase of a run (seconds, in order): where `make simulate`'s time goes."""
+
+    def __init__(self, started: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last = clock() if started is None else started
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        """The time since the previous mark (or the start) counts to `name`; a name marked again adds up."""
+        now = self.clock()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 2)
+        self.last = now
+
+
+def execute_run(
+    args: argparse.Namespace, deployment: Any, console: Console, phases: Phases | None = None
+) -> RunResult:
     """The part of `run` inside an open deployment."""
+    phases = Phases() if phases is None else phases
     outputs = deployment.outputs
     kinesis, dynamodb = deployment.client("kinesis"), deployment.client("dynamodb")
     workload = rules = settings = None
@@ -367,6 +386,7 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         )
         workload = generate(workload_config(args, app_id=outputs.get("pinpoint_application_id") or None))
         records = workload.records
+    phases.mark("generate")
     producer = KinesisProducer(
         kinesis,
         output(outputs, "stream_name"),
@@ -388,15 +408,20 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         + "; waiting for the pipeline to drain ...",
         markup=False,
     )
+    phases.mark("send")
     deployment.wait_until_drained(timeout_s=args.timeout)
+    phases.mark("drain")
     items = read_scores(dynamodb, output(outputs, "user_scores_table_name"))
     result = RunResult(records, stats, items, deployment.pipeline_stats(), workload, rules, settings)
+    result.phases = phases
     result.route_stats = route_stats
     campaign_table = outputs.get("campaign_attribution_table_name")
     if campaign_table:
         result.campaign_items = scan_items(dynamodb, campaign_table)
+    phases.mark("readback")
     if workload is not None and rules is not None and settings is not None:
         result.expectation = expectation = _expect(workload, rules, settings)
+        phases.mark("oracle")
         if outputs.get("sms_event_log_group_name"):
             # CloudWatch Logs checks a new Kinesis destination with one CONTROL_MESSAGE record (as on AWS).
             expectation.skipped["control_message"] = expectation.skipped.get("control_message", 0) + 1
@@ -441,6 +466,7 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.counters_reason = "batches were retried, so they were counted more than once"
         else:
             result.counters = check_counters(expectation, scorer)
+        phases.mark("checks")
     now_s = time_advance.clock(
         getattr(args, "now", None),
         getattr(args, "advance_hours", None),
@@ -462,7 +488,9 @@ def advance_time(
         settings = Settings.from_environment(
             function_environment(deployment.client("lambda"), output(outputs, "scorer_function_name"))
         )
+    phases = result.phases
     runs = time_advance.run_until_idle(deployment, now_s)
+    phases.mark("refresher")
     if runs is None:
         advance.reason = (
             "no refresher on this deployment (decay off and no sliding window rule) "
@@ -476,6 +504,7 @@ def advance_time(
             markup=False,
         )
         deployment.wait_until_drained(timeout_s=timeout_s)
+        phases.mark("advance_drain")
     items = read_scores(deployment.client("dynamodb"), output(outputs, "user_scores_table_name"))
     advance.users, advance.mismatches = time_advance.check_items(result.expectation, items, settings, now_s)
     if result.expectation is not None and runs is not None:
@@ -490,6 +519,7 @@ def advance_time(
         objects = deployment.customer_profiles_objects() if sync_env.get("CUSTOMER_PROFILES_DOMAIN") else None
         events = deployment.eventbridge_events() if sync_env.get("EVENT_BUS_NAME") else None
         time_advance.check_sinks(advance, result.expectation, settings, step, objects, events)
+    phases.mark("advance_checks")
     return advance
 
 
@@ -598,6 +628,7 @@ def build_report(
             "malformed_rate": args.malformed_rate,
             "rate_limit": args.rate,
             "wall_time_s": round(wall_time_s, 2),
+            "phases_s": result.phases.seconds,
         },
         "settings": result.settings.to_json() if result.settings else None,
         "machine_engagement_policy": result.settings.machine.to_json() if result.settings else None,
@@ -651,8 +682,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     started = time.monotonic()
     target = resolve_target(args.target)
     console.print(f"target: {target}", markup=False)
+    phases = Phases(started)
     with open_deployment(target, tf_vars_from(args), _logger(console)) as deployment:
-        result = execute_run(args, deployment, console)
+        phases.mark("start_and_apply")
+        result = execute_run(args, deployment, console, phases)
+        phases.last = time.monotonic()
+    phases.mark("teardown")
     report, users = build_report(args, target, result, time.monotonic() - started)
     tier_order = list(report["users"]["per_tier"])
     report["files"] = {

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from simulator_support import CONTRACT_RECORDS, CONTRACT_USERS, FakeDeployment
 
-from simulator.cli import build_parser, main, tf_vars_from
+from simulator.cli import Phases, build_parser, main, tf_vars_from
 from simulator.population import PopulationConfig, build_population
 from simulator.replay import read_events_file
 from simulator.workload import WorkloadConfig, generate
@@ -99,6 +99,18 @@ def test_module_options_become_terraform_variables(tmp_path: Path) -> None:
         "scorer_batch_size": 50,
         "name_prefix": "sim",
     }
+
+
+def test_phases_count_the_time_between_marks_to_each_phase() -> None:
+    # given a clock read at 10, 12.5 and 13 s after a start at 9 s
+    readings = iter([10.0, 12.5, 13.0])
+    phases = Phases(started=9.0, clock=lambda: next(readings))
+    # when three marks are made, one phase twice
+    phases.mark("apply")
+    phases.mark("drain")
+    phases.mark("apply")
+    # then each phase holds the time since the mark before it, a phase marked twice the sum, in order
+    assert phases.seconds == {"apply": 1.5, "drain": 2.5} and list(phases.seconds) == ["apply", "drain"]
 
 
 # ---- run -----------------------------------------------------------------------------------------
