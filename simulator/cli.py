@@ -64,6 +64,31 @@ from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, Workloa
 TARGETS = ("auto", "embedded", "localstack", "aws")
 DEFAULT_REPORT_DIR = Path("build/simulate")
 MAX_REPORTED_MISMATCHES = 200
+# What `run` deploys unless told otherwise: decay on, a sliding and a date-range window rule, so the
+# default run exercises the refresher and its time-advance phase (issue #10 item 8), and campaign
+# attribution, so it compares the per-campaign table too (issue #11 item 8; examples/local keeps it off
+# for the other runs built on it). `--decay-half-life-hours 0`, `--tf-var window_rules=[]` and
+# `--tf-var attribution_enabled=false` turn them off; any --tf-var of the same name replaces its default.
+DEFAULT_RUN_TF_VARS: dict[str, Any] = {
+    "attribution_enabled": True,
+    "decay_half_life_hours": 720,  # a month: after the 30-day stream and 30 more days, about half is left
+    "window_rules": [
+        {"name": "three_opens_week", "event_types": ["_email.open"], "threshold": 3, "window_hours": 168},
+        {
+            "name": "clicked_in_october",
+            "event_types": ["_email.click"],
+            "threshold": 1,
+            "from": "2025-10-01",
+            "to": "2025-10-31",
+        },
+    ],
+}
+# And the workload `run` generates: campaign purchases after a share of the campaign clicks, some of those
+# clicks reaching the stream after the purchase (late touches), so the per-campaign table has conversions
+# with a value to compare (docs/attribution.md). `--funnel campaign_purchase=0` turns them off.
+DEFAULT_RUN_FUNNELS = ("campaign_purchase=0.5", "late_touch=0.3")
+# With a refresher deployed and no --now / --advance-hours / --no-advance, `run` advances this far.
+DEFAULT_ADVANCE_HOURS = 720.0
 
 
 # ---- arguments ----------------------------------------------------------------------------------
@@ -97,7 +122,7 @@ def _formats(text: str) -> tuple[str, ...]:
     return names
 
 
-def _add_workload_options(parser: argparse.ArgumentParser) -> None:
+def _add_workload_options(parser: argparse.ArgumentParser, funnels: Sequence[str] = ()) -> None:
     group = parser.add_argument_group("workload")
     group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
     group.add_argument(
@@ -128,10 +153,11 @@ def _add_workload_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--funnel",
         action="append",
-        default=[],
+        default=list(funnels),  # appended to, so a rate given on the command line wins
         metavar="NAME=RATE",
         help=f"override a funnel rate; successor: {', '.join(SuccessorRates.names())}; "
-        f"pinpoint: {', '.join(FunnelRates.names())}",
+        f"pinpoint: {', '.join(FunnelRates.names())}"
+        + (f" (default {' '.join(funnels)})" if funnels else ""),
     )
 
 
@@ -169,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate, send, wait, verify, report")
     _add_module_options(run)
-    _add_workload_options(run)
+    _add_workload_options(run, DEFAULT_RUN_FUNNELS)
     run.add_argument("--rate", type=float, help="limit to this many records per second")
     run.add_argument(
         "--route-share",
@@ -196,8 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--advance-hours",
         type=float,
         metavar="H",
-        help="as --now, at H hours after the newest event time",
+        help="as --now, at H hours after the newest event time (default: "
+        f"{DEFAULT_ADVANCE_HOURS:g} on the embedded cloud with a refresher deployed: decay on or a "
+        "sliding window rule)",
     )
+    clock.add_argument("--no-advance", action="store_true", help="no time-advance phase")
     run.add_argument("--archive-dir", type=Path, help=ARCHIVE_DIR_HELP)
     run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="default build/simulate")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to drain")
@@ -210,6 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", help="apply the module to the target and print its outputs")
     _add_module_options(deploy)
     return parser
+
+
+def run_tf_vars(args: argparse.Namespace, target: str) -> dict[str, Any]:
+    """`run`'s Terraform variables on `target`: on the embedded cloud DEFAULT_RUN_TF_VARS, each replaced by
+    the option or --tf-var naming it; elsewhere only the options. On LocalStack and AWS the refresher's
+    schedule fires with the real clock, long after the simulated period, and the simulator cannot run it
+    with its own, so decay and sliding rules there are for those who ask for them."""
+    return {**(DEFAULT_RUN_TF_VARS if target == "embedded" else {}), **tf_vars_from(args)}
+
+
+def advance_hours(args: argparse.Namespace, outputs: dict[str, Any], can_run_refresher: bool) -> float | None:
+    """--advance-hours, else DEFAULT_ADVANCE_HOURS when there is a refresher the simulator can run (and
+    no --now, --no-advance)."""
+    if getattr(args, "advance_hours", None) is not None:
+        return float(args.advance_hours)
+    if getattr(args, "now", None) is not None or getattr(args, "no_advance", False):
+        return None
+    return DEFAULT_ADVANCE_HOURS if can_run_refresher and outputs.get("refresher_function_name") else None
 
 
 def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -469,7 +516,7 @@ def execute_run(
         phases.mark("checks")
     now_s = time_advance.clock(
         getattr(args, "now", None),
-        getattr(args, "advance_hours", None),
+        advance_hours(args, outputs, getattr(deployment, "can_run_refresher", False)),
         max((int(item.get("as_of") or 0) for item in items.values()), default=None),
     )
     if now_s is not None:
@@ -683,7 +730,7 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     target = resolve_target(args.target)
     console.print(f"target: {target}", markup=False)
     phases = Phases(started)
-    with open_deployment(target, tf_vars_from(args), _logger(console)) as deployment:
+    with open_deployment(target, run_tf_vars(args, target), _logger(console)) as deployment:
         phases.mark("start_and_apply")
         result = execute_run(args, deployment, console, phases)
         phases.last = time.monotonic()
