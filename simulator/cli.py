@@ -64,6 +64,31 @@ from simulator.workload import DEFAULT_PERIOD_END_MS, FORMATS, Workload, Workloa
 TARGETS = ("auto", "embedded", "localstack", "aws")
 DEFAULT_REPORT_DIR = Path("build/simulate")
 MAX_REPORTED_MISMATCHES = 200
+# What `run` deploys unless told otherwise: decay on, a sliding and a date-range window rule, so the
+# default run exercises the refresher and its time-advance phase (issue #10 item 8), and campaign
+# attribution, so it compares the per-campaign table too (issue #11 item 8; examples/local keeps it off
+# for the other runs built on it). `--decay-half-life-hours 0`, `--tf-var window_rules=[]` and
+# `--tf-var attribution_enabled=false` turn them off; any --tf-var of the same name replaces its default.
+DEFAULT_RUN_TF_VARS: dict[str, Any] = {
+    "attribution_enabled": True,
+    "decay_half_life_hours": 720,  # a month: after the 30-day stream and 30 more days, about half is left
+    "window_rules": [
+        {"name": "three_opens_week", "event_types": ["_email.open"], "threshold": 3, "window_hours": 168},
+        {
+            "name": "clicked_in_october",
+            "event_types": ["_email.click"],
+            "threshold": 1,
+            "from": "2025-10-01",
+            "to": "2025-10-31",
+        },
+    ],
+}
+# And the workload `run` generates: campaign purchases after a share of the campaign clicks, some of those
+# clicks reaching the stream after the purchase (late touches), so the per-campaign table has conversions
+# with a value to compare (docs/attribution.md). `--funnel campaign_purchase=0` turns them off.
+DEFAULT_RUN_FUNNELS = ("campaign_purchase=0.5", "late_touch=0.3")
+# With a refresher deployed and no --now / --advance-hours / --no-advance, `run` advances this far.
+DEFAULT_ADVANCE_HOURS = 720.0
 
 
 # ---- arguments ----------------------------------------------------------------------------------
@@ -97,7 +122,7 @@ def _formats(text: str) -> tuple[str, ...]:
     return names
 
 
-def _add_workload_options(parser: argparse.ArgumentParser) -> None:
+def _add_workload_options(parser: argparse.ArgumentParser, funnels: Sequence[str] = ()) -> None:
     group = parser.add_argument_group("workload")
     group.add_argument("--users", type=_positive_int, default=2000, help="population size (default 2000)")
     group.add_argument(
@@ -128,10 +153,11 @@ def _add_workload_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--funnel",
         action="append",
-        default=[],
+        default=list(funnels),  # appended to, so a rate given on the command line wins
         metavar="NAME=RATE",
         help=f"override a funnel rate; successor: {', '.join(SuccessorRates.names())}; "
-        f"pinpoint: {', '.join(FunnelRates.names())}",
+        f"pinpoint: {', '.join(FunnelRates.names())}"
+        + (f" (default {' '.join(funnels)})" if funnels else ""),
     )
 
 
@@ -169,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="simulate, send, wait, verify, report")
     _add_module_options(run)
-    _add_workload_options(run)
+    _add_workload_options(run, DEFAULT_RUN_FUNNELS)
     run.add_argument("--rate", type=float, help="limit to this many records per second")
     run.add_argument(
         "--route-share",
@@ -196,8 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--advance-hours",
         type=float,
         metavar="H",
-        help="as --now, at H hours after the newest event time",
+        help="as --now, at H hours after the newest event time (default: "
+        f"{DEFAULT_ADVANCE_HOURS:g} on the embedded cloud with a refresher deployed: decay on or a "
+        "sliding window rule)",
     )
+    clock.add_argument("--no-advance", action="store_true", help="no time-advance phase")
     run.add_argument("--archive-dir", type=Path, help=ARCHIVE_DIR_HELP)
     run.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR, help="default build/simulate")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the pipeline to drain")
@@ -210,6 +239,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = sub.add_parser("deploy", help="apply the module to the target and print its outputs")
     _add_module_options(deploy)
     return parser
+
+
+def run_tf_vars(args: argparse.Namespace, target: str) -> dict[str, Any]:
+    """`run`'s Terraform variables on `target`: on the embedded cloud DEFAULT_RUN_TF_VARS, each replaced by
+    the option or --tf-var naming it; elsewhere only the options. On LocalStack and AWS the refresher's
+    schedule fires with the real clock, long after the simulated period, and the simulator cannot run it
+    with its own, so decay and sliding rules there are for those who ask for them."""
+    return {**(DEFAULT_RUN_TF_VARS if target == "embedded" else {}), **tf_vars_from(args)}
+
+
+def advance_hours(args: argparse.Namespace, outputs: dict[str, Any], can_run_refresher: bool) -> float | None:
+    """--advance-hours, else DEFAULT_ADVANCE_HOURS when there is a refresher the simulator can run (and
+    no --now, --no-advance)."""
+    if getattr(args, "advance_hours", None) is not None:
+        return float(args.advance_hours)
+    if getattr(args, "now", None) is not None or getattr(args, "no_advance", False):
+        return None
+    return DEFAULT_ADVANCE_HOURS if can_run_refresher and outputs.get("refresher_function_name") else None
 
 
 def tf_vars_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -350,10 +397,29 @@ class RunResult:
     # Campaign attribution (#11): the campaign table as read, and its differences from the oracle's.
     campaign_items: list[dict[str, Any]] | None = None
     campaign_mismatches: list[dict[str, Any]] | None = None
+    phases: Phases = dataclasses.field(default_factory=lambda: Phases())
 
 
-def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> RunResult:
+class Phases:
+    """Wall time per phase of a run (seconds, in order): where `make simulate`'s time goes."""
+
+    def __init__(self, started: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last = clock() if started is None else started
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        """The time since the previous mark (or the start) counts to `name`; a name marked again adds up."""
+        now = self.clock()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 2)
+        self.last = now
+
+
+def execute_run(
+    args: argparse.Namespace, deployment: Any, console: Console, phases: Phases | None = None
+) -> RunResult:
     """The part of `run` inside an open deployment."""
+    phases = Phases() if phases is None else phases
     outputs = deployment.outputs
     kinesis, dynamodb = deployment.client("kinesis"), deployment.client("dynamodb")
     workload = rules = settings = None
@@ -367,6 +433,7 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         )
         workload = generate(workload_config(args, app_id=outputs.get("pinpoint_application_id") or None))
         records = workload.records
+    phases.mark("generate")
     producer = KinesisProducer(
         kinesis,
         output(outputs, "stream_name"),
@@ -388,15 +455,20 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
         + "; waiting for the pipeline to drain ...",
         markup=False,
     )
+    phases.mark("send")
     deployment.wait_until_drained(timeout_s=args.timeout)
+    phases.mark("drain")
     items = read_scores(dynamodb, output(outputs, "user_scores_table_name"))
     result = RunResult(records, stats, items, deployment.pipeline_stats(), workload, rules, settings)
+    result.phases = phases
     result.route_stats = route_stats
     campaign_table = outputs.get("campaign_attribution_table_name")
     if campaign_table:
         result.campaign_items = scan_items(dynamodb, campaign_table)
+    phases.mark("readback")
     if workload is not None and rules is not None and settings is not None:
         result.expectation = expectation = _expect(workload, rules, settings)
+        phases.mark("oracle")
         if outputs.get("sms_event_log_group_name"):
             # CloudWatch Logs checks a new Kinesis destination with one CONTROL_MESSAGE record (as on AWS).
             expectation.skipped["control_message"] = expectation.skipped.get("control_message", 0) + 1
@@ -441,9 +513,10 @@ def execute_run(args: argparse.Namespace, deployment: Any, console: Console) -> 
             result.counters_reason = "batches were retried, so they were counted more than once"
         else:
             result.counters = check_counters(expectation, scorer)
+        phases.mark("checks")
     now_s = time_advance.clock(
         getattr(args, "now", None),
-        getattr(args, "advance_hours", None),
+        advance_hours(args, outputs, getattr(deployment, "can_run_refresher", False)),
         max((int(item.get("as_of") or 0) for item in items.values()), default=None),
     )
     if now_s is not None:
@@ -462,7 +535,9 @@ def advance_time(
         settings = Settings.from_environment(
             function_environment(deployment.client("lambda"), output(outputs, "scorer_function_name"))
         )
+    phases = result.phases
     runs = time_advance.run_until_idle(deployment, now_s)
+    phases.mark("refresher")
     if runs is None:
         advance.reason = (
             "no refresher on this deployment (decay off and no sliding window rule) "
@@ -476,6 +551,7 @@ def advance_time(
             markup=False,
         )
         deployment.wait_until_drained(timeout_s=timeout_s)
+        phases.mark("advance_drain")
     items = read_scores(deployment.client("dynamodb"), output(outputs, "user_scores_table_name"))
     advance.users, advance.mismatches = time_advance.check_items(result.expectation, items, settings, now_s)
     if result.expectation is not None and runs is not None:
@@ -490,6 +566,7 @@ def advance_time(
         objects = deployment.customer_profiles_objects() if sync_env.get("CUSTOMER_PROFILES_DOMAIN") else None
         events = deployment.eventbridge_events() if sync_env.get("EVENT_BUS_NAME") else None
         time_advance.check_sinks(advance, result.expectation, settings, step, objects, events)
+    phases.mark("advance_checks")
     return advance
 
 
@@ -598,6 +675,7 @@ def build_report(
             "malformed_rate": args.malformed_rate,
             "rate_limit": args.rate,
             "wall_time_s": round(wall_time_s, 2),
+            "phases_s": result.phases.seconds,
         },
         "settings": result.settings.to_json() if result.settings else None,
         "machine_engagement_policy": result.settings.machine.to_json() if result.settings else None,
@@ -651,8 +729,12 @@ def command_run(args: argparse.Namespace, console: Console) -> int:
     started = time.monotonic()
     target = resolve_target(args.target)
     console.print(f"target: {target}", markup=False)
-    with open_deployment(target, tf_vars_from(args), _logger(console)) as deployment:
-        result = execute_run(args, deployment, console)
+    phases = Phases(started)
+    with open_deployment(target, run_tf_vars(args, target), _logger(console)) as deployment:
+        phases.mark("start_and_apply")
+        result = execute_run(args, deployment, console, phases)
+        phases.last = time.monotonic()
+    phases.mark("teardown")
     report, users = build_report(args, target, result, time.monotonic() - started)
     tier_order = list(report["users"]["per_tier"])
     report["files"] = {

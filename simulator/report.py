@@ -147,7 +147,9 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
                 )
     users = report["users"]
     tiers = ", ".join(f"{t} {n}" for t, n in users["per_tier"].items()) or "none"
-    console.print(f"users: [bold]{users['count']}[/] ({tiers})")
+    advanced = (report.get("verification") or {}).get("advance")
+    as_of = f" as of the time advance, {advanced['now_iso']}" if advanced else ""
+    console.print(f"users: [bold]{users['count']}[/] ({tiers}){as_of}")
     table = Table(title="top ten users", title_justify="left", show_edge=False, padding=(0, 1))
     table.add_column("#", justify="right")
     table.add_column("user key")
@@ -178,6 +180,17 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
                 f"{advance['users_refreshed']} users refreshed, {advance['mismatches']} mismatches as of then"
                 + (f" ({advance['reason']})" if advance["reason"] else "")
             )
+            for name in ("eventbridge", "customer_profiles"):
+                sink = advance.get(name)
+                if sink:  # what the sink last saw, and the refresher's own events, as of the clock
+                    notes = {"tier_moved_by_the_refresher": "tier moves", "rule_events": "rule events"}
+                    extra = ", ".join(f"{sink[key]} {label}" for key, label in notes.items() if key in sink)
+                    console.print(
+                        f"  {name} as of then: {sink['ok']}/{sink['expected']} as expected, "
+                        f"{sink['missing']} missing, {sink['wrong']} wrong"
+                        + (f" ({extra})" if extra else ""),
+                        markup=False,
+                    )
         style = "green" if verification["mismatches"] == 0 else "red"
         console.print(
             f"mismatches against the oracle: [bold {style}]{verification['mismatches']}[/] "
@@ -195,6 +208,11 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
     else:
         console.print("mismatches: 0 (replayed events file: no oracle)")
     files = report.get("files", {})
+    phases = report["run"].get("phases_s") or {}
+    if phases:
+        console.print(
+            "phases: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in phases.items()), markup=False
+        )
     console.print(
         f"wall time {report['run']['wall_time_s']:.1f}s; report {files.get('report', '-')}, "
         f"histogram {files.get('histogram', '-')}",

@@ -78,6 +78,8 @@ class Deployment:
     """What the simulator sees of a deployed pipeline (docs/architecture.md)."""
 
     name = ""
+    # Whether run_refresher can run the deployed refresher with the simulator's clock.
+    can_run_refresher = False
 
     def __init__(self, log: LogFn) -> None:
         self.log = log
@@ -151,6 +153,7 @@ class EmbeddedDeployment(Deployment):
     Lambda runner."""
 
     name = "embedded"
+    can_run_refresher = True
 
     def __init__(
         self,

@@ -11,6 +11,10 @@ nothing is due. Then, per user:
 - **the sinks' last seen values** (Customer Profiles objects, the newest EngagementScoreChanged of each
   user on EventBridge): the tier as of now, and a score within the refresher's publication step of the
   score as of now (step = SCORE_PUBLISH_MIN_DELTA, or 1 point when 0: core/due.py);
+- **the refresher's events on EventBridge**: per user, the EngagementTierChanged of the highest item
+  version names the tier as of now (a user the refresher moved to another tier must have one), and per
+  (user, window rule) the EngagementRuleMatched / EngagementRuleCleared of the highest version says
+  matched exactly for the rules matched as of now (a sliding rule the refresher cleared ends Cleared);
 - **window rules as of now**: the item's `rules` (the refresher re-evaluated the sliding rules at its
   clock, or nothing changed since the last write) are the oracle's, its own brute-force evaluation of
   WINDOW_RULES over the user's counted events at now (`oracle.matched_rules`).
@@ -22,6 +26,7 @@ With --json each user carries `score` and `tier` exact as of now, from the engin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,8 +36,10 @@ from simulator.oracle import Expectation, Settings, clamp, matched_rules, tier_f
 from simulator.verify import (
     DECAY_TOLERANCE,
     SCORE_CHANGED,
+    TIER_CHANGED,
     Mismatch,
     SinkCheck,
+    _check_rule_events,
     _event_parts,
     _near_boundary,
     plain,
@@ -251,6 +258,51 @@ def check_sinks(
         for key, want in wanted.items():
             seen = newest.get(key)
             _check_seen(check, key, want, None if seen is None else seen[1:], settings, step)
+        if settings.tiers:
+            _check_tier_events(check, expectation, settings, wanted, events)
+        if settings.window_rules:
+            _check_rule_events(expectation, events, check, rules_now)
+
+
+def _check_tier_events(
+    check: SinkCheck,
+    expectation: Expectation,
+    settings: Settings,
+    wanted: Mapping[str, tuple[float, str | None]],
+    events: Sequence[Mapping[str, Any]],
+) -> None:
+    """EngagementTierChanged as of now: per user, the one of the highest item version names the tier as
+    of now; a user whose tier as of now is not its tier at the end of the stream (the refresher moved it)
+    must have one. Forgiven within the tolerance of a tier edge, like the items."""
+    by_hash = {hashlib.sha256(key.encode()).hexdigest(): key for key in expectation.users}
+    newest: dict[str, tuple[int, Any]] = {}
+    for event in events:
+        detail_type, detail = _event_parts(event)
+        if detail_type != TIER_CHANGED:
+            continue
+        key = detail.get("user_key")
+        if not isinstance(key, str):
+            key = by_hash.get(str(detail.get("user_key_sha256")))
+        if key is None:
+            continue
+        version = int(detail.get("version") or 0)
+        if key not in newest or version >= newest[key][0]:
+            newest[key] = (version, detail.get("tier"))
+    moved = 0
+    for key, (score, tier) in wanted.items():
+        seen = newest.get(key)
+        must = tier != expectation.users[key].tier and not _near_boundary(score, settings)
+        moved += must
+        if seen is None and not must:
+            continue
+        check.expected += 1
+        if seen is not None and (seen[1] == tier or _near_boundary(score, settings)):
+            check.ok += 1
+        elif seen is None:
+            check.fail("missing", user_key=key, expected_tier_event=tier)
+        else:
+            check.fail("wrong", user_key=key, expected_tier_event=tier, seen_tier_event=seen[1])
+    check.notes["tier_moved_by_the_refresher"] = moved
 
 
 def certainly_due(expectation: Expectation, settings: Settings, now_s: int, step: float) -> int:

@@ -305,12 +305,16 @@ RULE_CLEARED = "EngagementRuleCleared"
 
 
 def _check_rule_events(
-    expectation: Expectation, events: Sequence[Mapping[str, Any]], check: SinkCheck
+    expectation: Expectation,
+    events: Sequence[Mapping[str, Any]],
+    check: SinkCheck,
+    wanted_rules: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Window rules (#10): per (user, rule), the rule event of the highest item version says whether it
     is matched; that must be the oracle's final state (a matched pair needs an EngagementRuleMatched, a
-    pair last seen EngagementRuleMatched must be matched). Address-keyed users are found by their
-    `user_key_sha256`."""
+    pair last seen EngagementRuleMatched must be matched), or `wanted_rules` (per user, the rules matched
+    as of the time-advance clock: a rule the refresher cleared must be last seen EngagementRuleCleared).
+    Address-keyed users are found by their `user_key_sha256`."""
     by_hash = {hashlib.sha256(key.encode()).hexdigest(): key for key in expectation.users}
     latest: dict[tuple[str, str], tuple[int, bool]] = {}
     for event in events:
@@ -326,7 +330,10 @@ def _check_rule_events(
         if pair not in latest or version >= latest[pair][0]:
             latest[pair] = (version, detail_type == RULE_MATCHED)
     check.notes["rule_events"] = sum(1 for e in events if _event_parts(e)[0] in (RULE_MATCHED, RULE_CLEARED))
-    wanted = {(key, rule) for key, user in expectation.users.items() for rule in user.rules}
+    rules_of = (
+        {key: user.rules for key, user in expectation.users.items()} if wanted_rules is None else wanted_rules
+    )
+    wanted = {(key, rule) for key, rules in rules_of.items() for rule in rules}
     for pair in sorted(wanted):
         check.expected += 1
         if latest.get(pair, (0, False))[1]:

@@ -26,11 +26,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from engagement_scoring.aws.due_store import CONFLICT, OK, RETRY, DueStore, refresh_update
+from engagement_scoring.aws.due_store import CONFLICT, OK, RETRY, DueStore, Outcome, refresh_update
 from engagement_scoring.aws.errors import describe
 from engagement_scoring.aws.score_store import user_state
 from engagement_scoring.core.config import ConfigError, ScorerConfig
-from engagement_scoring.core.due import DUE_SHARDS, publish_min_delta, refresh
+from engagement_scoring.core.due import DUE_SHARDS, Refresh, publish_min_delta, refresh
 from engagement_scoring.core.model import ScoringModel
 from engagement_scoring.core.publication import published_from_image
 from engagement_scoring.core.timed import TimedRules, stored_state
@@ -40,6 +40,8 @@ from engagement_scoring.observability import CallCounter, JsonLog, emf_lines, pr
 FUNCTION = "refresher"
 # Stop starting new pages when less than this is left of the invocation; the rest stays due.
 TIME_RESERVE_MS = 5000
+# Conditional UpdateItems in flight at once per run (one boto3 client: its pool holds 10 connections).
+WRITE_CONCURRENCY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,7 @@ class RefresherRuntime:
         calls: CallCounter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        write_concurrency: int = WRITE_CONCURRENCY,
     ) -> None:
         self.config = config
         self.calls = calls or CallCounter()
@@ -120,6 +123,19 @@ class RefresherRuntime:
         self.timed = TimedRules(config.window_rules) if config.window_rules else None
         self.clock = clock
         self.log = JsonLog(FUNCTION, config.log_level)
+        self.write_concurrency = write_concurrency
+        self._pool: Any = None
+
+    def write_all(self, updates: list[dict[str, Any]]) -> list[Outcome]:
+        """The outcomes of these conditional writes, in order; a few in flight at a time."""
+        if self.write_concurrency <= 1 or len(updates) <= 1:
+            return [self.store.write(update) for update in updates]
+        if self._pool is None:
+            # Imported on first use, like the Customer Profiles sink's pool (cold start).
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.write_concurrency, thread_name_prefix="refresh")
+        return list(self._pool.map(self.store.write, updates))
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> RefresherRuntime:
@@ -163,6 +179,7 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
         return
     stats.users_read += len(items)
     stats.retryable_failures += len(unread)
+    writes: list[tuple[Refresh, dict[str, Any]]] = []  # (the change, its conditional UpdateItem)
     for item in items:
         user_key = item.get("user_key")
         due_at = item.get("due_at")
@@ -184,10 +201,12 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
                 if timed is None
                 else (timed, stored_state(item.get("wr"), None, item.get("rules"), timed)),
             )
-            outcome = store.write(refresh_update(user_key, state.version, change, now_ms))
+            writes.append((change, refresh_update(user_key, state.version, change, now_ms)))
         except Exception as exc:  # a bug for one user must not stop the others
             stats.error(type(exc).__name__)
-            continue
+    # Each write is one round trip conditioned on its own user's version, independent of the others: a
+    # few at a time (WRITE_CONCURRENCY), so a page's run time is bound by the round trips / concurrency.
+    for (change, _), outcome in zip(writes, runtime.write_all([update for _, update in writes]), strict=True):
         if outcome.status == OK:
             stats.users_refreshed += 1
             stats.users_published += change.publish is not None

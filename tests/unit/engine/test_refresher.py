@@ -7,6 +7,8 @@ Half-life 24 h, one 100-point event at T0: raw(T0 + h hours) = 100 * 2 ** (-h / 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -227,6 +229,43 @@ def test_users_spread_over_the_shards_and_every_shard_is_queried(due_aws: AwsRes
     stats = run(refresher(due_aws), T0_S + 24 * HOUR_S)
     assert (stats.users_due, stats.users_read, stats.users_refreshed) == (64, 64, 64)
     assert {item["score"] for item in due_aws.scores().values()} == {D(50)}
+
+
+class SlowWritesClient:
+    """A DynamoDB client whose UpdateItems take 20 ms more (a round trip), counting how many overlap."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_item(self, **request: Any) -> Any:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(0.02)
+            return self._client.update_item(**request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def test_a_run_writes_several_users_at_once_and_counts_each_write(due_aws: AwsResources) -> None:
+    # given 16 due users and writes that take a round trip each
+    users = [f"user-{index}" for index in range(16)]
+    score(due_aws, [(user, T0) for user in users])
+    slow = SlowWritesClient(due_aws.dynamodb)
+    # when one run refreshes them, then with the runtime's concurrency 8 writes overlap
+    stats = run(refresher(due_aws, slow), T0_S + 24 * HOUR_S)
+    assert slow.most_in_flight > 1
+    # and every outcome is counted against its own user: each written once, all cooled to 50
+    assert (stats.users_due, stats.users_read, stats.users_refreshed, stats.conflicts) == (16, 16, 16, 0)
+    assert stats.users_published == 16 and stats.errors == {}
+    assert {(item["version"], item["score"]) for item in due_aws.scores().values()} == {(2, D(50))}
 
 
 def test_a_user_at_the_end_of_its_decay_leaves_the_index(due_aws: AwsResources) -> None:

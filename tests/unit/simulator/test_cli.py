@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 from simulator_support import CONTRACT_RECORDS, CONTRACT_USERS, FakeDeployment
 
-from simulator.cli import build_parser, main, tf_vars_from
+from simulator.cli import (
+    DEFAULT_ADVANCE_HOURS,
+    DEFAULT_RUN_TF_VARS,
+    Phases,
+    advance_hours,
+    build_parser,
+    main,
+    run_tf_vars,
+    tf_vars_from,
+    workload_config,
+)
 from simulator.population import PopulationConfig, build_population
 from simulator.replay import read_events_file
 from simulator.workload import WorkloadConfig, generate
@@ -101,6 +111,68 @@ def test_module_options_become_terraform_variables(tmp_path: Path) -> None:
     }
 
 
+def test_run_deploys_decay_window_rules_and_attribution_and_advances_time_by_default() -> None:
+    # given `run` with no module options
+    args = build_parser().parse_args(["run"])
+    # then it deploys decay and a sliding and a date-range window rule (so a refresher exists), and
+    # campaign attribution (so the per-campaign table is compared too)
+    tf_vars = run_tf_vars(args, "embedded")
+    assert tf_vars["attribution_enabled"] is True
+    assert tf_vars["decay_half_life_hours"] > 0
+    rules = {rule["name"]: rule for rule in tf_vars["window_rules"]}
+    assert any("window_hours" in rule for rule in rules.values())
+    assert any("from" in rule and "to" in rule for rule in rules.values())
+    # and advances the clock 30 days when the deployment has a refresher the simulator can run, not
+    # without one
+    assert advance_hours(args, {"refresher_function_name": "r"}, True) == DEFAULT_ADVANCE_HOURS == 720
+    assert advance_hours(args, {}, True) is None
+    assert advance_hours(args, {"refresher_function_name": "r"}, False) is None
+    # and on LocalStack and AWS (the refresher's schedule there has the real clock) it adds nothing
+    assert run_tf_vars(args, "localstack") == run_tf_vars(args, "aws") == {}
+    # and each default gives way to the option naming it, --now and --no-advance drop the phase
+    off = build_parser().parse_args(
+        [
+            *("run", "--decay-half-life-hours", "0", "--tf-var", "window_rules=[]"),
+            *("--tf-var", "attribution_enabled=false", "--advance-hours", "2"),
+        ]
+    )
+    assert run_tf_vars(off, "embedded") == {
+        "attribution_enabled": False,
+        "decay_half_life_hours": 0.0,
+        "window_rules": [],
+    }
+    assert advance_hours(off, {}, False) == 2.0
+    for flags in (["--now", "2025-12-01T00:00:00Z"], ["--no-advance"]):
+        assert (
+            advance_hours(build_parser().parse_args(["run", *flags]), {"refresher_function_name": "r"}, True)
+            is None
+        )
+    # and its workload has campaign purchases, some with late touches, unless a --funnel says otherwise
+    assert workload_config(args).successor_rates.campaign_purchase == 0.5
+    assert workload_config(args).successor_rates.late_touch == 0.3
+    rates = workload_config(
+        build_parser().parse_args(["run", "--funnel", "campaign_purchase=0"])
+    ).successor_rates
+    assert (rates.campaign_purchase, rates.late_touch) == (0.0, 0.3)
+    generated = build_parser().parse_args(["generate", "--output", "x.jsonl"])
+    assert workload_config(generated).successor_rates.campaign_purchase == 0.0
+    # and `deploy` and the plain option mapping carry no defaults
+    assert tf_vars_from(args) == {}
+    assert set(DEFAULT_RUN_TF_VARS) == {"attribution_enabled", "decay_half_life_hours", "window_rules"}
+
+
+def test_phases_count_the_time_between_marks_to_each_phase() -> None:
+    # given a clock read at 10, 12.5 and 13 s after a start at 9 s
+    readings = iter([10.0, 12.5, 13.0])
+    phases = Phases(started=9.0, clock=lambda: next(readings))
+    # when three marks are made, one phase twice
+    phases.mark("apply")
+    phases.mark("drain")
+    phases.mark("apply")
+    # then each phase holds the time since the mark before it, a phase marked twice the sum, in order
+    assert phases.seconds == {"apply": 1.5, "drain": 2.5} and list(phases.seconds) == ["apply", "drain"]
+
+
 # ---- run -----------------------------------------------------------------------------------------
 
 
@@ -125,6 +197,9 @@ def test_run_json_prints_only_the_final_state_and_verifies_everything(
         assert isinstance(key, str)
     assert len(deployment.sent) == 2140
     assert "mismatches against the oracle: 0" in stderr
+    # (`run` deployed its defaults: attribution, decay and the window rules, DEFAULT_RUN_TF_VARS)
+    logged = " ".join(stderr.split())
+    assert "with tf_vars ['attribution_enabled', 'decay_half_life_hours', 'window_rules']" in logged
     assert "pinpoint: " in stderr and "0 missing, 0 wrong, 0 unexpected" in stderr
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["verification"]["pinpoint"]["expected"] > 100

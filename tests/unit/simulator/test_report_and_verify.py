@@ -294,6 +294,45 @@ def test_summary_fits_one_screen_and_names_the_key_numbers() -> None:
     assert "mismatches against the oracle: 0" in text and "wall time 12.5s" in text
 
 
+def test_summary_shows_the_phases_and_what_the_sinks_saw_as_of_the_time_advance() -> None:
+    # given a run with phase times and a time-advance phase whose sinks were checked as of the clock
+    sink = {"checked": True, "expected": 9, "ok": 8, "missing": 0, "wrong": 1, "unexpected": 0, "observed": 9}
+    report: dict[str, Any] = {
+        "run": {"target": "embedded", "wall_time_s": 3.0, "phases_s": {"drain": 1.25, "refresher": 0.5}},
+        "stream": {"records": 1, "events": 1, "duplicates": 0, "malformed": 0, "malformed_kinds": {}},
+        "producer": {"elapsed_s": 1.0, "records_per_s": 1.0, "put_records_calls": 1, "entries_retried": 0},
+        "pipeline": {},
+        "oracle": {"counted": 1, "users": 1, "once_per_message_suppressed": 0},
+        "users": {"count": 0, "per_tier": {}, "top": []},
+        "verification": {
+            "oracle": True,
+            "mismatches": 1,
+            "score_mismatches": 0,
+            "pinpoint_mismatches": 0,
+            "eventbridge_mismatches": 0,
+            "details": [],
+            "advance": {
+                "now_iso": "2025-11-30T00:00:00Z",
+                "refresher_runs": [{}, {}],
+                "users_refreshed": 7,
+                "mismatches": 1,
+                "reason": "",
+                "eventbridge": sink | {"tier_moved_by_the_refresher": 4, "rule_events": 3},
+                "customer_profiles": sink,
+            },
+        },
+    }
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=200))
+    text = out.getvalue()
+    # then the summary says where the time went, which clock the users are shown at, and per sink what
+    # it last saw as of then
+    assert "phases: drain 1.2s, refresher 0.5s" in text
+    assert "users: 0 (none) as of the time advance, 2025-11-30T00:00:00Z" in text
+    assert "eventbridge as of then: 8/9 as expected, 0 missing, 1 wrong (4 tier moves, 3 rule events)" in text
+    assert "customer_profiles as of then: 8/9 as expected, 0 missing, 1 wrong\n" in text
+
+
 def test_rule_events_and_profile_rules_are_checked_against_the_oracle() -> None:
     from simulator.verify import check_customer_profiles, check_eventbridge
 

@@ -77,15 +77,49 @@ def test_sinks_must_have_the_tier_and_a_score_within_the_step() -> None:
             "detail": {"user_key": "u-1", "version": 2, "score": 50, "tier": "warm"},
         },
     ]
+    # (each tier move also published an EngagementTierChanged, the refresher's ones at versions 2 and 3)
+    tier_events: list[dict[str, Any]] = [
+        {"detail-type": "EngagementTierChanged", "detail": {"user_key": "u-1", "version": v, "tier": t}}
+        for v, t in ((3, "cold"), (1, "hot"), (2, "warm"))
+    ]
     good = AdvanceResult(now)
-    check_sinks(good, expectation(), SETTINGS, 1.0, {"u-1": {"score": 25.9, "tier": "cold"}}, events)
+    objects = {"u-1": {"score": 25.9, "tier": "cold"}}
+    check_sinks(good, expectation(), SETTINGS, 1.0, objects, events + tier_events)
     assert good.eventbridge is not None and good.customer_profiles is not None
-    assert (good.eventbridge.ok, good.customer_profiles.ok, good.mismatch_count) == (1, 1, 0)
+    # (EventBridge: the newest score event and the newest tier event)
+    assert (good.eventbridge.ok, good.customer_profiles.ok, good.mismatch_count) == (2, 1, 0)
     bad = AdvanceResult(now)
     check_sinks(bad, expectation(), SETTINGS, 1.0, {"u-1": {"score": 26.5, "tier": "cold"}}, events[:1])
     assert bad.customer_profiles is not None and bad.customer_profiles.wrong == 1  # 1.5 points behind
     assert bad.eventbridge is not None and bad.eventbridge.wrong == 1  # the newest seen is still hot
-    assert bad.mismatch_count == 2
+    assert bad.eventbridge.missing == 1  # and no EngagementTierChanged to cold
+    assert bad.mismatch_count == 3
+
+
+def test_the_refresher_s_tier_event_must_name_the_tier_as_of_now() -> None:
+    now = T0_S + 2 * 86_400  # the oracle says 25: cold (the stream left the user hot)
+    score = {
+        "detail-type": "EngagementScoreChanged",
+        "detail": {"user_key": "u-1", "version": 3, "score": 25, "tier": "cold"},
+    }
+    for tiers, wrong, missing in (
+        (((1, "hot"), (3, "cold")), 0, 0),
+        (((1, "hot"), (3, "warm")), 1, 0),
+        (
+            ((1, "hot"),),
+            1,
+            0,
+        ),
+        ((), 0, 1),
+    ):
+        result = AdvanceResult(now)
+        events = [score] + [
+            {"detail-type": "EngagementTierChanged", "detail": {"user_key": "u-1", "version": v, "tier": t}}
+            for v, t in tiers
+        ]
+        check_sinks(result, expectation(), SETTINGS, 1.0, None, events)
+        assert result.eventbridge is not None
+        assert (result.eventbridge.wrong, result.eventbridge.missing) == (wrong, missing), tiers
 
 
 def test_publication_step() -> None:
@@ -164,6 +198,31 @@ def test_the_profile_object_must_carry_the_rules_as_of_now() -> None:
     check_sinks(stale, clicked(0, 1, 2), WINDOWED, 1.0, objects, None)
     assert stale.customer_profiles is not None and stale.customer_profiles.wrong == 1
     assert stale.customer_profiles.examples[0]["expected_rules"] == ["ever_clicked"]
+
+
+def test_the_rule_events_must_end_cleared_for_a_rule_the_refresher_cleared() -> None:
+    now = T0_S + 25 * 3600  # `three_clicks` no longer matched, `ever_clicked` still is
+
+    def rule_event(kind: str, rule: str, version: int) -> dict[str, Any]:
+        return {"detail-type": kind, "detail": {"user_key": "u-1", "rule": rule, "version": version}}
+
+    matched = [rule_event("EngagementRuleMatched", "ever_clicked", 1)]
+    matched.append(rule_event("EngagementRuleMatched", "three_clicks", 3))
+    cleared = rule_event("EngagementRuleCleared", "three_clicks", 4)
+    score = {
+        "detail-type": "EngagementScoreChanged",
+        "detail": {"user_key": "u-1", "version": 3, "score": 30},
+    }
+    good = AdvanceResult(now)
+    check_sinks(good, clicked(0, 1, 2), WINDOWED, 1.0, None, [score, cleared, *matched])
+    assert good.eventbridge is not None and good.mismatch_count == 0
+    assert good.eventbridge.ok == 2  # the score, `ever_clicked` matched
+    stale = AdvanceResult(now)  # no EngagementRuleCleared: the bus still says three_clicks is matched
+    check_sinks(stale, clicked(0, 1, 2), WINDOWED, 1.0, None, [score, *matched])
+    assert stale.eventbridge is not None and stale.eventbridge.unexpected == 1
+    never = AdvanceResult(now)  # and a rule matched as of now must have been announced
+    check_sinks(never, clicked(0, 1, 2), WINDOWED, 1.0, None, [score])
+    assert never.eventbridge is not None and never.eventbridge.missing == 1
 
 
 def test_users_certainly_due_are_those_two_steps_from_their_final_score_or_out_of_their_tier() -> None:
