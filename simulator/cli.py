@@ -649,6 +649,7 @@ def build_report(
         verification["mismatches"] += result.advance.mismatch_count
     if result.campaign_mismatches is not None:
         verification["campaign_mismatches"] = len(result.campaign_mismatches)
+        verification["campaigns_compared"] = len(result.expectation.campaigns) if result.expectation else 0
         verification["campaign_details"] = result.campaign_mismatches[:MAX_REPORTED_MISMATCHES]
         verification["mismatches"] += len(result.campaign_mismatches)
     oracle = None

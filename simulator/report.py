@@ -191,6 +191,11 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
                         + (f" ({extra})" if extra else ""),
                         markup=False,
                     )
+        if "campaign_mismatches" in verification:  # attribution on: the per-campaign table against the oracle's
+            console.print(
+                f"campaigns: {verification.get('campaigns_compared', 0)} in the oracle's per-campaign table, "
+                f"{verification['campaign_mismatches']} differences from the campaign table"
+            )
         style = "green" if verification["mismatches"] == 0 else "red"
         console.print(
             f"mismatches against the oracle: [bold {style}]{verification['mismatches']}[/] "
@@ -198,7 +203,13 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
             f"counters {verification.get('counter_mismatches', 0)}, "
             f"pinpoint {verification['pinpoint_mismatches']}, "
             f"eventbridge {verification['eventbridge_mismatches']}, "
-            f"customer profiles {verification.get('customer_profiles_mismatches', 0)})"
+            f"customer profiles {verification.get('customer_profiles_mismatches', 0)}"
+            + (
+                f", campaigns {verification['campaign_mismatches']}"
+                if "campaign_mismatches" in verification
+                else ""
+            )
+            + ")"
         )
         for m in verification["details"][:5]:
             console.print(

@@ -333,6 +333,39 @@ def test_summary_shows_the_phases_and_what_the_sinks_saw_as_of_the_time_advance(
     assert "customer_profiles as of then: 8/9 as expected, 0 missing, 1 wrong\n" in text
 
 
+def test_summary_shows_the_per_campaign_comparison_when_attribution_is_on() -> None:
+    # given a run with attribution on: 8 campaigns in the oracle's table, 2 differing from the campaign table
+    report: dict[str, Any] = {
+        "run": {"target": "embedded", "wall_time_s": 3.0},
+        "stream": {"records": 1, "events": 1, "duplicates": 0, "malformed": 0, "malformed_kinds": {}},
+        "producer": {"elapsed_s": 1.0, "records_per_s": 1.0, "put_records_calls": 1, "entries_retried": 0},
+        "pipeline": {},
+        "oracle": {"counted": 1, "users": 1, "once_per_message_suppressed": 0},
+        "users": {"count": 0, "per_tier": {}, "top": []},
+        "verification": {
+            "oracle": True,
+            "mismatches": 2,
+            "score_mismatches": 0,
+            "pinpoint_mismatches": 0,
+            "eventbridge_mismatches": 0,
+            "details": [],
+            "campaign_mismatches": 2,
+            "campaigns_compared": 8,
+        },
+    }
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=200))
+    text = out.getvalue()
+    # then the summary says the per-campaign table was compared, and the mismatch breakdown names it
+    assert "campaigns: 8 in the oracle's per-campaign table, 2 differences from the campaign table" in text
+    assert "customer profiles 0, campaigns 2)" in text
+    # and a run without attribution says nothing about campaigns
+    del report["verification"]["campaign_mismatches"], report["verification"]["campaigns_compared"]
+    out = io.StringIO()
+    print_summary(report, Console(file=out, width=200))
+    assert "campaign" not in out.getvalue()
+
+
 def test_rule_events_and_profile_rules_are_checked_against_the_oracle() -> None:
     from simulator.verify import check_customer_profiles, check_eventbridge
 
