@@ -191,7 +191,9 @@ def print_summary(report: Mapping[str, Any], console: Console) -> None:
                         + (f" ({extra})" if extra else ""),
                         markup=False,
                     )
-        if "campaign_mismatches" in verification:  # attribution on: the per-campaign table against the oracle's
+        if (
+            "campaign_mismatches" in verification
+        ):  # attribution on: the per-campaign table against the oracle's
             console.print(
                 f"campaigns: {verification.get('campaigns_compared', 0)} in the oracle's per-campaign table, "
                 f"{verification['campaign_mismatches']} differences from the campaign table"
