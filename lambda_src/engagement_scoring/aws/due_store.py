@@ -156,6 +156,20 @@ class DueStore:
                 return
             request["ExclusiveStartKey"] = last_key
 
+    def oldest_due(self, shard: str, now_s: int) -> int | None:
+        """The earliest `due_at` <= now in one shard's index (one Query of one key), None when none is due."""
+        response = self.client.query(
+            TableName=self.scores_table,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="#sh = :sh AND #at <= :now",
+            ExpressionAttributeNames={"#sh": "due_sh", "#at": "due_at"},
+            ExpressionAttributeValues={":sh": {"S": shard}, ":now": {"N": str(now_s)}},
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        due_at = items[0].get("due_at") if items else None
+        return int(due_at["N"]) if isinstance(due_at, dict) and "N" in due_at else None
+
     def read_users(self, user_keys: Sequence[str]) -> tuple[list[dict[str, Any]], set[str]]:
         """The items of these users (plain values), strongly consistent, and the keys not read."""
         found: list[dict[str, Any]] = []

@@ -85,7 +85,17 @@ class RefreshStats:
     conflicts: int = 0  # the version moved between read and write: skipped
     retryable_failures: int = 0  # left due for the next run
     stopped_early: bool = False
+    # The oldest due time (epoch s) among the users read still due and, after a run stopped early, the
+    # oldest in the index of the shard it stopped in and of each one after. RefreshLagSeconds = now - it
+    # (0 when none was due): what the sinks' decayed scores may be behind by. A healthy run finds at most
+    # one schedule period; users left due (failures, a run stopped early) are found older by the next run.
+    oldest_due_at: int | None = None
+    lag_seconds: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    def due_found(self, due_at: int) -> None:
+        if self.oldest_due_at is None or due_at < self.oldest_due_at:
+            self.oldest_due_at = due_at
 
     def error(self, name: str) -> None:
         self.errors[name] = self.errors.get(name, 0) + 1
@@ -102,6 +112,7 @@ class RefreshStats:
             "conflicts": self.conflicts,
             "retryable_failures": self.retryable_failures,
             "stopped_early": self.stopped_early,
+            "lag_seconds": self.lag_seconds,
         }
 
 
@@ -186,6 +197,7 @@ def _refresh_page(runtime: RefresherRuntime, keys: list[str], now_s: int, stats:
         if not isinstance(user_key, str) or not isinstance(due_at, Decimal) or due_at > now_s:
             stats.not_due += 1  # refreshed or rescored since the index entry was written
             continue
+        stats.due_found(int(due_at))
         state = user_state(item)
         try:
             stored_tier = item.get("tier")
@@ -237,7 +249,19 @@ def run(runtime: RefresherRuntime, now_s: int | None = None, context: Any = None
         except Exception as exc:
             stats.error(describe(exc))
         if stats.stopped_early:
+            # A shard's index is read oldest first, so only the shard it stopped in and those after it
+            # may hide older users: their oldest due time counts too (one key each), or the lag would
+            # stay low while they age.
+            for rest in range(shard, DUE_SHARDS):
+                try:
+                    due_at = runtime.store.oldest_due(str(rest), now)
+                except Exception as exc:
+                    stats.error(describe(exc))
+                    continue
+                if due_at is not None:
+                    stats.due_found(due_at)
             break
+    stats.lag_seconds = 0 if stats.oldest_due_at is None else max(0, now - stats.oldest_due_at)
     runtime.log.emit(
         "INFO",
         "users refreshed",
@@ -258,6 +282,8 @@ def run(runtime: RefresherRuntime, now_s: int | None = None, context: Any = None
                 "RefreshConflicts": stats.conflicts,
                 "RetryableFailures": stats.retryable_failures,
                 "SinkCalls": runtime.calls.total,
+                # every run, 0 when none was due: the lag alarm treats no datapoint as a run that did not end
+                "RefreshLagSeconds": stats.lag_seconds,
             },
             {},
         )

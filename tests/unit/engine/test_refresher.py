@@ -151,6 +151,58 @@ def test_running_twice_changes_nothing_more(due_aws: AwsResources) -> None:
     assert after_first["u-1"]["score"] == D(25)
 
 
+def _emitted_lag(out: str) -> list[Any]:
+    return [
+        document["RefreshLagSeconds"]
+        for document in (json.loads(line) for line in out.splitlines() if '"_aws"' in line)
+        if "RefreshLagSeconds" in document and document.get("Function") == "refresher"
+    ]
+
+
+def test_every_run_publishes_how_overdue_its_oldest_due_user_was(
+    due_aws: AwsResources, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # due at T0_S + 1253 (u-1) and T0_S + 1254 (u-2, scored one second later): the oldest decides
+    score(due_aws, [("u-1", T0), ("u-2", T0 + 1000)])
+    now = T0_S + 48 * HOUR_S
+    capsys.readouterr()
+    first = run(refresher(due_aws), now)
+    assert first.lag_seconds == 48 * HOUR_S - 1253
+    assert first.summary()["lag_seconds"] == 48 * HOUR_S - 1253
+    assert _emitted_lag(capsys.readouterr().out) == [48 * HOUR_S - 1253]
+    # nothing due: still one datapoint, 0 (the alarm reads a missing datapoint as a run that did not end)
+    second = run(refresher(due_aws), now)
+    assert (second.users_due, second.lag_seconds) == (0, 0)
+    assert _emitted_lag(capsys.readouterr().out) == [0]
+
+
+class OnePageContext:
+    """A Lambda context with time for one page: the run stops early before its second page."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.pages += 1
+        return 60_000 if self.pages == 1 else 0
+
+
+def test_a_run_stopped_early_counts_the_oldest_due_user_of_the_shards_it_did_not_reach(
+    due_aws: AwsResources,
+) -> None:
+    # a user of shard 0 due now, and one of a later shard due 10 hours earlier: the run reads shard 0 only
+    first = next(f"u-{index}" for index in range(1000) if due_shard(f"u-{index}") == "0")
+    later = next(f"u-{index}" for index in range(1000) if int(due_shard(f"u-{index}")) > 1)
+    score(due_aws, [(first, T0 + 10 * HOUR_S * 1000), (later, T0)])
+    due = {user: int(item["due_at"]) for user, item in due_aws.scores().items()}
+    assert due[later] < due[first]
+    now = T0_S + 48 * HOUR_S
+    stats = run(refresher(due_aws), now, OnePageContext())
+    assert (stats.stopped_early, stats.users_refreshed) == (True, 1)
+    assert due_aws.scores()[later]["due_at"] == due[later]  # not reached
+    assert stats.lag_seconds == now - due[later]
+
+
 class RacingClient:
     """A DynamoDB client that runs `before_write` once, just before the first UpdateItem it forwards:
     a concurrent writer that reads nothing stale from the test's point of view."""
