@@ -88,11 +88,16 @@ class FakeDynamoDB:
             self.buckets.setdefault(update["Key"]["event_key"]["S"], set()).update(digests)
             return
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-        set_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")[0]
-        item = {"user_key": update["Key"]["user_key"]}
+        set_clause, _, remove_clause = update["UpdateExpression"].partition("SET ")[2].partition(" REMOVE ")
+        # An UpdateItem changes the stored item in place: attributes it neither sets nor removes stay (a
+        # write that leaves `rc` or `pub` as they are must not drop them).
+        key = update["Key"]["user_key"]["S"]
+        item = dict(self.users.get(key) or {"user_key": update["Key"]["user_key"]})
         for name, value in _ASSIGNMENT.findall(set_clause):
             item[names[name]] = values[value]
-        self.users[update["Key"]["user_key"]["S"]] = item
+        for name in re.findall(r"#\w+", remove_clause):
+            item.pop(names[name], None)
+        self.users[key] = item
 
     def update_item(self, **request: Any) -> dict[str, Any]:
         started = self.clock()
