@@ -315,7 +315,8 @@ def workload_config(args: argparse.Namespace, app_id: str | None = None) -> Work
 
 
 def resolve_target(target: str) -> str:
-    """auto: LocalStack when a healthy one answers on localhost:4566, else the embedded cloud."""
+    """auto: LocalStack when a healthy one answers (LOCALSTACK_HOST, else localhost:4566), else the embedded
+    cloud."""
     from simulator import targets
 
     return str(targets.resolve_target(target))

@@ -11,8 +11,8 @@ The interface is the one docs/architecture.md fixes:
 - "embedded": moto on 127.0.0.1 (own process), the Pinpoint and Customer Profiles stand-ins, a Terraform
   apply of examples/local onto moto, and the local Lambda runner that runs the deployed zip. Everything is
   stopped on exit, on Ctrl-C and on SIGTERM.
-- "localstack": a running LocalStack (detected on localhost:4566); examples/local is applied with tflocal
-  with Pinpoint off; LocalStack runs the functions. Not runnable on CI (needs Docker).
+- "localstack": a running LocalStack (detected on LOCALSTACK_HOST, else localhost:4566); examples/local is
+  applied with tflocal with Pinpoint off; LocalStack runs the functions. Not runnable on CI (needs Docker).
 - "aws": real credentials from the environment; applies examples/complete (or ENGAGEMENT_AWS_ROOT) and
   destroys it on exit unless ENGAGEMENT_AWS_KEEP=1. For load tests; never run by CI.
 - "auto": "localstack" when a healthy LocalStack answers, else "embedded".
@@ -441,12 +441,12 @@ class LocalStackDeployment(Deployment):
         self,
         tf_vars: dict[str, Any],
         log: LogFn,
-        url: str = localstack.DEFAULT_URL,
+        url: str | None = None,
         run_dir: Path | None = None,
         stable_for_s: float = 5.0,
     ) -> None:
         super().__init__(log)
-        self.url = url
+        self.url = url = url or localstack.endpoint_url()
         self.region = str(tf_vars.get("aws_region", DEFAULT_REGION))
         self.tf_vars = localstack.localstack_tf_vars(tf_vars, url)
         self.run_dir = run_dir or new_run_dir()
@@ -566,11 +566,12 @@ class AwsDeployment(Deployment):
         return stats_from_cloudwatch_logs(self.client("logs"), groups, self.started_ms)
 
 
-def resolve_target(target: str, localstack_url: str = localstack.DEFAULT_URL) -> str:
+def resolve_target(target: str, localstack_url: str | None = None) -> str:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
     if target == "auto":
-        return "localstack" if localstack.localstack_available(localstack_url) else "embedded"
+        url = localstack_url or localstack.endpoint_url()
+        return "localstack" if localstack.localstack_available(url) else "embedded"
     return target
 
 

@@ -2,23 +2,39 @@
 
 LocalStack needs Docker (docker-compose.yml); without it the same path runs against the embedded cloud on
 port 4566 (localstack_standin.py, tests/integration/test_simulate_localstack.py). Nothing here starts
-LocalStack.
+LocalStack. Where it listens: `LOCALSTACK_HOST` (`host[:port]`, LocalStack's own variable, which
+localstack-client, awslocal and tflocal read too), else localhost:4566.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULT_URL = "http://localhost:4566"
+DEFAULT_PORT = 4566
+DEFAULT_URL = f"http://localhost:{DEFAULT_PORT}"
 REQUIRED_SERVICES = ("kinesis", "dynamodb", "lambda", "sqs")
 HEALTHY_STATES = frozenset({"running", "available"})
 # Pinpoint is not in LocalStack's free tier: the sink and the event stream are switched off.
 TF_VARS_OVERRIDES: dict[str, Any] = {"pinpoint_application_id": None, "create_pinpoint_event_stream": False}
+
+
+def endpoint_url(env: Mapping[str, str] | None = None) -> str:
+    """LocalStack's endpoint: http://`LOCALSTACK_HOST` (host[:port], port 4566 when left out), else
+    DEFAULT_URL. A value that is not host[:port] is an error that names it."""
+    given = (os.environ if env is None else env).get("LOCALSTACK_HOST", "").strip()
+    if not given:
+        return DEFAULT_URL
+    host, _, port = given.partition(":")
+    if not host or "/" in given or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError(f"LOCALSTACK_HOST={given!r} is not host[:port] (e.g. localhost:4566)")
+    return f"http://{host}:{port or DEFAULT_PORT}"
 
 
 def health(url: str = DEFAULT_URL, timeout_s: float = 1.0) -> dict[str, Any] | None:

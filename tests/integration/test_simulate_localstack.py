@@ -11,8 +11,10 @@ event source mappings, their output in CloudWatch Logs).
 So it proves that the path works against an AWS-compatible endpoint on LocalStack's port; it does not
 prove what only LocalStack itself can show: its Terraform API coverage and answers, its event source
 mapping implementation (no bisect, no parallelization factor on LocalStack), its Lambda containers.
-Users with Docker run that with docker-compose.yml (README, "LocalStack"). The port must be free: when
-it is taken (a LocalStack container, another run), this test fails and says so.
+Users with Docker run that with docker-compose.yml (README, "LocalStack"). The stand-in takes LocalStack's
+port 4566 when it is free; when it is taken (a LocalStack container, another test run on the same machine)
+it takes a free port and the run is told where LocalStack is the way a user tells it, `LOCALSTACK_HOST`
+(the detection, tflocal and localstack-client all follow it), so two runs side by side do not collide.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import boto3
 import pytest
 
 from simulator.local_cloud.localstack_standin import LOCALSTACK_PORT, LocalStackStandIn, port_in_use
+from simulator.local_cloud.moto_server import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,13 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def standin() -> Iterator[LocalStackStandIn]:
-    busy = port_in_use(LOCALSTACK_PORT)
-    if busy:
-        pytest.fail(
-            f"port {LOCALSTACK_PORT} is taken ({busy}): stop what holds it (a LocalStack?) and re-run"
-        )
+    port = LOCALSTACK_PORT if port_in_use(LOCALSTACK_PORT) is None else free_port()
     lines: list[str] = []
-    with LocalStackStandIn(log=lines.append) as running:
+    with LocalStackStandIn(port=port, log=lines.append) as running:
         yield running
 
 
@@ -52,6 +51,8 @@ def test_make_simulate_target_localstack_runs_the_whole_path(
     assert make is not None, "make is not on PATH"
     args = f"--users 60 --events 600 --seed 5 --json --no-progress --timeout 300 --report-dir {tmp_path}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "LOCALSTACK"))}
+    if standin.port != LOCALSTACK_PORT:  # 4566 was taken: say where, as a user with another port would
+        env["LOCALSTACK_HOST"] = f"localhost:{standin.port}"
     # when the Makefile's simulate target runs with TARGET=localstack
     result = subprocess.run(
         [make, "--no-print-directory", "simulate", "TARGET=localstack", f"ARGS={args}"],
@@ -76,7 +77,7 @@ def test_make_simulate_target_localstack_runs_the_whole_path(
     assert report["verification"]["eventbridge"]["checked"] is True
     assert report["verification"]["eventbridge"]["missing"] == 0
     assert report["verification"]["pinpoint"]["checked"] is False  # Pinpoint is off on LocalStack
-    # and tflocal went through port 4566: the stand-in ran both deployed functions, then the destroy
+    # and tflocal went through the stand-in's port: the stand-in ran both deployed functions, then the destroy
     # removed the mappings (the watcher stopped them) and the functions
     assert sorted(standin.started_functions) == sorted(standin.stopped_functions)
     assert {name.rsplit("-", 1)[-1] for name in standin.started_functions} >= {"scorer", "sync"}
@@ -93,7 +94,8 @@ def test_make_simulate_target_localstack_runs_the_whole_path(
 
 
 def test_a_taken_port_is_a_clear_failure_not_a_skip() -> None:
-    with LocalStackStandIn(log=lambda _: None) as first:
+    port = free_port()  # not 4566: another run on this machine may hold it
+    with LocalStackStandIn(port=port, log=lambda _: None) as first:
         assert port_in_use(first.port)
-        with pytest.raises(RuntimeError, match=f"needs port {LOCALSTACK_PORT}, but something is listening"):
-            LocalStackStandIn().start()
+        with pytest.raises(RuntimeError, match=f"needs port {port}, but something is listening"):
+            LocalStackStandIn(port=port).start()

@@ -112,6 +112,28 @@ def test_auto_picks_localstack_only_when_it_is_healthy(fake_localstack: FakeLoca
         targets.resolve_target("gcp")
 
 
+def test_localstack_host_says_where_localstack_listens(
+    fake_localstack: FakeLocalStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert localstack.endpoint_url({}) == "http://localhost:4566"
+    assert localstack.endpoint_url({"LOCALSTACK_HOST": "ls.internal"}) == "http://ls.internal:4566"
+    for bad in ("localhost:port", "http://localhost:4566", ":4566", "localhost:0", "localhost:70000"):
+        with pytest.raises(ValueError, match="is not host\\[:port\\]"):
+            localstack.endpoint_url({"LOCALSTACK_HOST": bad})
+    # auto detection and the LocalStack target follow it (the environment, as a user sets it)
+    host = fake_localstack.url.split("://", 1)[1]
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # localstack-client would prefer it
+    monkeypatch.setenv("LOCALSTACK_HOST", host)
+    assert targets.resolve_target("auto") == "localstack"
+    deployment = targets.LocalStackDeployment({}, log=lambda _: None, run_dir=tmp_path)
+    assert deployment.url == fake_localstack.url
+    assert deployment.terraform_runner().env["AWS_ENDPOINT_URL"] == fake_localstack.url
+    assert deployment.client("sqs").meta.endpoint_url == fake_localstack.url
+    monkeypatch.delenv("LOCALSTACK_HOST")
+    default = targets.LocalStackDeployment({}, log=lambda _: None, run_dir=tmp_path)
+    assert default.url == localstack.DEFAULT_URL
+
+
 def test_localstack_configuration_turns_pinpoint_off_and_routes_tflocal(tmp_path: Path) -> None:
     deployment = targets.LocalStackDeployment(
         {"name_prefix": "ls", "pinpoint_application_id": "abc", "scorer_batch_size": 50},
