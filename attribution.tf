@@ -80,7 +80,7 @@ resource "aws_iam_role_policy" "scorer_attribution" {
   count = local.attribution_enabled ? 1 : 0
 
   name   = "attribution"
-  role   = aws_iam_role.scorer[0].id
+  role   = aws_iam_role.function["scorer"].id
   policy = data.aws_iam_policy_document.scorer_attribution[0].json
 }
 

@@ -45,6 +45,6 @@ resource "aws_iam_role_policy" "score_sync_customer_profiles" {
   count = local.customer_profiles_enabled ? 1 : 0
 
   name   = "customer-profiles"
-  role   = aws_iam_role.score_sync[0].id
+  role   = aws_iam_role.function["score_sync"].id
   policy = data.aws_iam_policy_document.score_sync_customer_profiles[0].json
 }

@@ -19,11 +19,20 @@ locals {
   alarm_actions     = local.alarms_enabled ? [local.alarm_topic_arn] : []
   alarm_thresholds  = var.alarm_thresholds
 
+  # The refresher's lag alarm: a healthy run ends with its oldest due user at most one schedule period overdue,
+  # and publishes RefreshLagSeconds every run (0 when none was due). Its period spans two schedule periods (at most
+  # CloudWatch's day), so one run's jitter never leaves a period without a datapoint, and a period without one
+  # (no run ended: throttled, crashed, timed out, schedule disabled) is breaching.
+  refresher_schedule_seconds = var.refresher_schedule_minutes * 60
+  refresher_lag_threshold    = coalesce(var.alarm_thresholds.refresher_lag_seconds, 3 * local.refresher_schedule_seconds)
+  refresher_lag_period       = min(86400, 2 * local.refresher_schedule_seconds)
+
   # EMF dimension values: FUNCTION in pipeline/scorer.py and pipeline/score_sync.py.
   emf_function = {
     scorer     = "scorer"
     score_sync = "score_sync"
   }
+  emf_refresher_function = "refresher" # FUNCTION in pipeline/refresher.py
   lambda_functions = {
     scorer     = local.names.scorer
     score_sync = local.names.score_sync
@@ -41,6 +50,7 @@ locals {
     failure_queue_oldest_message = "${var.name_prefix}-failure-queue-oldest-message"
     rejected_records             = "${var.name_prefix}-scorer-rejected-records"
     sink_failures                = { for sink in local.alarm_sinks : sink => "${var.name_prefix}-sink-failures-${replace(sink, "_", "-")}" }
+    refresher_lag                = "${var.name_prefix}-refresher-lag"
   }
   # Built from names (as the IAM ARNs in main.tf), so the dashboard's alarm widget is known at plan time.
   alarm_arn_prefix = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:"
@@ -51,6 +61,7 @@ locals {
     [local.alarm_names.failure_queue_messages, local.alarm_names.failure_queue_oldest_message],
     [local.alarm_names.rejected_records],
     values(local.alarm_names.sink_failures),
+    local.refresher_enabled ? [local.alarm_names.refresher_lag] : [],
   )
 }
 
@@ -158,143 +169,139 @@ resource "aws_sns_topic_policy" "alarms" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Alarms (missing data is not breaching: an idle stream publishes no datapoints)
+# Alarms: one spec each (metric, namespace, dimensions, statistic and period, threshold input, runbook anchor), one
+# resource over them. Missing data is not breaching (an idle stream publishes no datapoints).
 # ---------------------------------------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "scorer_iterator_age" {
-  count = local.alarms_enabled ? 1 : 0
+locals {
+  alarm_defaults = {
+    statistic           = "Sum"
+    period              = 300
+    evaluation_periods  = 1
+    datapoints_to_alarm = null
+    comparison_operator = "GreaterThanOrEqualToThreshold"
+    treat_missing_data  = "notBreaching"
+  }
 
-  alarm_name          = local.alarm_names.scorer_iterator_age
-  alarm_description   = "The scorer is more than ${local.alarm_thresholds.iterator_age_seconds} s behind the stream for 5 minutes. Runbook: docs/operations.md#scorer-iterator-age"
-  namespace           = "AWS/Lambda"
-  metric_name         = "IteratorAge"
-  dimensions          = { FunctionName = local.names.scorer }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.alarm_thresholds.iterator_age_seconds * 1000
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
+  alarm_specs = merge(
+    {
+      scorer_iterator_age = merge(local.alarm_defaults, {
+        name        = local.alarm_names.scorer_iterator_age
+        description = "The scorer is more than ${local.alarm_thresholds.iterator_age_seconds} s behind the stream for 5 minutes."
+        runbook     = "scorer-iterator-age"
+        namespace   = "AWS/Lambda"
+        metric_name = "IteratorAge"
+        dimensions  = tomap({ FunctionName = local.names.scorer })
+        statistic   = "Maximum"
+        period      = 60
+        # 5 minutes in a row; IteratorAge is in milliseconds
+        evaluation_periods  = 5
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = local.alarm_thresholds.iterator_age_seconds * 1000
+      })
+    },
+    {
+      for key, name in local.lambda_functions : "${key}_errors" => merge(local.alarm_defaults, {
+        name        = local.alarm_names.function_errors[key]
+        description = "${name} failed (crashed or timed out) at least ${local.alarm_thresholds.function_errors} times in 5 minutes."
+        runbook     = "function-errors"
+        namespace   = "AWS/Lambda"
+        metric_name = "Errors"
+        dimensions  = tomap({ FunctionName = name })
+        threshold   = local.alarm_thresholds.function_errors
+      })
+    },
+    {
+      for key, name in local.lambda_functions : "${key}_throttles" => merge(local.alarm_defaults, {
+        name        = local.alarm_names.function_throttles[key]
+        description = "${name} was throttled at least ${local.alarm_thresholds.function_throttles} times in 5 minutes."
+        runbook     = "function-throttles"
+        namespace   = "AWS/Lambda"
+        metric_name = "Throttles"
+        dimensions  = tomap({ FunctionName = name })
+        threshold   = local.alarm_thresholds.function_throttles
+      })
+    },
+    {
+      failure_queue_messages = merge(local.alarm_defaults, {
+        name        = local.alarm_names.failure_queue_messages
+        description = "The failure queue holds at least ${local.alarm_thresholds.failure_queue_messages} message(s): batches given up on or records rejected."
+        runbook     = "failure-queue-messages"
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateNumberOfMessagesVisible"
+        dimensions  = tomap({ QueueName = local.names.failure_queue })
+        statistic   = "Maximum"
+        threshold   = local.alarm_thresholds.failure_queue_messages
+      })
+      failure_queue_oldest_message = merge(local.alarm_defaults, {
+        name        = local.alarm_names.failure_queue_oldest_message
+        description = "A failure-queue message is older than ${local.alarm_thresholds.failure_queue_oldest_message_seconds} s: redrive before the stream's retention (${var.stream_retention_hours} h) drops its records."
+        runbook     = "failure-queue-oldest-message"
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateAgeOfOldestMessage"
+        dimensions  = tomap({ QueueName = local.names.failure_queue })
+        statistic   = "Maximum"
+        threshold   = local.alarm_thresholds.failure_queue_oldest_message_seconds
+      })
+      rejected_records = merge(local.alarm_defaults, {
+        name        = local.alarm_names.rejected_records
+        description = "The scorer rejected more than ${local.alarm_thresholds.rejected_records_per_minute} records a minute for 3 minutes."
+        runbook     = "scorer-rejected-records"
+        namespace   = var.metrics_namespace
+        metric_name = "RecordsRejected"
+        dimensions  = tomap({ Function = local.emf_function.scorer })
+        period      = 60
+        # 3 minutes in a row
+        evaluation_periods  = 3
+        comparison_operator = "GreaterThanThreshold"
+        threshold           = local.alarm_thresholds.rejected_records_per_minute
+      })
+    },
+    {
+      for sink in local.alarm_sinks : "sink_failures_${sink}" => merge(local.alarm_defaults, {
+        name        = local.alarm_names.sink_failures[sink]
+        description = "The ${sink} sink failed for at least ${local.alarm_thresholds.sink_failures_per_5_minutes} users in 5 minutes (retried by Lambda)."
+        runbook     = "sink-failures"
+        namespace   = var.metrics_namespace
+        metric_name = "SinkFailures"
+        dimensions  = tomap({ Function = local.emf_function.score_sync, Sink = sink })
+        threshold   = local.alarm_thresholds.sink_failures_per_5_minutes
+      })
+    },
+    {
+      for key, spec in {
+        refresher_lag = merge(local.alarm_defaults, {
+          name                = local.alarm_names.refresher_lag
+          description         = "The refresher's oldest due user was more than ${local.refresher_lag_threshold} s overdue at the end of a run, or no run ended in ${local.refresher_lag_period} s: decayed scores and cleared window rules are not reaching the sinks."
+          runbook             = "refresher-lag"
+          namespace           = var.metrics_namespace
+          metric_name         = "RefreshLagSeconds"
+          dimensions          = tomap({ Function = local.emf_refresher_function })
+          statistic           = "Maximum"
+          period              = local.refresher_lag_period
+          comparison_operator = "GreaterThanThreshold"
+          threshold           = local.refresher_lag_threshold
+          treat_missing_data  = "breaching"
+      }) } : key => spec if local.refresher_enabled
+    },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  for_each = local.alarms_enabled ? local.lambda_functions : {}
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = { for key, spec in local.alarm_specs : key => spec if local.alarms_enabled }
 
-  alarm_name          = local.alarm_names.function_errors[each.key]
-  alarm_description   = "${each.value} failed (crashed or timed out) at least ${local.alarm_thresholds.function_errors} times in 5 minutes. Runbook: docs/operations.md#function-errors"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = local.alarm_thresholds.function_errors
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "function_throttles" {
-  for_each = local.alarms_enabled ? local.lambda_functions : {}
-
-  alarm_name          = local.alarm_names.function_throttles[each.key]
-  alarm_description   = "${each.value} was throttled at least ${local.alarm_thresholds.function_throttles} times in 5 minutes. Runbook: docs/operations.md#function-throttles"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Throttles"
-  dimensions          = { FunctionName = each.value }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = local.alarm_thresholds.function_throttles
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "failure_queue_messages" {
-  count = local.alarms_enabled ? 1 : 0
-
-  alarm_name          = local.alarm_names.failure_queue_messages
-  alarm_description   = "The failure queue holds at least ${local.alarm_thresholds.failure_queue_messages} message(s): batches given up on or records rejected. Runbook: docs/operations.md#failure-queue-messages"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = local.names.failure_queue }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = local.alarm_thresholds.failure_queue_messages
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "failure_queue_oldest_message" {
-  count = local.alarms_enabled ? 1 : 0
-
-  alarm_name          = local.alarm_names.failure_queue_oldest_message
-  alarm_description   = "A failure-queue message is older than ${local.alarm_thresholds.failure_queue_oldest_message_seconds} s: redrive before the stream's retention (${var.stream_retention_hours} h) drops its records. Runbook: docs/operations.md#failure-queue-oldest-message"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = local.names.failure_queue }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = local.alarm_thresholds.failure_queue_oldest_message_seconds
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "rejected_records" {
-  count = local.alarms_enabled ? 1 : 0
-
-  alarm_name          = local.alarm_names.rejected_records
-  alarm_description   = "The scorer rejected more than ${local.alarm_thresholds.rejected_records_per_minute} records a minute for 3 minutes. Runbook: docs/operations.md#scorer-rejected-records"
-  namespace           = var.metrics_namespace
-  metric_name         = "RecordsRejected"
-  dimensions          = { Function = local.emf_function.scorer }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.alarm_thresholds.rejected_records_per_minute
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-
-  tags = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "sink_failures" {
-  for_each = local.alarms_enabled ? local.alarm_sinks : toset([])
-
-  alarm_name          = local.alarm_names.sink_failures[each.key]
-  alarm_description   = "The ${each.key} sink failed for at least ${local.alarm_thresholds.sink_failures_per_5_minutes} users in 5 minutes (retried by Lambda). Runbook: docs/operations.md#sink-failures"
-  namespace           = var.metrics_namespace
-  metric_name         = "SinkFailures"
-  dimensions          = { Function = local.emf_function.score_sync, Sink = each.key }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = local.alarm_thresholds.sink_failures_per_5_minutes
-  treat_missing_data  = "notBreaching"
+  alarm_name          = each.value.name
+  alarm_description   = "${each.value.description} Runbook: docs/operations.md#${each.value.runbook}"
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
+  evaluation_periods  = each.value.evaluation_periods
+  datapoints_to_alarm = each.value.datapoints_to_alarm
+  comparison_operator = each.value.comparison_operator
+  threshold           = each.value.threshold
+  treat_missing_data  = each.value.treat_missing_data
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 
@@ -362,9 +369,25 @@ locals {
     },
   ]
 
+  # With the refresher (refresher.tf): how overdue its oldest due user was, and the users it took, each run.
+  dashboard_refresher_widgets = [
+    for widget in [
+      {
+        title = "Refresher (per run: lag in s, users)"
+        metrics = [
+          [var.metrics_namespace, "RefreshLagSeconds", "Function", local.emf_refresher_function, { stat = "Maximum", label = "lag (s)" }],
+          [var.metrics_namespace, "UsersDue", "Function", local.emf_refresher_function, { stat = "Sum", label = "users due" }],
+          [var.metrics_namespace, "UsersRefreshed", "Function", local.emf_refresher_function, { stat = "Sum", label = "users refreshed" }],
+          ["AWS/Lambda", "Errors", "FunctionName", local.refresher_name, { stat = "Sum", label = "refresher errors" }],
+        ]
+      },
+    ] : widget if local.refresher_enabled
+  ]
+  dashboard_all_metric_widgets = concat(local.dashboard_metric_widgets, local.dashboard_refresher_widgets)
+
   dashboard_widgets = concat(
     [
-      for index, widget in local.dashboard_metric_widgets : {
+      for index, widget in local.dashboard_all_metric_widgets : {
         type   = "metric"
         x      = (index % 2) * 12
         y      = floor(index / 2) * 6
@@ -384,7 +407,7 @@ locals {
       {
         type   = "alarm"
         x      = 0
-        y      = ceil(length(local.dashboard_metric_widgets) / 2) * 6
+        y      = ceil(length(local.dashboard_all_metric_widgets) / 2) * 6
         width  = 24
         height = 4
         properties = {
@@ -403,13 +426,5 @@ resource "aws_cloudwatch_dashboard" "this" {
   dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
 
   # The alarm widget names the alarms by ARN: create them first.
-  depends_on = [
-    aws_cloudwatch_metric_alarm.scorer_iterator_age,
-    aws_cloudwatch_metric_alarm.function_errors,
-    aws_cloudwatch_metric_alarm.function_throttles,
-    aws_cloudwatch_metric_alarm.failure_queue_messages,
-    aws_cloudwatch_metric_alarm.failure_queue_oldest_message,
-    aws_cloudwatch_metric_alarm.rejected_records,
-    aws_cloudwatch_metric_alarm.sink_failures,
-  ]
+  depends_on = [aws_cloudwatch_metric_alarm.this]
 }

@@ -55,67 +55,67 @@ output "score_rules" {
 
 output "refresher_function_name" {
   description = "Name of the refresher Lambda function (null without decay and without a sliding window rule)."
-  value       = try(aws_lambda_function.refresher[0].function_name, null)
+  value       = try(aws_lambda_function.this["refresher"].function_name, null)
 }
 
 output "scorer_function_name" {
   description = "Name of the scorer Lambda function."
-  value       = try(aws_lambda_function.scorer[0].function_name, null)
+  value       = try(aws_lambda_function.this["scorer"].function_name, null)
 }
 
 output "scorer_function_arn" {
   description = "ARN of the scorer Lambda function."
-  value       = try(aws_lambda_function.scorer[0].arn, null)
+  value       = try(aws_lambda_function.this["scorer"].arn, null)
 }
 
 output "score_sync_function_name" {
   description = "Name of the score sync Lambda function."
-  value       = try(aws_lambda_function.score_sync[0].function_name, null)
+  value       = try(aws_lambda_function.this["score_sync"].function_name, null)
 }
 
 output "score_sync_function_arn" {
   description = "ARN of the score sync Lambda function."
-  value       = try(aws_lambda_function.score_sync[0].arn, null)
+  value       = try(aws_lambda_function.this["score_sync"].arn, null)
 }
 
 output "scorer_event_source_mapping_uuid" {
   description = "UUID of the event source mapping Kinesis stream -> scorer."
-  value       = try(aws_lambda_event_source_mapping.scorer[0].uuid, null)
+  value       = try(aws_lambda_event_source_mapping.this["scorer"].uuid, null)
 }
 
 output "score_sync_event_source_mapping_uuid" {
   description = "UUID of the event source mapping user_scores stream -> score sync."
-  value       = try(aws_lambda_event_source_mapping.score_sync[0].uuid, null)
+  value       = try(aws_lambda_event_source_mapping.this["score_sync"].uuid, null)
 }
 
 output "scorer_log_group_name" {
   description = "CloudWatch log group of the scorer."
-  value       = try(aws_cloudwatch_log_group.scorer[0].name, null)
+  value       = try(aws_cloudwatch_log_group.function["scorer"].name, null)
 }
 
 output "score_sync_log_group_name" {
   description = "CloudWatch log group of the score sync."
-  value       = try(aws_cloudwatch_log_group.score_sync[0].name, null)
+  value       = try(aws_cloudwatch_log_group.function["score_sync"].name, null)
 }
 
 output "scorer_role_name" {
   description = "Name of the scorer's IAM role."
-  value       = try(aws_iam_role.scorer[0].name, null)
+  value       = try(aws_iam_role.function["scorer"].name, null)
 }
 
 output "scorer_role_arn" {
   description = "ARN of the scorer's IAM role."
-  value       = try(aws_iam_role.scorer[0].arn, null)
+  value       = try(aws_iam_role.function["scorer"].arn, null)
 }
 
 output "score_sync_role_name" {
   description = "Name of the score sync's IAM role."
-  value       = try(aws_iam_role.score_sync[0].name, null)
+  value       = try(aws_iam_role.function["score_sync"].name, null)
 }
 
 output "score_sync_role_arn" {
   description = "ARN of the score sync's IAM role."
-  value       = try(aws_iam_role.score_sync[0].arn, null)
+  value       = try(aws_iam_role.function["score_sync"].arn, null)
 }
 
 output "failure_queue_name" {

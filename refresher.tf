@@ -32,106 +32,7 @@ locals {
   )
 }
 
-resource "aws_cloudwatch_log_group" "refresher" {
-  count = local.refresher_enabled ? 1 : 0
-
-  name              = local.refresher_log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = var.kms_key_arn
-
-  tags = var.tags
-}
-
-resource "aws_iam_role" "refresher" {
-  count = local.refresher_enabled ? 1 : 0
-
-  name                 = local.refresher_name
-  description          = "Engagement scoring: refresher Lambda (${var.name_prefix})"
-  assume_role_policy   = data.aws_iam_policy_document.lambda_assume_role[0].json
-  path                 = var.role_path
-  permissions_boundary = var.role_permissions_boundary
-
-  tags = var.tags
-}
-
-data "aws_iam_policy_document" "refresher" {
-  count = local.refresher_enabled ? 1 : 0
-
-  # Exactly what pipeline/refresher.py calls (checked against tools/aws_calls.py by tests/plan).
-  statement {
-    sid       = "QueryDueIndex"
-    actions   = ["dynamodb:Query"]
-    resources = ["${local.table_arns.user_scores}/index/due"]
-  }
-
-  statement {
-    sid       = "RefreshScores"
-    actions   = ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
-    resources = [local.table_arns.user_scores]
-  }
-
-  statement {
-    sid       = "WriteLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${local.arn_prefix.logs}:log-group:${local.refresher_log_group_name}:*"]
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [1]
-    content {
-      sid       = "UseCustomerKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [var.kms_key_arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = var.lambda_tracing_mode == "Active" ? [1] : []
-    content {
-      sid     = "WriteTraces"
-      actions = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
-      # X-Ray's write actions support no resource-level permissions: "*" is the only valid resource.
-      resources = ["*"]
-    }
-  }
-}
-
-resource "aws_iam_role_policy" "refresher" {
-  count = local.refresher_enabled ? 1 : 0
-
-  name   = "refresher"
-  role   = aws_iam_role.refresher[0].id
-  policy = data.aws_iam_policy_document.refresher[0].json
-}
-
-resource "aws_lambda_function" "refresher" {
-  #checkov:skip=CKV_AWS_115:one invocation per schedule period; reserving concurrency fails on accounts at the minimum unreserved pool, and parallel runs are safe (version-conditioned writes)
-  count = local.refresher_enabled ? 1 : 0
-
-  function_name    = local.refresher_name
-  description      = "Engagement scoring: writes decayed scores and window rules of the users due in ${local.names.user_scores_table}"
-  role             = aws_iam_role.refresher[0].arn
-  filename         = data.archive_file.this[0].output_path
-  source_code_hash = data.archive_file.this[0].output_base64sha256
-  handler          = "engagement_scoring.handlers.refresher.handler"
-  runtime          = var.lambda_runtime
-  architectures    = [var.lambda_architecture]
-  memory_size      = 256
-  timeout          = var.refresher_timeout
-  kms_key_arn      = var.kms_key_arn
-
-  environment {
-    variables = local.refresher_environment
-  }
-
-  tracing_config {
-    mode = var.lambda_tracing_mode
-  }
-
-  tags = var.tags
-
-  depends_on = [aws_cloudwatch_log_group.refresher, aws_iam_role_policy.refresher]
-}
+# The function, its role, policy and log group are the "refresher" entries of local.functions (lambda.tf, iam.tf).
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The schedule and the role EventBridge Scheduler invokes the function with
@@ -201,7 +102,7 @@ resource "aws_scheduler_schedule" "refresher" {
   }
 
   target {
-    arn      = aws_lambda_function.refresher[0].arn
+    arn      = aws_lambda_function.this["refresher"].arn
     role_arn = aws_iam_role.refresher_schedule[0].arn
     input    = "{}"
 

@@ -1265,7 +1265,7 @@ variable "alarm_sns_topic_arn" {
 }
 
 variable "alarm_thresholds" {
-  description = "Alarm thresholds (docs/operations.md): iterator_age_seconds (scorer behind the stream, 5 minutes in a row), function_errors and function_throttles (per function in 5 minutes), failure_queue_messages (visible messages), failure_queue_oldest_message_seconds (keep it well below the stream's retention: the redrive needs the records), rejected_records_per_minute (3 minutes in a row), sink_failures_per_5_minutes (users a sink failed for)."
+  description = "Alarm thresholds (docs/operations.md): iterator_age_seconds (scorer behind the stream, 5 minutes in a row), function_errors and function_throttles (per function in 5 minutes), failure_queue_messages (visible messages), failure_queue_oldest_message_seconds (keep it well below the stream's retention: the redrive needs the records), rejected_records_per_minute (3 minutes in a row), sink_failures_per_5_minutes (users a sink failed for), refresher_lag_seconds (with the refresher: how overdue its oldest due user may be at the end of a run; null = 3 schedule periods; a run that publishes nothing within 2 periods alarms too)."
   type = object({
     iterator_age_seconds                 = optional(number, 300)
     function_errors                      = optional(number, 1)
@@ -1274,12 +1274,13 @@ variable "alarm_thresholds" {
     failure_queue_oldest_message_seconds = optional(number, 21600)
     rejected_records_per_minute          = optional(number, 10)
     sink_failures_per_5_minutes          = optional(number, 10)
+    refresher_lag_seconds                = optional(number)
   })
   default  = {}
   nullable = false
 
   validation {
-    condition     = alltrue([for value in values(var.alarm_thresholds) : value != null && value >= 0])
+    condition     = alltrue([for name, value in var.alarm_thresholds : value == null ? name == "refresher_lag_seconds" : value >= 0])
     error_message = "alarm_thresholds: every threshold must be a number >= 0."
   }
 
@@ -1294,6 +1295,11 @@ variable "alarm_thresholds" {
   validation {
     condition     = try(var.alarm_thresholds.failure_queue_oldest_message_seconds <= 1209600, false)
     error_message = "alarm_thresholds.failure_queue_oldest_message_seconds must be at most 1209600 (the longest an SQS message is kept)."
+  }
+
+  validation {
+    condition     = var.alarm_thresholds.refresher_lag_seconds == null ? true : var.alarm_thresholds.refresher_lag_seconds >= 60
+    error_message = "alarm_thresholds.refresher_lag_seconds must be null (3 schedule periods) or at least 60: a healthy run finds users up to one schedule period overdue."
   }
 }
 

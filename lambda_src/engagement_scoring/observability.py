@@ -30,6 +30,11 @@ class JsonLog:
         sys.stdout.flush()
 
 
+def metric_unit(name: str) -> str:
+    """The CloudWatch unit of a metric, by name: durations end in `Seconds`, everything else is a count."""
+    return "Seconds" if name.endswith("Seconds") else "Count"
+
+
 def emf_lines(
     namespace: str,
     function: str,
@@ -50,7 +55,7 @@ def emf_lines(
                     {
                         "Namespace": namespace,
                         "Dimensions": [list(dimensions)],
-                        "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics],
+                        "Metrics": [{"Name": name, "Unit": metric_unit(name)} for name in metrics],
                     }
                 ],
             },

@@ -74,7 +74,13 @@ output "lambda_package_path" { value = module.engagement_scoring.lambda_package_
 
 def terraform(binary: str, env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [binary, args[0], "-no-color", *(["-input=false"] if args[0] != "output" else []), *args[1:]],
+        [
+            binary,
+            args[0],
+            "-no-color",
+            *(["-input=false"] if args[0] not in ("output", "show") else []),
+            *args[1:],
+        ],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -22,7 +22,8 @@ import pytest
 import tftest
 from botocore.stub import Stubber
 from engagement_scoring.core.config import ScorerConfig, SyncConfig
-from engagement_scoring.pipeline import score_sync, scorer
+from engagement_scoring.core.due import DUE_SHARDS
+from engagement_scoring.pipeline import refresher, score_sync, scorer
 from engagement_scoring.pipeline.score_sync import SyncRuntime
 from engagement_scoring.pipeline.scorer import ScorerRuntime
 
@@ -59,6 +60,15 @@ CASES: dict[str, dict[str, Any]] = {
     # The deployment's key encrypts the created topic; no dashboard.
     "kms": {"name_prefix": "monkms", "kms_key_arn": KMS_KEY, "create_dashboard": False},
     "dashboard only": {"name_prefix": "mondash", "create_alarms": False},
+    # Decay on: the refresher and its lag alarm, default threshold (3 schedule periods of 15 minutes).
+    "refresher": {"name_prefix": "monref", "metrics_namespace": NAMESPACE, "decay_half_life_hours": 24},
+    # A daily refresher with a given lag threshold: the alarm's period stops at CloudWatch's day.
+    "daily refresher": {
+        "name_prefix": "monday",
+        "decay_half_life_hours": 24,
+        "refresher_schedule_minutes": 1440,
+        "alarm_thresholds": {"refresher_lag_seconds": 7200},
+    },
 }
 MONITORING_TYPES = (
     "aws_cloudwatch_metric_alarm",
@@ -141,6 +151,24 @@ def emitted(namespace: str) -> set[Metric]:
     return metrics
 
 
+def emitted_by_refresher(namespace: str) -> set[Metric]:
+    """What the refresher prints for a run that finds nobody due (each shard's Query answers no item)."""
+    client = _client("dynamodb")
+    runtime = refresher.RefresherRuntime(
+        refresher.RefresherConfig.from_env(
+            {"SCORES_TABLE": "scores", "DECAY_HALF_LIFE_HOURS": "24", "METRICS_NAMESPACE": namespace}
+        ),
+        client,
+    )
+    out = io.StringIO()
+    with Stubber(client) as stub, redirect_stdout(out):
+        for _ in range(DUE_SHARDS):
+            stub.add_response("query", {"Items": []})
+        refresher.run(runtime, now_s=1_700_000_000)
+        stub.assert_no_pending_responses()
+    return emf_metrics("\n".join(line for line in out.getvalue().splitlines() if '"_aws"' in line))
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -197,7 +225,7 @@ def test_every_alarm_watches_a_metric_that_exists(plans: dict[str, Plan]) -> Non
             }
             assert alarm["dimensions"] == {"QueueName": "mon-failures"}, address
         watched.add((alarm["metric_name"], tuple(sorted(alarm["dimensions"].values()))))
-        assert alarm["treat_missing_data"] == "notBreaching"
+        assert alarm["treat_missing_data"] == "notBreaching"  # an idle stream publishes nothing
         assert "docs/operations.md#" in alarm["alarm_description"]
     assert watched == {
         ("IteratorAge", ("mon-scorer",)),
@@ -220,6 +248,43 @@ def test_there_is_one_sink_alarm_per_sink_of_the_code(plans: dict[str, Plan]) ->
         assert sorted(sinks) == sorted(score_sync.SINKS)
 
 
+def _refresher_lag(plan: Plan) -> dict[str, Any]:
+    (alarm,) = [a for a in alarms(plan).values() if a["metric_name"] == "RefreshLagSeconds"]
+    return alarm
+
+
+def test_the_refresher_lag_alarm_watches_what_every_run_publishes(plans: dict[str, Plan]) -> None:
+    # Only with the refresher: the plans without decay have no such alarm
+    for name in ("created", "given", "kms"):
+        assert not [a for a in alarms(plans[name]).values() if a["metric_name"] == "RefreshLagSeconds"]
+    plan = plans["refresher"]
+    alarm = _refresher_lag(plan)
+    code = emitted_by_refresher(NAMESPACE)
+    assert (NAMESPACE, "RefreshLagSeconds", frozenset(alarm["dimensions"].items())) in code
+    assert alarm["namespace"] == NAMESPACE and alarm["alarm_name"] == "monref-refresher-lag"
+    assert alarm["statistic"] == "Maximum" and alarm["comparison_operator"] == "GreaterThanThreshold"
+    # every run publishes a datapoint: a period without one is a run that did not end
+    assert alarm["treat_missing_data"] == "breaching"
+    # default schedule 15 min: threshold 3 periods, the alarm's period 2 (one run's jitter never empties one)
+    assert (alarm["threshold"], alarm["period"], alarm["evaluation_periods"]) == (2700, 1800, 1)
+    assert "docs/operations.md#refresher-lag" in alarm["alarm_description"]
+    # every other alarm of that plan is the usual set, plus this one
+    assert len(alarms(plan)) == len(alarms(plans["kms"])) + 1
+
+    daily = _refresher_lag(plans["daily refresher"])
+    assert (daily["threshold"], daily["period"]) == (7200, 86400)
+
+    # the dashboard shows the refresher's own metrics, and the alarm
+    body = json.loads(plan.after("aws_cloudwatch_dashboard.this[0]")["dashboard_body"])
+    (widget,) = [w for w in body["widgets"] if w["properties"]["title"].startswith("Refresher")]
+    rows = [row for row in widget["properties"]["metrics"] if row[0] == NAMESPACE]
+    assert {row[1] for row in rows} == {"RefreshLagSeconds", "UsersDue", "UsersRefreshed"}
+    for row in rows:
+        assert (NAMESPACE, row[1], frozenset([(row[2], row[3])])) in code, row
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert ALARM_ARN_PREFIX + "monref-refresher-lag" in alarm_widget["properties"]["alarms"]
+
+
 def test_runbook_has_a_section_for_every_alarm(plans: dict[str, Plan]) -> None:
     from tests.plan.test_tf_plan import ROOT
 
@@ -228,7 +293,7 @@ def test_runbook_has_a_section_for_every_alarm(plans: dict[str, Plan]) -> None:
         re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
         for h in re.findall(r"^## (.+)$", runbook, re.M)
     }
-    for address, alarm in alarms(plans["created"]).items():
+    for address, alarm in {**alarms(plans["created"]), **alarms(plans["refresher"])}.items():
         anchor = re.search(r"docs/operations\.md#([a-z0-9-]+)", alarm["alarm_description"])
         assert anchor is not None and anchor.group(1) in anchors, address
 
@@ -372,6 +437,10 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         {"alarm_thresholds": {"function_errors": 0}},
         "function_errors, function_throttles, failure_queue_messages and sink_failures_per_5_minutes must"
         " be >= 1",
+    ),
+    "refresher lag below a minute": (
+        {"alarm_thresholds": {"refresher_lag_seconds": 30}},
+        "alarm_thresholds.refresher_lag_seconds must be null (3 schedule periods) or at least 60",
     ),
     "oldest message beyond SQS retention": (
         {"alarm_thresholds": {"failure_queue_oldest_message_seconds": 1209601}},

@@ -471,8 +471,8 @@ def test_default_rules_are_the_original_solutions_table(minimal: Plan) -> None:
 
 
 def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan) -> None:
-    scorer = minimal.after("aws_lambda_event_source_mapping.scorer[0]")
-    sync = minimal.after("aws_lambda_event_source_mapping.score_sync[0]")
+    scorer = minimal.after('aws_lambda_event_source_mapping.this["scorer"]')
+    sync = minimal.after('aws_lambda_event_source_mapping.this["score_sync"]')
     for mapping in (scorer, sync):
         assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
         assert mapping["bisect_batch_on_function_error"] is True
@@ -487,26 +487,26 @@ def test_event_source_mappings_report_partial_failures_and_bisect(minimal: Plan)
 
 
 def test_event_source_mappings_wire_sources_functions_and_the_failure_queue(minimal: Plan) -> None:
+    # One mapping per stream reader (local.event_source_mappings), each invoking the function of its own key.
+    expressions = minimal.configured("aws_lambda_event_source_mapping.this")["expressions"]
+    destination = expressions["destination_config"][0]["on_failure"][0]["destination_arn"]
+    assert "aws_sqs_queue.this[0].arn" in destination["references"]
+    assert {"aws_lambda_function.this", "each.key"} <= set(expressions["function_name"]["references"])
+    assert {"local.event_source_mappings", "each.key"} <= set(expressions["event_source_arn"]["references"])
+    assert {a for a in minimal.changes if a.startswith("aws_lambda_event_source_mapping.")} == {
+        'aws_lambda_event_source_mapping.this["scorer"]',
+        'aws_lambda_event_source_mapping.this["score_sync"]',
+    }
+    # The created stream's and the table stream's ARNs are only known after apply: the mappings read them from
+    # the resources (tests/apply/test_tf_apply.py checks each mapping's source; the existing-stream case below
+    # checks the scorer's).
     for name in ("scorer", "score_sync"):
-        expressions = minimal.configured(f"aws_lambda_event_source_mapping.{name}")["expressions"]
-        destination = expressions["destination_config"][0]["on_failure"][0]["destination_arn"]
-        assert "aws_sqs_queue.this[0].arn" in destination["references"]
-        assert f"aws_lambda_function.{name}[0].arn" in expressions["function_name"]["references"]
-    scorer_source = minimal.configured("aws_lambda_event_source_mapping.scorer")["expressions"][
-        "event_source_arn"
-    ]
-    sync_source = minimal.configured("aws_lambda_event_source_mapping.score_sync")["expressions"][
-        "event_source_arn"
-    ]
-    assert scorer_source["references"] == ["local.ingest_stream_arn"]
-    assert "aws_dynamodb_table.user_scores[0].stream_arn" in sync_source["references"]
-    # The created stream's ARN is only known after apply: the mapping reads it from the resource.
-    assert minimal.unknown("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] is True
+        assert minimal.unknown(f'aws_lambda_event_source_mapping.this["{name}"]')["event_source_arn"] is True
 
 
 def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> None:
-    scorer = minimal.after("aws_lambda_function.scorer[0]")
-    sync = minimal.after("aws_lambda_function.score_sync[0]")
+    scorer = minimal.after('aws_lambda_function.this["scorer"]')
+    sync = minimal.after('aws_lambda_function.this["score_sync"]')
     assert (scorer["function_name"], scorer["handler"]) == (
         "mini-scorer",
         "engagement_scoring.handlers.scorer.handler",
@@ -524,8 +524,8 @@ def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> No
         assert function["filename"].endswith("build/lambda/mini-engagement-scoring.zip")
     # A first deploy builds the zip where the plan is applied (see main.tf), so the hash is known after apply.
     for name in ("scorer", "score_sync"):
-        assert minimal.unknown(f"aws_lambda_function.{name}[0]")["source_code_hash"] is True
-        expressions = minimal.configured(f"aws_lambda_function.{name}")["expressions"]
+        assert minimal.unknown(f'aws_lambda_function.this["{name}"]')["source_code_hash"] is True
+        expressions = minimal.configured("aws_lambda_function.this")["expressions"]
         assert (
             "data.archive_file.this[0].output_base64sha256" in expressions["source_code_hash"]["references"]
         )
@@ -539,17 +539,17 @@ def test_functions_share_one_zip_with_the_contract_handlers(minimal: Plan) -> No
         60,
     )
     # The environment holds resource attributes (table names, queue URL): its values are checked after apply.
-    assert minimal.unknown("aws_lambda_function.scorer[0]")["environment"] == [{"variables": True}]
+    assert minimal.unknown('aws_lambda_function.this["scorer"]')["environment"] == [{"variables": True}]
 
 
 def test_log_groups_exist_before_the_functions(minimal: Plan) -> None:
     for name in ("scorer", "score_sync"):
-        group = minimal.after(f"aws_cloudwatch_log_group.{name}[0]")
+        group = minimal.after(f'aws_cloudwatch_log_group.function["{name}"]')
         assert group["name"] == f"/aws/lambda/mini-{name.replace('_', '-')}"
         assert group["retention_in_days"] == 30
         assert group["kms_key_id"] is None
-        depends_on = minimal.configured(f"aws_lambda_function.{name}")["depends_on"]
-        assert f"aws_cloudwatch_log_group.{name}" in depends_on
+        depends_on = minimal.configured("aws_lambda_function.this")["depends_on"]
+        assert "aws_cloudwatch_log_group.function" in depends_on
 
 
 def test_failure_queue_uses_sqs_managed_encryption(minimal: Plan) -> None:
@@ -562,7 +562,7 @@ def test_failure_queue_uses_sqs_managed_encryption(minimal: Plan) -> None:
 
 def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) -> None:
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
-    assert minimal.statements("aws_iam_role_policy.scorer[0]") == {
+    assert minimal.statements('aws_iam_role_policy.function["scorer"]') == {
         "ReadIngestStream": statement(
             [
                 "kinesis:DescribeStream",
@@ -595,7 +595,7 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
             "WriteLogs",
         ),
     }
-    assert minimal.statements("aws_iam_role_policy.score_sync[0]") == {
+    assert minimal.statements('aws_iam_role_policy.function["score_sync"]') == {
         "ReadScoreChanges": statement(
             [
                 "dynamodb:DescribeStream",
@@ -614,7 +614,7 @@ def test_minimal_policies_grant_exactly_what_each_function_needs(minimal: Plan) 
         ),
     }
     for role in ("scorer", "score_sync"):
-        trust = minimal.policy(f"aws_iam_role.{role}[0]", "assume_role_policy")
+        trust = minimal.policy(f'aws_iam_role.function["{role}"]', "assume_role_policy")
         assert [(s["Principal"], s["Action"]) for s in trust["Statement"]] == [
             ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
         ]
@@ -689,8 +689,9 @@ def test_full_adds_the_pinpoint_event_stream_and_its_role(full: Plan) -> None:
             "aws_sqs_queue": 1,
             "aws_pinpoint_event_stream": 1,
             "terraform_data": 1,
-            # monitoring.tf: 11 alarms, a topic with its own key (also under kms_key_arn), a dashboard
-            "aws_cloudwatch_metric_alarm": 11,
+            # monitoring.tf: 11 alarms and the refresher lag alarm, a topic with its own key (also under
+            # kms_key_arn), a dashboard
+            "aws_cloudwatch_metric_alarm": 12,
             "aws_sns_topic": 1,
             "aws_sns_topic_policy": 1,
             "aws_kms_key": 1,
@@ -737,9 +738,9 @@ def test_full_encrypts_everything_with_the_customer_key(full: Plan) -> None:
     # SQS managed SSE is left unset with a customer key (the two exclude each other): only AWS decides it.
     assert "sqs_managed_sse_enabled" not in queue
     for name in ("scorer", "score_sync"):
-        assert full.after(f"aws_cloudwatch_log_group.{name}[0]")["kms_key_id"] == KMS_KEY
-        assert full.after(f"aws_lambda_function.{name}[0]")["kms_key_arn"] == KMS_KEY
-        assert full.statements(f"aws_iam_role_policy.{name}[0]")["UseCustomerKey"] == statement(
+        assert full.after(f'aws_cloudwatch_log_group.function["{name}"]')["kms_key_id"] == KMS_KEY
+        assert full.after(f'aws_lambda_function.this["{name}"]')["kms_key_arn"] == KMS_KEY
+        assert full.statements(f'aws_iam_role_policy.function["{name}"]')["UseCustomerKey"] == statement(
             ["kms:Decrypt", "kms:GenerateDataKey"], [KMS_KEY], "UseCustomerKey"
         )
 
@@ -814,7 +815,7 @@ def test_full_rule_items_carry_only_the_attributes_that_are_set(full: Plan) -> N
 
 
 def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
-    scorer_esm = full.after("aws_lambda_event_source_mapping.scorer[0]")
+    scorer_esm = full.after('aws_lambda_event_source_mapping.this["scorer"]')
     assert {
         key: scorer_esm[key]
         for key in (
@@ -833,19 +834,19 @@ def test_full_settings_reach_functions_and_mappings(full: Plan) -> None:
         "maximum_retry_attempts": 3,
         "maximum_record_age_in_seconds": 3600,
     }
-    sync_esm = full.after("aws_lambda_event_source_mapping.score_sync[0]")
+    sync_esm = full.after('aws_lambda_event_source_mapping.this["score_sync"]')
     assert (sync_esm["batch_size"], sync_esm["maximum_retry_attempts"]) == (50, 7)
-    scorer = full.after("aws_lambda_function.scorer[0]")
-    sync = full.after("aws_lambda_function.score_sync[0]")
+    scorer = full.after('aws_lambda_function.this["scorer"]')
+    sync = full.after('aws_lambda_function.this["score_sync"]')
     assert (scorer["reserved_concurrent_executions"], sync["reserved_concurrent_executions"]) == (20, 5)
     for function in (scorer, sync):
         assert function["tracing_config"] == [{"mode": "Active"}]
         assert function["runtime"] == "python3.13"
-    assert full.after("aws_cloudwatch_log_group.scorer[0]")["retention_in_days"] == 365
+    assert full.after('aws_cloudwatch_log_group.function["scorer"]')["retention_in_days"] == 365
 
 
 def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan) -> None:
-    statements = full.statements("aws_iam_role_policy.score_sync[0]")
+    statements = full.statements('aws_iam_role_policy.function["score_sync"]')
     app_arn = f"arn:aws:mobiletargeting:{REGION}:{ACCOUNT}:apps/{PINPOINT_APP}"
     assert statements["UpdatePinpointEndpoints"] == statement(
         ["mobiletargeting:UpdateEndpointsBatch"],
@@ -856,7 +857,7 @@ def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan)
         ["events:PutEvents"], [EVENT_BUS], "PublishScoreEvents"
     )
     for role in ("scorer", "score_sync"):
-        assert full.statements(f"aws_iam_role_policy.{role}[0]")["WriteTraces"] == {
+        assert full.statements(f'aws_iam_role_policy.function["{role}"]')["WriteTraces"] == {
             "Sid": "WriteTraces",
             "Effect": "Allow",
             "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
@@ -867,12 +868,16 @@ def test_full_score_sync_may_write_to_this_pinpoint_app_and_bus_only(full: Plan)
 def test_full_tags_every_taggable_resource(full: Plan) -> None:
     taggable = {address for address, change in full.changes.items() if "tags" in change["after"]}
     # Event source mapping tags arrived late in AWS provider 5.x; the module supports aws >= 5.0.
-    mappings = {"aws_lambda_event_source_mapping.scorer[0]", "aws_lambda_event_source_mapping.score_sync[0]"}
+    mappings = {
+        'aws_lambda_event_source_mapping.this["scorer"]',
+        'aws_lambda_event_source_mapping.this["score_sync"]',
+    }
     assert mappings <= taggable
     tagged = taggable - mappings
-    # stream, 4 tables, 3 functions, 3 log groups, 5 roles, the queue; 11 alarms, their topic and its key
+    # stream, 4 tables, 3 functions, 3 log groups, 5 roles, the queue; 12 alarms (one the refresher lag),
+    # their topic and its key
     # (a dashboard and a schedule have no tags)
-    assert len(tagged) == 30, sorted(tagged)
+    assert len(tagged) == 31, sorted(tagged)
     for address in tagged:
         assert full.after(address)["tags"] == FULL["tags"], address
 
@@ -888,14 +893,14 @@ def test_full_refresher_has_its_index_schedule_and_exact_permissions(full: Plan)
         {key: index[key] for key in ("name", "hash_key", "range_key", "projection_type")}
         for index in scores["global_secondary_index"]
     ] == [{"name": "due", "hash_key": "due_sh", "range_key": "due_at", "projection_type": "KEYS_ONLY"}]
-    function = full.after("aws_lambda_function.refresher[0]")
+    function = full.after('aws_lambda_function.this["refresher"]')
     assert (function["function_name"], function["handler"], function["timeout"]) == (
         "full-refresher",
         "engagement_scoring.handlers.refresher.handler",
         300,
     )
     assert function["kms_key_arn"] == KMS_KEY
-    expressions = full.configured("aws_lambda_function.refresher")["expressions"]
+    expressions = full.configured("aws_lambda_function.this")["expressions"]
     assert "data.archive_file.this[0].output_path" in expressions["filename"]["references"]
     schedule = full.after("aws_scheduler_schedule.refresher[0]")
     assert schedule["schedule_expression"] == "rate(15 minutes)"
@@ -903,10 +908,10 @@ def test_full_refresher_has_its_index_schedule_and_exact_permissions(full: Plan)
     assert schedule["target"][0]["input"] == "{}"
     assert schedule["target"][0]["retry_policy"][0]["maximum_retry_attempts"] == 0
     target = full.configured("aws_scheduler_schedule.refresher")["expressions"]["target"][0]
-    assert "aws_lambda_function.refresher[0].arn" in target["arn"]["references"]
+    assert 'aws_lambda_function.this["refresher"].arn' in target["arn"]["references"]
     assert "aws_iam_role.refresher_schedule[0].arn" in target["role_arn"]["references"]
     table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/full-user-scores"
-    statements = full.statements("aws_iam_role_policy.refresher[0]")
+    statements = full.statements('aws_iam_role_policy.function["refresher"]')
     assert {sid: statements[sid] for sid in ("QueryDueIndex", "RefreshScores", "WriteLogs")} == {
         "QueryDueIndex": statement(["dynamodb:Query"], [f"{table}/index/due"], "QueryDueIndex"),
         "RefreshScores": statement(
@@ -940,18 +945,19 @@ def test_without_decay_there_is_no_refresher_and_no_index(minimal: Plan) -> None
 def test_a_sliding_window_rule_without_decay_has_the_refresher(existing: Plan) -> None:
     """EXISTING: decay off and a sliding window rule (window_rules.tf, local.refresher_wanted)."""
     assert sorted(address for address in existing.changes if "refresher" in address) == [
-        "aws_cloudwatch_log_group.refresher[0]",
-        "aws_iam_role.refresher[0]",
+        'aws_cloudwatch_log_group.function["refresher"]',
+        'aws_cloudwatch_metric_alarm.this["refresher_lag"]',
+        'aws_iam_role.function["refresher"]',
         "aws_iam_role.refresher_schedule[0]",
-        "aws_iam_role_policy.refresher[0]",
+        'aws_iam_role_policy.function["refresher"]',
         "aws_iam_role_policy.refresher_schedule[0]",
-        "aws_lambda_function.refresher[0]",
+        'aws_lambda_function.this["refresher"]',
         "aws_scheduler_schedule.refresher[0]",
     ]
     scores = existing.after("aws_dynamodb_table.user_scores[0]")
     assert [index["name"] for index in scores["global_secondary_index"]] == ["due"]
     table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/byo-user-scores"
-    assert existing.statements("aws_iam_role_policy.refresher[0]")["QueryDueIndex"]["Resource"] == [
+    assert existing.statements('aws_iam_role_policy.function["refresher"]')["QueryDueIndex"]["Resource"] == [
         f"{table}/index/due"
     ]
     schedule = existing.after("aws_scheduler_schedule.refresher[0]")
@@ -969,13 +975,16 @@ def test_existing_stream_is_used_not_created(existing: Plan) -> None:
     # attribution off (its default): no campaign table, no attribution policy for the scorer
     assert existing.count("aws_dynamodb_table") == 3
     assert "aws_iam_role_policy.scorer_attribution[0]" not in existing.changes
-    assert existing.after("aws_lambda_event_source_mapping.scorer[0]")["event_source_arn"] == EXISTING_STREAM
+    assert (
+        existing.after('aws_lambda_event_source_mapping.this["scorer"]')["event_source_arn"]
+        == EXISTING_STREAM
+    )
     assert existing.after("aws_pinpoint_event_stream.this[0]")["destination_stream_arn"] == EXISTING_STREAM
-    scorer = existing.statements("aws_iam_role_policy.scorer[0]")
+    scorer = existing.statements('aws_iam_role_policy.function["scorer"]')
     assert scorer["ReadIngestStream"]["Resource"] == [EXISTING_STREAM]
     # The stream's own key is granted; the module's stores still use AWS owned/managed keys.
     assert scorer["UseCustomerKey"]["Resource"] == [STREAM_KEY]
-    assert "UseCustomerKey" not in existing.statements("aws_iam_role_policy.score_sync[0]")
+    assert "UseCustomerKey" not in existing.statements('aws_iam_role_policy.function["score_sync"]')
     pinpoint = existing.statements("aws_iam_role_policy.pinpoint_stream[0]")
     assert pinpoint["PutEvents"]["Resource"] == [EXISTING_STREAM]
     assert pinpoint["UseStreamKey"]["Resource"] == [STREAM_KEY]
@@ -1051,7 +1060,9 @@ def granted_to(plan: Plan, function: str) -> set[str]:
             continue
         config_address = re.sub(r"\[[^]]*\]$", "", address)
         references = plan.configured(config_address)["expressions"]["role"]["references"]
-        if f"aws_iam_role.{function}" in references:
+        # the function's own policy (for_each over the functions) and any other attached to its role
+        own = address == f'aws_iam_role_policy.function["{function}"]'
+        if own or f'aws_iam_role.function["{function}"]' in references:
             for stmt in plan.policy(address)["Statement"]:
                 actions.update(as_list(stmt["Action"]))
     return actions

@@ -225,7 +225,7 @@ def test_without_successor_inputs_no_successor_resource_exists(off: Plan) -> Non
     wiring = [a for a in off.changes if ("sms_" in a or "ses_" in a or "customer_profiles" in a)]
     assert [a for a in wiring if not a.startswith("aws_cloudwatch_metric_alarm.")] == []
     roles = {address for address in off.changes if address.startswith("aws_iam_role.")}
-    assert roles == {"aws_iam_role.scorer[0]", "aws_iam_role.score_sync[0]"}
+    assert roles == {'aws_iam_role.function["scorer"]', 'aws_iam_role.function["score_sync"]'}
     assert off.count("aws_cloudwatch_log_group") == 2 and off.count("aws_sqs_queue") == 1
     module = outputs(off)
     assert module["ses_event_rule_arns"] is None and module["ses_event_partition_key_path"] is None
@@ -543,7 +543,7 @@ def test_score_sync_may_make_exactly_the_profile_calls_of_the_sink(successor: Pl
         )
     }
     role = given.configured("aws_iam_role_policy.score_sync_customer_profiles")["expressions"]["role"]
-    assert "aws_iam_role.score_sync[0].id" in role["references"]
+    assert 'aws_iam_role.function["score_sync"].id' in role["references"]
 
 
 def test_scorer_reads_only_the_named_hash_key_parameter(successor: Plan, given: Plan, off: Plan) -> None:

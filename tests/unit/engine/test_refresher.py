@@ -151,6 +151,15 @@ def test_running_twice_changes_nothing_more(due_aws: AwsResources) -> None:
     assert after_first["u-1"]["score"] == D(25)
 
 
+def _emitted_units(out: str) -> dict[str, str]:
+    return {
+        metric["Name"]: metric["Unit"]
+        for document in (json.loads(line) for line in out.splitlines() if '"_aws"' in line)
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
 def _emitted_lag(out: str) -> list[Any]:
     return [
         document["RefreshLagSeconds"]
@@ -169,7 +178,11 @@ def test_every_run_publishes_how_overdue_its_oldest_due_user_was(
     first = run(refresher(due_aws), now)
     assert first.lag_seconds == 48 * HOUR_S - 1253
     assert first.summary()["lag_seconds"] == 48 * HOUR_S - 1253
-    assert _emitted_lag(capsys.readouterr().out) == [48 * HOUR_S - 1253]
+    out = capsys.readouterr().out
+    assert _emitted_lag(out) == [48 * HOUR_S - 1253]
+    # a duration, so that the alarm's threshold (seconds) and the console's graphs read it as one
+    units = _emitted_units(out)
+    assert units["RefreshLagSeconds"] == "Seconds" and units["UsersDue"] == "Count"
     # nothing due: still one datapoint, 0 (the alarm reads a missing datapoint as a run that did not end)
     second = run(refresher(due_aws), now)
     assert (second.users_due, second.lag_seconds) == (0, 0)
