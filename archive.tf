@@ -1,6 +1,8 @@
 # The events archive (optional, input create_archive): Firehose reads the Kinesis stream as is and writes every
 # record, one per line, into GZIP objects under events/dt=YYYY-MM-DD/ of an encrypted S3 bucket; a Glue table
 # (one string column `line`, partition `dt` by projection) and an Athena workgroup with named queries read it.
+# With the SMS event-log route (sms_configuration_set_names) a second delivery stream writes its log events'
+# messages, decoded, into the same layout (below the first).
 # The queries' SQL is in sql/ (tested on DuckDB over the same layout: tests/unit/archive). docs/operations.md,
 # "Archive", has the layout, the queries, the explain command, the cost and the retention.
 
@@ -456,6 +458,210 @@ resource "aws_kinesis_firehose_delivery_stream" "archive" {
 }
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The SMS event-log route, decoded: the stream above carries CloudWatch Logs subscription records (gzip), which it
+# writes as binary bytes that no SQL reads. A second subscription on the module's SMS event log group (a log group
+# takes two) puts the same log events into a second, Direct PUT delivery stream that gunzips them (Decompression)
+# and keeps each log event's message, the bare SMS event JSON (CloudWatchLogProcessing, DataMessageExtraction), one
+# a line, into the same bucket, prefix, partitions, key and lifecycle: the Glue table and every query read them.
+# Its objects are named after the stream (<p>-sms-archive-1-...), so the two routes are told apart. The gzip
+# copies on the Kinesis route still give no row, so no event counts twice.
+# ---------------------------------------------------------------------------------------------------------------------
+
+locals {
+  archive_sms_logs_enabled = local.archive_enabled && local.sms_events_enabled
+
+  # Within the limits at the longest name_prefix (48): delivery stream names 64, IAM role names 64 characters.
+  archive_sms_names = {
+    firehose          = "${var.name_prefix}-sms-archive"
+    firehose_role     = "${var.name_prefix}-sms-archive"
+    subscription_role = "${var.name_prefix}-sms-log-archive"
+    log_stream        = "SmsEventLogDelivery"
+  }
+  archive_sms_firehose_arn = "arn:${local.partition}:firehose:${local.region}:${local.account_id}:deliverystream/${local.archive_sms_names.firehose}"
+}
+
+resource "aws_cloudwatch_log_stream" "archive_sms_logs" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name           = local.archive_sms_names.log_stream
+  log_group_name = aws_cloudwatch_log_group.archive[0].name
+}
+
+# The delivery stream's own role: the archive's objects, key and log stream; it reads no Kinesis stream.
+resource "aws_iam_role" "archive_sms_firehose" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name                 = local.archive_sms_names.firehose_role
+  description          = "Engagement scoring: SMS event-log archive delivery stream (${var.name_prefix})"
+  assume_role_policy   = data.aws_iam_policy_document.archive_firehose_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "archive_sms_firehose" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  statement {
+    sid = "WriteArchiveObjects"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:GetBucketLocation",
+      "s3:GetObject",
+      "s3:ListBucket",
+      "s3:ListBucketMultipartUploads",
+      "s3:PutObject",
+    ]
+    resources = [local.archive_bucket_arn, "${local.archive_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "EncryptArchiveObjects"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [local.archive_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [local.archive_bucket_arn, "${local.archive_bucket_arn}/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteDeliveryErrors"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${local.archive_log_group_arn}:log-stream:${local.archive_sms_names.log_stream}"]
+  }
+}
+
+resource "aws_iam_role_policy" "archive_sms_firehose" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name   = "archive-sms-logs"
+  role   = aws_iam_role.archive_sms_firehose[0].id
+  policy = data.aws_iam_policy_document.archive_sms_firehose[0].json
+}
+
+resource "aws_kinesis_firehose_delivery_stream" "archive_sms_logs" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name        = local.archive_sms_names.firehose
+  destination = "extended_s3"
+
+  # Direct PUT (CloudWatch Logs puts the records): encrypted at rest with the archive's key (Firehose holds a
+  # grant on it; the producer needs no key permission).
+  server_side_encryption {
+    enabled  = true
+    key_type = "CUSTOMER_MANAGED_CMK"
+    key_arn  = local.archive_kms_key_arn
+  }
+
+  extended_s3_configuration {
+    role_arn            = aws_iam_role.archive_sms_firehose[0].arn
+    bucket_arn          = local.archive_bucket_arn
+    prefix              = "${local.archive_names.events_prefix}dt=!{timestamp:yyyy-MM-dd}/"
+    error_output_prefix = "${local.archive_names.errors_prefix}!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/"
+    buffering_size      = var.archive_buffering.size_mb
+    buffering_interval  = var.archive_buffering.interval_seconds
+    compression_format  = "GZIP"
+    kms_key_arn         = local.archive_kms_key_arn
+
+    # gunzip the subscription record, keep only its log events' messages, each followed by a newline.
+    processing_configuration {
+      enabled = true
+
+      processors {
+        type = "Decompression"
+
+        parameters {
+          parameter_name  = "CompressionFormat"
+          parameter_value = "GZIP"
+        }
+      }
+
+      processors {
+        type = "CloudWatchLogProcessing"
+
+        parameters {
+          parameter_name  = "DataMessageExtraction"
+          parameter_value = "true"
+        }
+      }
+
+      processors {
+        type = "AppendDelimiterToRecord"
+      }
+    }
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.archive[0].name
+      log_stream_name = aws_cloudwatch_log_stream.archive_sms_logs[0].name
+    }
+  }
+
+  tags = var.tags
+
+  # Firehose checks at creation that its role can write the bucket.
+  depends_on = [
+    aws_iam_role_policy.archive_sms_firehose,
+    aws_s3_bucket_policy.archive,
+    aws_s3_bucket_server_side_encryption_configuration.archive,
+  ]
+}
+
+# CloudWatch Logs' role for the second subscription: put records into that delivery stream only.
+data "aws_iam_policy_document" "archive_sms_subscription" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  statement {
+    sid       = "PutEventLogRecords"
+    actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    resources = [local.archive_sms_firehose_arn]
+  }
+}
+
+resource "aws_iam_role" "archive_sms_subscription" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name                 = local.archive_sms_names.subscription_role
+  description          = "Engagement scoring: CloudWatch Logs puts SMS event records into ${local.archive_sms_names.firehose}"
+  assume_role_policy   = data.aws_iam_policy_document.sms_log_subscription_assume_role[0].json
+  path                 = var.role_path
+  permissions_boundary = var.role_permissions_boundary
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "archive_sms_subscription" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name   = "put-event-log-records"
+  role   = aws_iam_role.archive_sms_subscription[0].id
+  policy = data.aws_iam_policy_document.archive_sms_subscription[0].json
+}
+
+resource "aws_cloudwatch_log_subscription_filter" "archive_sms_logs" {
+  count = local.archive_sms_logs_enabled ? 1 : 0
+
+  name            = "${var.name_prefix}-events-archive"
+  log_group_name  = aws_cloudwatch_log_group.sms_events[0].name
+  filter_pattern  = "" # every log event, as the stream's subscription
+  destination_arn = aws_kinesis_firehose_delivery_stream.archive_sms_logs[0].arn
+  role_arn        = aws_iam_role.archive_sms_subscription[0].arn
+
+  # CloudWatch Logs checks at creation that the role can put into the delivery stream.
+  depends_on = [aws_iam_role_policy.archive_sms_subscription]
+}
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Glue table and Athena
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -471,7 +677,7 @@ resource "aws_glue_catalog_table" "archive" {
 
   name          = local.archive_names.glue_table
   database_name = aws_glue_catalog_database.archive[0].name
-  description   = "One Kinesis record a line, as the stream carried it; partition dt = the UTC day Firehose received it"
+  description   = "One record a line: a Kinesis record as the stream carried it, or an SMS event-log message (${local.archive_sms_names.firehose} objects); partition dt = the UTC day Firehose received it"
   table_type    = "EXTERNAL_TABLE"
 
   # Partition projection: Athena derives the partitions from the dates, no crawler and no MSCK REPAIR.

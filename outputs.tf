@@ -257,6 +257,11 @@ output "archive_firehose_stream_name" {
   value       = try(aws_kinesis_firehose_delivery_stream.archive[0].name, null)
 }
 
+output "archive_sms_firehose_stream_name" {
+  description = "Firehose delivery stream that writes the SMS event-log route's messages, decoded, into the archive (a second subscription on the SMS event log group); null without both the archive and sms_configuration_set_names."
+  value       = try(aws_kinesis_firehose_delivery_stream.archive_sms_logs[0].name, null)
+}
+
 output "archive_glue_database_name" {
   description = "Glue database of the archive's table (`events`); null without the archive."
   value       = try(aws_glue_catalog_database.archive[0].name, null)

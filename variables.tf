@@ -1315,7 +1315,7 @@ variable "create_dashboard" {
 # ---------------------------------------------------------------------------------------------------------------------
 
 variable "create_archive" {
-  description = "Archive every record of the stream: a Firehose delivery stream reading the Kinesis stream into S3 (GZIP objects under events/dt=YYYY-MM-DD/, SSE-KMS), a Glue table over it (partition projection on dt), an Athena workgroup and named queries (a user's history, top users, per-campaign engagement, rescoring)."
+  description = "Archive every record of the stream: a Firehose delivery stream reading the Kinesis stream into S3 (GZIP objects under events/dt=YYYY-MM-DD/, SSE-KMS), a Glue table over it (partition projection on dt), an Athena workgroup and named queries (a user's history, top users, per-campaign engagement, rescoring). With sms_configuration_set_names also a second subscription on the SMS event log group into a Direct PUT delivery stream that writes the SMS events decoded (gunzipped, each log event's message a line) into the same layout, so that the queries read them."
   type        = bool
   default     = false
   nullable    = false

@@ -182,12 +182,16 @@ ARCHIVE_DIR_HELP = (
 )
 
 
-def write_archive(directory: Path | None, records: list[bytes]) -> None:
-    """The local archive stand-in (engagement_scoring/archive.py): records as sent, received now."""
-    if directory is not None and records:
-        from engagement_scoring.archive import LocalArchive
+def write_archive(directory: Path | None, records: list[bytes], routed: Sequence[bytes] = ()) -> None:
+    """The local archive stand-in (engagement_scoring/archive.py): records as sent, received now; of the
+    records sent through the module's SMS routes, the SMS event-log ones (gzip) as the archive's SMS log
+    delivery stream writes them (each log event's message, decoded). Inbound replies that took the SNS
+    route are not written (their SQS and SNS envelope is AWS's); their copies on the Kinesis route neither
+    (re-wrapped by CloudWatch Logs; gzip, no row in SQL)."""
+    if directory is not None and (records or routed):
+        from engagement_scoring.archive import write_local_archive
 
-        LocalArchive(directory).write(records)
+        write_local_archive(directory, records, [data for data in routed if data[:2] == routes.GZIP_MAGIC])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -448,8 +452,8 @@ def execute_run(
         direct, routed = routes.split(records, args.route_share, settings.recipient_user_key == "none")
     route_stats = routes.send(deployment, routed)
     stats = producer.send([(r.partition_key, r.data) for r in direct])
-    # Records sent through the module's SMS routes reach the stream re-wrapped: only direct ones are known.
-    write_archive(getattr(args, "archive_dir", None), [r.data for r in direct])
+    # Routed SMS event-log records reach the archive decoded, through its second delivery stream (archive.tf).
+    write_archive(getattr(args, "archive_dir", None), [r.data for r in direct], routed)
     console.print(
         f"sent {stats.records_sent} records"
         + (f" and {len(routed)} through the module's SMS routes" if routed else "")

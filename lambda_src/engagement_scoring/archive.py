@@ -71,6 +71,8 @@ class LocalArchive:
     name: str = "local-archive"
     objects_written: int = 0
     records_written: int = 0
+    # Records the SMS event-log route could not read (write_local_archive).
+    records_failed: int = 0
     _sequence: int = field(default=0, repr=False)
 
     def write(self, records: Iterable[bytes], arrival_ms: int | Sequence[int] | None = None) -> list[Path]:
@@ -101,6 +103,64 @@ class LocalArchive:
             self.objects_written += 1
             self.records_written += len(chunk)
         return written
+
+
+# The SMS event-log route's delivery stream (archive.tf, aws_kinesis_firehose_delivery_stream.
+# archive_sms_logs) names its objects `<name_prefix>-sms-archive-1-...`; the local stand-in's are named so.
+SMS_LOGS_OBJECT_NAME = "local-sms-archive"
+
+
+class NotASubscriptionRecord(ValueError):
+    """A record Firehose's Decompression / CloudWatchLogProcessing processors cannot read (on AWS it goes to
+    errors/ as processing-failed or decompression-failed)."""
+
+
+def extract_log_messages(data: bytes) -> list[bytes]:
+    """What the SMS event-log route's delivery stream makes of one CloudWatch Logs subscription record: its
+    Decompression processor (GZIP) gunzips it, CloudWatchLogProcessing (DataMessageExtraction) keeps only each
+    log event's `message`, the bare SMS event record as End User Messaging logged it (UTF-8), in order; no
+    envelope (owner, log group, stream, ids, timestamps) is kept. A CONTROL_MESSAGE's message is text, not
+    JSON: the SQL gives it no row. Raises NotASubscriptionRecord for anything else."""
+    try:
+        envelope = json.loads(gzip.decompress(data))
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as error:
+        raise NotASubscriptionRecord(f"not gzip JSON: {error}") from None
+    events = envelope.get("logEvents") if isinstance(envelope, dict) else None
+    if not isinstance(events, list):
+        raise NotASubscriptionRecord("no logEvents list")
+    messages = []
+    for event in events:
+        message = event.get("message") if isinstance(event, dict) else None
+        if not isinstance(message, str):
+            raise NotASubscriptionRecord("a log event without a message")
+        messages.append(message.encode())
+    return messages
+
+
+def write_local_archive(
+    root: Path,
+    records: Sequence[bytes],
+    sms_log_records: Sequence[bytes] = (),
+    arrival_ms: int | None = None,
+) -> tuple[LocalArchive, LocalArchive]:
+    """The local stand-in for both delivery streams: `records` as the Kinesis route's stream writes them (as
+    they arrived), and the messages of `sms_log_records` (CloudWatch Logs subscription records of the
+    module's SMS event log group) as the SMS event-log route's stream writes them, one a line, in objects of
+    their own (`local-sms-archive-...`). A record that is no subscription record is not written (Firehose's
+    errors/ on AWS) and raises nothing: it is counted in the second archive's `records_failed`."""
+    kinesis_route = LocalArchive(Path(root))
+    sms_route = LocalArchive(Path(root), name=SMS_LOGS_OBJECT_NAME)
+    if records:
+        kinesis_route.write(records, arrival_ms)
+    lines: list[bytes] = []
+    for data in sms_log_records:
+        try:
+            lines.extend(extract_log_messages(data))
+        except NotASubscriptionRecord:
+            sms_route.records_failed += 1
+    if lines:
+        sms_route.write(lines, arrival_ms)
+    return kinesis_route, sms_route
 
 
 # ---- reading a local archive back ----------------------------------------------------------------------

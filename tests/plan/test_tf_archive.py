@@ -65,6 +65,8 @@ CASES: dict[str, dict[str, Any]] = {
         "archive_lifecycle": {"transition_days": None, "expiration_days": None},
         "archive_buffering": {"size_mb": 128, "interval_seconds": 900},
         "archive_athena_bytes_scanned_cutoff": 0,
+        # The SMS event-log route: with the archive, its second subscription into a decoding stream.
+        "sms_configuration_set_names": ["sms-archived"],
     },
     "create false": {"name_prefix": "archnone", "create": False, "create_archive": True},
 }
@@ -257,6 +259,140 @@ def test_firehose_role_has_exactly_its_grants(plans: dict[str, Plan]) -> None:
     trust = json.loads(plan.after("aws_iam_role.archive_firehose[0]")["assume_role_policy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "firehose.amazonaws.com"}
     assert trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT}}
+
+
+# The SMS event-log route, decoded (the "given" case has sms_configuration_set_names, "created" has not).
+SMS_ARCHIVE_RESOURCES = [
+    "aws_cloudwatch_log_stream.archive_sms_logs[0]",
+    "aws_cloudwatch_log_subscription_filter.archive_sms_logs[0]",
+    "aws_iam_role.archive_sms_firehose[0]",
+    "aws_iam_role.archive_sms_subscription[0]",
+    "aws_iam_role_policy.archive_sms_firehose[0]",
+    "aws_iam_role_policy.archive_sms_subscription[0]",
+    "aws_kinesis_firehose_delivery_stream.archive_sms_logs[0]",
+]
+
+
+def test_sms_log_route_archive_exists_only_with_the_archive_and_the_sms_log_route(
+    plans: dict[str, Plan],
+) -> None:
+    assert sorted(a for a in plans["given"].changes if "archive_sms" in a) == SMS_ARCHIVE_RESOURCES
+    # The archive without the SMS log route: one delivery stream, no second subscription.
+    assert not [a for a in plans["created"].changes if "archive_sms" in a]
+    assert plans["created"].count("aws_cloudwatch_log_subscription_filter") == 0
+    # The SMS log route without the archive (tests/plan/test_tf_successor.py, the `successor` plan) has its
+    # one subscription only: test_sms_event_log_group_is_subscribed_into_the_stream.
+    assert plans["given"].count("aws_cloudwatch_log_subscription_filter") == 2  # a log group takes two
+
+
+def test_sms_log_route_is_decoded_into_the_archive_layout(plans: dict[str, Plan]) -> None:
+    plan = plans["given"]
+    stream = plan.after("aws_kinesis_firehose_delivery_stream.archive_sms_logs[0]")
+    assert stream["name"] == "archgiven-sms-archive" and stream["destination"] == "extended_s3"
+    # Direct PUT: CloudWatch Logs puts the records, no Kinesis source; encrypted with the archive's key.
+    assert stream["kinesis_source_configuration"] == []
+    assert stream["server_side_encryption"] == [
+        {"enabled": True, "key_type": "CUSTOMER_MANAGED_CMK", "key_arn": GIVEN_KEY}
+    ]
+    s3 = stream["extended_s3_configuration"][0]
+    first = plan.after("aws_kinesis_firehose_delivery_stream.archive[0]")["extended_s3_configuration"][0]
+    # Same bucket, prefix (the Glue table's dt partitions), errors, key, buffering and compression.
+    for name in (
+        "bucket_arn",
+        "prefix",
+        "error_output_prefix",
+        "kms_key_arn",
+        "buffering_size",
+        "buffering_interval",
+        "compression_format",
+    ):
+        assert s3[name] == first[name], name
+    assert s3["prefix"] == "events/dt=!{timestamp:yyyy-MM-dd}/" and s3["kms_key_arn"] == GIVEN_KEY
+    # Objects are named after the delivery stream: told apart from the Kinesis route's.
+    assert stream["name"] != plan.after("aws_kinesis_firehose_delivery_stream.archive[0]")["name"]
+    processing = s3["processing_configuration"][0]
+    assert processing["enabled"] is True
+    assert [
+        (p["type"], [(q["parameter_name"], q["parameter_value"]) for q in p["parameters"]])
+        for p in processing["processors"]
+    ] == [
+        ("Decompression", [("CompressionFormat", "GZIP")]),
+        ("CloudWatchLogProcessing", [("DataMessageExtraction", "true")]),
+        ("AppendDelimiterToRecord", []),
+    ]
+    logging = s3["cloudwatch_logging_options"][0]
+    assert logging == {
+        "enabled": True,
+        "log_group_name": "/aws/kinesisfirehose/archgiven-events-archive",
+        "log_stream_name": "SmsEventLogDelivery",
+    }
+    # The second subscription: every log event of the module's SMS event log group into that stream.
+    subscription = plan.after("aws_cloudwatch_log_subscription_filter.archive_sms_logs[0]")
+    assert subscription["log_group_name"] == "/engagement-scoring/archgiven/sms-events"
+    assert subscription["filter_pattern"] == ""
+    expressions = plan.configured("aws_cloudwatch_log_subscription_filter.archive_sms_logs")["expressions"]
+    assert (
+        "aws_kinesis_firehose_delivery_stream.archive_sms_logs[0].arn"
+        in (expressions["destination_arn"]["references"])
+    )
+    assert "aws_iam_role.archive_sms_subscription[0].arn" in expressions["role_arn"]["references"]
+    module = plan.raw.output_changes["module"]["after"]
+    assert module["archive_sms_firehose_stream_name"] == "archgiven-sms-archive"
+    assert plans["created"].raw.output_changes["module"]["after"]["archive_sms_firehose_stream_name"] is None
+
+
+def test_sms_log_route_roles_have_exactly_their_grants(plans: dict[str, Plan]) -> None:
+    plan = plans["given"]
+    bucket_arn = f"arn:aws:s3:::{GIVEN_BUCKET}"
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/kinesisfirehose/archgiven-events-archive"
+    statements = plan.statements("aws_iam_role_policy.archive_sms_firehose[0]")
+    plain = {sid: {k: v for k, v in s.items() if k != "Condition"} for sid, s in statements.items()}
+    # No Kinesis read: this stream has no Kinesis source.
+    assert plain == {
+        "WriteArchiveObjects": statement(
+            [
+                "s3:AbortMultipartUpload",
+                "s3:GetBucketLocation",
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:ListBucketMultipartUploads",
+                "s3:PutObject",
+            ],
+            [bucket_arn, f"{bucket_arn}/*"],
+            "WriteArchiveObjects",
+        ),
+        "EncryptArchiveObjects": statement(
+            ["kms:Decrypt", "kms:GenerateDataKey"], [GIVEN_KEY], "EncryptArchiveObjects"
+        ),
+        "WriteDeliveryErrors": statement(
+            ["logs:PutLogEvents"], [f"{log_group}:log-stream:SmsEventLogDelivery"], "WriteDeliveryErrors"
+        ),
+    }
+    assert statements["EncryptArchiveObjects"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, f"{bucket_arn}/*"]},
+    }
+    trust = json.loads(plan.after("aws_iam_role.archive_sms_firehose[0]")["assume_role_policy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "firehose.amazonaws.com"}
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"sts:ExternalId": ACCOUNT}}
+    assert plan.after("aws_iam_role.archive_sms_firehose[0]")["name"] == "archgiven-sms-archive"
+
+    stream_arn = f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/archgiven-sms-archive"
+    assert plan.statements("aws_iam_role_policy.archive_sms_subscription[0]") == {
+        "PutEventLogRecords": statement(
+            ["firehose:PutRecord", "firehose:PutRecordBatch"], [stream_arn], "PutEventLogRecords"
+        )
+    }
+    sms_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/engagement-scoring/archgiven/sms-events"
+    (subscriber,) = json.loads(plan.after("aws_iam_role.archive_sms_subscription[0]")["assume_role_policy"])[
+        "Statement"
+    ]
+    assert subscriber["Principal"] == {"Service": "logs.amazonaws.com"}
+    assert subscriber["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"{sms_group}:*"},
+    }
+    assert plan.after("aws_iam_role.archive_sms_subscription[0]")["name"] == "archgiven-sms-log-archive"
 
 
 def test_given_bucket_and_key_are_used_not_created(plans: dict[str, Plan]) -> None:

@@ -337,6 +337,9 @@ def test_sms_event_log_group_is_subscribed_into_the_stream(successor: Plan, give
     assert (group["retention_in_days"], group["kms_key_id"]) == (90, None)
     assert given.after("aws_cloudwatch_log_group.sms_events[0]")["kms_key_id"] == KMS_KEY
     subscription = successor.after("aws_cloudwatch_log_subscription_filter.sms_events[0]")
+    # Without create_archive the group's only subscription is the stream's (archive.tf adds a second one).
+    assert successor.count("aws_cloudwatch_log_subscription_filter") == 1
+    assert successor.count("aws_kinesis_firehose_delivery_stream") == 0
     assert subscription["filter_pattern"] == ""
     assert subscription["log_group_name"] == "/engagement-scoring/succ/sms-events"
     expressions = successor.configured("aws_cloudwatch_log_subscription_filter.sms_events")["expressions"]
