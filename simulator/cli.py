@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="send this share of the SMS records through the module's real routes (PutLogEvents into its "
         "SMS log group, SNS Publish to its inbound topic) instead of straight into the stream; turns those "
-        "routes on in examples/local (default 0; simulator/routes.py)",
+        "routes on in examples/local; those are sent first and drained, then the direct records, the order "
+        "the oracle reads them in (default 0; simulator/routes.py)",
     )
     run.add_argument(
         "--events-file", type=Path, help="replay this JSONL file instead of generating (no oracle)"
@@ -446,17 +447,32 @@ def execute_run(
         console=console,
         progress=not args.no_progress,
     )
-    direct: list[StreamRecord] = records
-    routed: list[bytes] = []
+    route_plan = routes.RoutePlan(direct=records, routed=[])
     if args.route_share and workload is not None and settings is not None:
-        direct, routed = routes.split(records, args.route_share, settings.recipient_user_key == "none")
-    route_stats = routes.send(deployment, routed)
-    stats = producer.send([(r.partition_key, r.data) for r in direct])
+        route_plan = routes.plan(records, args.route_share, settings.recipient_user_key == "none")
+    route_stats = routes.send(deployment, [r.data for r in route_plan.routed])
+    if route_plan.routed:
+        # The routed records reach the stream on other shards than a user's direct ones: only a drain in
+        # between makes the order the scorer sees them in the one the oracle reads (routes.RoutePlan).
+        console.print(
+            f"sent {len(route_plan.routed)} records through the module's SMS routes first; waiting for the "
+            "pipeline to drain them before the direct records ...",
+            markup=False,
+        )
+        phases.mark("route_send")
+        deployment.wait_until_drained(timeout_s=args.timeout)
+        route_stats.drained_before_direct = True
+        phases.mark("route_drain")
+    stats = producer.send([(r.partition_key, r.data) for r in route_plan.direct])
     # Routed SMS event-log records reach the archive decoded, through its second delivery stream (archive.tf).
-    write_archive(getattr(args, "archive_dir", None), [r.data for r in direct], routed)
+    write_archive(
+        getattr(args, "archive_dir", None),
+        [r.data for r in route_plan.direct],
+        [r.data for r in route_plan.routed],
+    )
     console.print(
         f"sent {stats.records_sent} records"
-        + (f" and {len(routed)} through the module's SMS routes" if routed else "")
+        + (" straight into the stream, after the routed ones had drained" if route_plan.routed else "")
         + "; waiting for the pipeline to drain ...",
         markup=False,
     )
@@ -472,7 +488,7 @@ def execute_run(
         result.campaign_items = scan_items(dynamodb, campaign_table)
     phases.mark("readback")
     if workload is not None and rules is not None and settings is not None:
-        result.expectation = expectation = _expect(workload, rules, settings)
+        result.expectation = expectation = _expect(route_plan.stream_order, rules, settings)
         phases.mark("oracle")
         if outputs.get("sms_event_log_group_name"):
             # CloudWatch Logs checks a new Kinesis destination with one CONTROL_MESSAGE record (as on AWS).
@@ -575,11 +591,13 @@ def advance_time(
     return advance
 
 
-def _expect(workload: Workload, rules: dict[str, Rule], settings: Settings) -> Expectation:
+def _expect(records: list[StreamRecord], rules: dict[str, Rule], settings: Settings) -> Expectation:
+    """The oracle over the generated records in the order the scorer sees each user's records in (with
+    --route-share: the routed ones first, routes.RoutePlan.stream_order)."""
     from simulator.oracle import expect
 
-    truths = [r.truth if r.truth is None else (r.truth.actor, r.truth.reasons) for r in workload.records]
-    return expect((r.data for r in workload.records), rules, settings, truths)
+    truths = [r.truth if r.truth is None else (r.truth.actor, r.truth.reasons) for r in records]
+    return expect((r.data for r in records), rules, settings, truths)
 
 
 def machine_report(expectation: Expectation, scorer: dict[str, Any] | None) -> dict[str, Any]:

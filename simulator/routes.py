@@ -11,7 +11,19 @@ AWS would take, instead of a PutRecords straight into the stream.
   either way); otherwise the oracle, which reads the generated time, would disagree.
 
 What the records mean is unchanged (same payloads), so the oracle's expectation of the generated records
-holds; only their envelopes (ids, owner, times of the envelope) and partition keys are AWS's. SES records
+holds; only their envelopes (ids, owner, times of the envelope) and partition keys are AWS's.
+
+Stream order. The routed records reach the stream under other partition keys than a user's direct records
+(CloudWatch Logs keys a log stream's records by the stream, `ByLogStream`; Pipes by its own key), so on
+other shards, and the order in which the scorer sees one user's routed and direct records would depend on
+the machine; attribution (docs/attribution.md), point limits, once-per-message, hysteresis and the window
+rules all follow stream order. So `run` sends them in a fixed order (`RoutePlan.stream_order`): the routed
+records first, in generated order, then waits until the pipeline has drained them, then the direct ones,
+in generated order; the oracle reads the records in that same order. Among themselves the routed SMS
+records keep their order: all of them go into one log stream (LOG_STREAM), whose records share one
+partition key, so one shard and one lane (the embedded cloud delivers `ByLogStream` as AWS does,
+simulator/local_cloud/moto_delivery.py). The routed STOP replies come through Pipes in batches, but
+they carry no user key (see above), so their order changes nothing. SES records
 are not routed: moto has no SES event destinations, so the module's SES wiring cannot be applied on the
 embedded cloud.
 """
@@ -38,12 +50,14 @@ class RouteStats:
     log_events_put: int = 0
     log_calls: int = 0
     sns_published: int = 0
+    drained_before_direct: bool = False  # `run` waited for them to drain before the direct records
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, int | bool]:
         return {
             "put_log_events_calls": self.log_calls,
             "log_events_put": self.log_events_put,
             "sns_published": self.sns_published,
+            "drained_before_direct": self.drained_before_direct,
         }
 
 
@@ -52,23 +66,42 @@ def _chosen(data: bytes, share: float) -> bool:
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") < share * 2**64
 
 
-def split(
-    records: list[StreamRecord], share: float, route_inbound: bool
-) -> tuple[list[StreamRecord], list[bytes]]:
-    """(records to put into the stream, records to send through the routes): generated SMS status records
-    and (with `route_inbound`) STOP replies, about `share` of them; duplicates and malformed records
-    always go straight into the stream."""
+@dataclass(slots=True)
+class RoutePlan:
+    """Which records take the routes and which go straight in, each in generated order."""
+
+    direct: list[StreamRecord]
+    routed: list[StreamRecord]
+
+    @property
+    def stream_order(self) -> list[StreamRecord]:
+        """The order the scorer sees each user's records in, and the oracle reads them in: the routed ones
+        (sent first and drained) before the direct ones."""
+        return self.routed + self.direct
+
+
+def plan(records: list[StreamRecord], share: float, route_inbound: bool) -> RoutePlan:
+    """Generated SMS status records and (with `route_inbound`) STOP replies, about `share` of them, take
+    the routes; duplicates and malformed records always go straight into the stream."""
     direct: list[StreamRecord] = []
-    routed: list[bytes] = []
+    routed: list[StreamRecord] = []
     for record in records:
         routable = record.kind == EVENT and (
             record.data[:2] == GZIP_MAGIC or (route_inbound and b'"eventSource":"aws:sqs"' in record.data)
         )
         if routable and _chosen(record.data, share):
-            routed.append(record.data)
+            routed.append(record)
         else:
             direct.append(record)
-    return direct, routed
+    return RoutePlan(direct, routed)
+
+
+def split(
+    records: list[StreamRecord], share: float, route_inbound: bool
+) -> tuple[list[StreamRecord], list[bytes]]:
+    """(records to put into the stream, records to send through the routes) of `plan`."""
+    chosen = plan(records, share, route_inbound)
+    return chosen.direct, [r.data for r in chosen.routed]
 
 
 def send(deployment: Any, routed: list[bytes]) -> RouteStats:

@@ -18,7 +18,12 @@
    its FilterLogEvents uses: terms and quoted terms; other pattern syntaxes match everything), every log
    event gets a 56-digit string id, and a new subscription filter into a stream first puts AWS's
    CONTROL_MESSAGE record ("CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."), which
-   consumers must skip.
+   consumers must skip. moto puts each record under a random partition key, which is AWS's `Random`
+   distribution; a filter's default (and the module's: it sets none) is `ByLogStream`, "log events from
+   the same log stream are kept together": here every record of one log stream has one partition key
+   (a digest of group and stream), so one shard and one lane hold them in PutLogEvents order. moto keeps
+   no `distribution` (it describes every filter as ByLogStream), so a filter asking for Random is
+   delivered ByLogStream too.
 3. Concurrent writers to one Kinesis shard: moto numbers a record "last + 1" without a lock ("not safe for
    concurrency"), so two PutRecord(s) calls at once (a producer beside one of the deliveries above) can
    get the same sequence number and one record replaces the other. Shard writes are serialized here.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import itertools
 import json
 import threading
@@ -91,6 +97,11 @@ def control_message(timestamp_ms: int) -> dict[str, Any]:
         "subscriptionFilters": [],
         "logEvents": [{"id": "", "timestamp": timestamp_ms, "message": CONTROL_MESSAGE_TEXT}],
     }
+
+
+def log_stream_partition_key(account: str, group: str, stream: str) -> str:
+    """The partition key of a log stream's records under the `ByLogStream` distribution: one per stream."""
+    return "cwl-" + hashlib.sha256(f"{account}:{group}:{stream}".encode()).hexdigest()[:32]
 
 
 def _gzip_record(document: dict[str, Any]) -> str:
@@ -214,7 +225,8 @@ def _patch_logs() -> None:
         stream = kinesis_backends[self.account_id][self.region].describe_stream(
             stream_arn=destination_arn, stream_name=None
         )
-        stream.put_record(partition_key=uuid.uuid4().hex, data=_gzip_record(envelope), explicit_hash_key="")
+        key = log_stream_partition_key(self.account_id, self.log_group.name, self.log_stream_name)
+        stream.put_record(partition_key=key, data=_gzip_record(envelope), explicit_hash_key="")
 
     def put_subscription_filter(
         self: Any,

@@ -4,9 +4,11 @@ SMS in CloudWatch Logs records with double statuses, inbound STOP through SNS/SQ
 events, records without a user key; privacy-proxy readers and scanner-protected addresses at the default
 shares; 30% of the SMS records through the module's SMS log group and its subscription filter) with
 duplicates and malformed records injected, and every user's
-score and tier, the scorer's counters and the EventBridge sink must equal the oracle; with decay on, then
-the clock advances two days and the refresher's cooling is checked against the oracle as of then, and so
-are the window rules: a sliding one (two opens in a day), which time alone clears, and an all-time one."""
+score and tier, the scorer's counters, the EventBridge sink and the per-campaign attribution table (the
+routed records sent first and drained, the order the oracle reads them in) must equal the oracle; with
+decay on, then the clock advances two days and the refresher's cooling is checked against the oracle as
+of then, and so are the window rules: a sliding one (two opens in a day), which time alone clears, and an
+all-time one."""
 
 from __future__ import annotations
 
@@ -33,11 +35,6 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
         "--decay-half-life-hours", "168", "--advance-hours", "48",
         "--tf-var", 'window_rules=[{"name": "two_opens_day", "event_types": ["_email.open"], "threshold": 2,'
         ' "window_hours": 24}, {"name": "clicked_ever", "event_types": ["_email.click"], "threshold": 1}]',
-        # attribution off, as before the run's default turned it on: with --route-share the routed SMS
-        # touches (_SMS.SUCCESS) reach the stream through the log group subscription at a time that depends
-        # on the machine, so the stream order that attribution credits by is not the producer's order the
-        # oracle assumes (one run of two side by side had 6 campaign differences, 2026-12-04; open defect)
-        "--tf-var", "attribution_enabled=false",
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'lambda_src'}:{ROOT}", PYTHONDONTWRITEBYTECODE="1")
     # when the simulator runs the whole pipeline
@@ -63,6 +60,12 @@ def test_small_simulation_matches_the_oracle_on_the_embedded_cloud(tmp_path: Pat
     # subscription filter into the stream) and scored like the rest
     assert report["routes"]["put_log_events_calls"] > 5, report["routes"]
     assert scorer["skipped"]["control_message"] == 1  # CloudWatch Logs checking the new destination
+    # and attribution (on by default) credited every conversion as the oracle does: the routed records went
+    # first and drained before the direct ones, the order the oracle reads them in (simulator/routes.py)
+    assert report["routes"]["drained_before_direct"] is True, report["routes"]
+    verification = report["verification"]
+    assert verification["campaign_mismatches"] == 0, verification["campaign_details"]
+    assert verification["campaigns_compared"] >= 3 and state["campaigns"], verification
     # and the default machine shares are on: privacy-proxy opens and scanner bursts, each generated one caught
     # by the policy, weighed 0 by the scorer as by the oracle (examples/local lists the simulator's scanner)
     machine = report["oracle"]["machine_engagement"]

@@ -287,6 +287,50 @@ def test_the_filter_pattern_decides_what_is_delivered(aws: Clients) -> None:
     assert [e["message"] for e in records[1]["logEvents"]] == ["TEXT_DELIVERED m-1"]
 
 
+def test_a_log_streams_records_keep_one_partition_key_so_one_shard_holds_them_in_order(aws: Clients) -> None:
+    # given a four-shard stream fed by a subscription filter with the default distribution (ByLogStream,
+    # as the module's SMS filter: it sets none) and two log streams in the group
+    name = _name("stream")
+    kinesis, logs = aws("kinesis"), aws("logs")
+    kinesis.create_stream(StreamName=name, ShardCount=4)
+    stream_arn = kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
+    group = _name("/sms/ordered")
+    logs.create_log_group(logGroupName=group)
+    for log_stream in ("a", "b"):
+        logs.create_log_stream(logGroupName=group, logStreamName=log_stream)
+    logs.put_subscription_filter(
+        logGroupName=group, filterName="to-stream", filterPattern="", destinationArn=stream_arn
+    )
+    now = int(time.time() * 1000)
+
+    # when twelve calls alternate between the two log streams
+    for i in range(12):
+        log_stream = "ab"[i % 2]
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=log_stream,
+            logEvents=[{"timestamp": now + i, "message": f"{log_stream}-{i}"}],
+        )
+
+    # then each log stream's records sit under one partition key, so on one shard, in call order
+    seen: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": []}
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for record in kinesis.get_records(ShardIterator=iterator, Limit=100)["Records"]:
+            data = _decode(record)
+            if data["messageType"] == "DATA_MESSAGE":
+                entry = (shard["ShardId"], record["PartitionKey"], data["logEvents"][0]["message"])
+                seen[data["logStream"]].append(entry)
+    for log_stream, entries in seen.items():
+        assert len({(shard, key) for shard, key, _ in entries}) == 1, entries
+        assert [m for _, _, m in entries] == [
+            f"{log_stream}-{i}" for i in range(12) if "ab"[i % 2] == log_stream
+        ]
+    assert seen["a"][0][1] != seen["b"][0][1]  # one key per log stream, not one for the whole group
+
+
 # Pipes: SQS -> Kinesis --------------------------------------------------------------------------------
 def _pipe(aws: Clients, queue_arn: str, stream_arn: str, **target: Any) -> str:
     name = _name("pipe")

@@ -39,7 +39,8 @@ def aws(moto_server: EmbeddedMoto) -> Callable[[str], Any]:
 def fake_deployment(
     aws: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., FakeDeployment]]:
-    """A factory: fake_deployment(scorer_env=..., sync_env=..., bug=...); `run` then opens that one."""
+    """A factory: fake_deployment(scorer_env=..., sync_env=..., bug=..., sms_route=...); `run` then opens
+    that one."""
     made: list[FakeDeployment] = []
 
     def factory(
@@ -47,9 +48,10 @@ def fake_deployment(
         sync_env: dict[str, str] | None = None,
         rules: dict[str, int] | None = None,
         bug: str | None = None,
+        sms_route: bool = False,
     ) -> FakeDeployment:
         env = scorer_env if scorer_env is not None else {"TIERS": json.dumps(DEFAULT_TIERS)}
-        deployment = FakeDeployment(aws, env, sync_env, rules, bug)
+        deployment = FakeDeployment(aws, env, sync_env, rules, bug, sms_route)
         made.append(deployment)
         return deployment
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -84,6 +85,26 @@ class FakeLambda:
         return {"FunctionName": FunctionName, "Environment": {"Variables": self.environments[FunctionName]}}
 
 
+class _Recording:
+    """A boto3 client whose calls that send records are noted, in order, in `calls`."""
+
+    RECORDED = ("put_records", "put_record", "put_log_events")
+
+    def __init__(self, client: Any, service: str, calls: list[tuple[str, Any]]) -> None:
+        self._client, self._service, self._calls = client, service, calls
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name not in self.RECORDED:
+            return method
+
+        def recorded(**kwargs: Any) -> Any:
+            self._calls.append((f"{self._service}.{name}", kwargs))
+            return method(**kwargs)
+
+        return recorded
+
+
 class FakeDeployment:
     """The interface of simulator/targets.py over moto Kinesis + DynamoDB, with an ideal engine."""
 
@@ -96,6 +117,7 @@ class FakeDeployment:
         sync_env: dict[str, str] | None = None,
         rules: dict[str, int] | None = None,
         bug: str | None = None,
+        sms_route: bool = False,
     ) -> None:
         self._client = client
         self.bug = bug
@@ -121,21 +143,46 @@ class FakeDeployment:
             "score_sync_function_name": "score-sync",
             "pinpoint_application_id": "app-under-test",
         }
+        if sms_route:  # the module's SMS event log group, its subscription filter into the stream
+            group = unique_name("/sms/events")
+            logs = client("logs")
+            logs.create_log_group(logGroupName=group)
+            arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
+            logs.put_subscription_filter(
+                logGroupName=group, filterName="ingest", filterPattern="", destinationArn=arn
+            )
+            self.outputs["sms_event_log_group_name"] = group
         self.lambda_client = FakeLambda({"scorer": scorer_env, "score-sync": sync_env or {}})
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.drained = False
         self.sent: list[tuple[str, str, bytes]] = []
+        # What the ideal engine consumed, drain after drain: each drain the records that arrived since the
+        # one before, shard after shard (records of other shards reach the scorer in no set order; only a
+        # drain orders them), and the calls that sent records, with the drains between them.
+        self.consumed: list[bytes] = []
+        self.calls: list[tuple[str, Any]] = []
         self.expectation: Expectation | None = None
         self.profile_objects: dict[str, dict[str, Any]] = {}
 
     def client(self, service: str) -> Any:
-        return self.lambda_client if service == "lambda" else self._client(service)
+        if service == "lambda":
+            return self.lambda_client
+        client = self._client(service)
+        return _Recording(client, service, self.calls) if service in ("kinesis", "logs") else client
 
     def wait_until_drained(self, timeout_s: float) -> None:
-        """Score what the stream holds with the oracle (the ideal engine), plus the planted bug."""
+        """Score what the stream holds with the oracle (the ideal engine), plus the planted bug: the records
+        of earlier drains first, then the new ones shard by shard."""
+        self.calls.append(("drain", None))
+        before = Counter(shard for shard, _, _ in self.sent)
         self.sent = read_stream(self._client("kinesis"), self.outputs["stream_name"])
-        records = [data for _, _, data in self.sent]
+        seen: Counter[str] = Counter()
+        for shard, _, data in self.sent:
+            seen[shard] += 1
+            if seen[shard] > before[shard]:
+                self.consumed.append(data)
+        records = list(self.consumed)
         if self.bug == "count_duplicates":  # an engine without the exactly-once ledger
             records = [d + b" " * i for i, d in enumerate(records)]
         settings = Settings.from_environment(self.lambda_client.environments["scorer"])
