@@ -1381,6 +1381,32 @@ def test_kinesis_record_fields_match_the_reference(record: Any) -> None:
     assert scorer._shard_id(record) == shard_id
 
 
+def test_the_record_loop_reads_sequence_numbers_as_the_reference(
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given records whose decoding fails with a bug (so each is returned by its sequence number, if it
+    # has one), with sequence numbers the loop must read as _sequence_number_and_data does
+    records: list[Any] = [
+        {"kinesis": {"sequenceNumber": "", "data": "x"}},
+        {"kinesis": {"sequenceNumber": 7, "data": "x"}},
+        {"kinesis": ["sequenceNumber"]},
+        "not a record",
+        {"kinesis": {"sequenceNumber": "495", "data": "x"}},
+        {"kinesis": {"data": "x"}},
+    ]
+
+    def bug(*_: Any) -> Any:
+        raise RuntimeError("a bug in a normalizer")
+
+    monkeypatch.setattr(scorer, "decode", bug)
+    # when
+    response = scorer.process_batch({"Records": records}, aws.scorer(), FakeContext())
+    # then
+    expected = [ref_kinesis_fields(record)[0] for record in records]
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq} for seq in expected if seq is not None]}
+    assert expected.count(None) == 5
+
+
 def ref_parse_record(data: Any) -> Any:
     """pipeline/scorer.py decode_record up to the JSON value, before B2 (json.loads)."""
     if not isinstance(data, str) or not data:
