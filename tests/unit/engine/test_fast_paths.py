@@ -955,6 +955,106 @@ def test_user_state_matches_the_reference(item: dict[str, Any]) -> None:
     assert outcome(score_store.user_state, plain) == outcome(ref_user_state, plain)
 
 
+# User items as the scorer writes them (every attribute it reads, and some it does not), with numbers
+# that are sometimes not finite, not plain integers or not numbers, and every attribute sometimes another
+# well-formed or malformed value: `user_entry` reads such items by name, never through the image.
+_integers_text = (
+    st.integers(0, 10**15).map(str) | numbers_text | st.sampled_from(["007", "1.0", "-3", "\u0661"])
+)
+_scorer_numbers = st.builds(lambda n: {"N": n}, _integers_text)
+_bytes = st.builds(lambda b: {"B": b}, st.binary(max_size=60))
+_published = st.builds(
+    lambda s, t: {"M": {"s": s, **({} if t is None else {"t": t})}},
+    _scorer_numbers | well_formed_values,
+    st.none() | st.builds(lambda s: {"S": s}, st.sampled_from(["cold", "hot"])) | well_formed_values,
+)
+_directories = st.builds(
+    lambda m: {"M": m},
+    st.dictionaries(
+        st.sampled_from(["2025-10-02", "m3", "2025-10-02.1"]),
+        st.builds(lambda c, e: {"L": [c, e]}, _scorer_numbers, _scorer_numbers) | well_formed_values,
+        max_size=3,
+    ),
+)
+_SCORER_ATTRIBUTES = {
+    "user_key": st.builds(lambda s: {"S": s}, st.text(max_size=8)),
+    "score": _scorer_numbers,
+    "raw_score": _scorer_numbers,
+    "as_of": _scorer_numbers,
+    "channels": _channel_maps,
+    "events_applied": _scorer_numbers,
+    "version": _scorer_numbers,
+    "updated_at": _scorer_numbers,
+    "dk": _bytes,
+    "endpoint_ids": st.builds(lambda v: {"SS": v}, st.lists(st.text(max_size=4), max_size=5)),
+    "tier": st.builds(lambda s: {"S": s}, st.sampled_from(["cold", "warm", "hot"])),
+    "pub": _published,
+    "rc": st.builds(lambda b: {"B": b}, st.binary(min_size=19, max_size=19) | st.binary(max_size=40)),
+    "dd": _directories,
+    "ca": st.builds(
+        lambda m: {"M": m},
+        st.dictionaries(st.text(max_size=4), st.builds(lambda s: {"S": s}, st.text(max_size=4)), max_size=2),
+    ),
+    "mf": st.builds(
+        lambda m: {"M": m},
+        st.dictionaries(st.sampled_from(["burst", "scanner_list"]), _scorer_numbers, max_size=2),
+    ),
+    "wr": well_formed_values,
+    "lc": well_formed_values,
+    "rules": well_formed_values,
+}
+scorer_user_items = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.one_of(shape, shape, shape, well_formed_values, attribute_values)
+        for name, shape in _SCORER_ATTRIBUTES.items()
+    },
+)
+
+
+USER_ITEM_SETTINGS = settings(SETTINGS, max_examples=150)  # (the tests' budget: about 3 s each)
+
+
+def long_way_user_entry(attributes: Any) -> tuple[Any, Any]:
+    """What the scorer read of a user item before `user_entry`: its image, then `stored_user`."""
+    plain = ref_image(attributes) or {}
+    return plain.get("user_key"), score_store.stored_user(plain)
+
+
+@USER_ITEM_SETTINGS
+@given(scorer_user_items | well_formed_user_items | user_items | attribute_values)
+@example({"dd": {"NULL": True}, "version": {"N": "3"}})
+@example({"raw_score": {"N": "NaN"}, "score": {"N": "7"}, "as_of": {"N": "007"}})
+@example({"version": {"N": "1.0"}, "pub": {"M": {"s": {"N": "5"}, "t": {"N": "1"}}}})
+@example({"pub": {"M": {"s": {"N": "Infinity"}, "t": {"S": "hot"}}}, "rc": {"B": bytes(19)}})
+@example({"as_of": {"N": "\u0661"}, "updated_at": {"N": "x"}})
+@example({"user_key": {"S": "u"}, "mf": {"M": {"burst": {"N": "x"}}}})
+@example({"pub": {"M": {"s": {"N": "5"}, "x": {"Q": "1"}}}})
+def test_user_items_read_as_their_image(item: Any) -> None:
+    assert outcome(score_store.user_entry, item) == outcome(long_way_user_entry, item)
+
+
+@USER_ITEM_SETTINGS
+@given(st.fixed_dictionaries({}, optional=_SCORER_ATTRIBUTES))
+def test_user_items_as_the_scorer_writes_them_take_the_fast_path(item: dict[str, Any]) -> None:
+    # (numbers that are not plain integers, a pub with other attributes, dd/ca/mf/wr as the image: all
+    # still read by name or through the image's own decoding, without a fallback to the long way)
+    assume(all(_is_plain(item, name) for name in ("as_of", "events_applied", "version", "updated_at")))
+    for name in ("score", "raw_score"):
+        assume(outcome(Decimal, item.get(name, {"N": "0"})["N"])[0] == "ok")
+    for amount in item.get("channels", {"M": {}})["M"].values():
+        assume(type(amount) is dict and list(amount) == ["N"] and outcome(Decimal, amount["N"])[0] == "ok")
+    assume(outcome(ref_image, item)[0] == "ok")
+    fast = score_store._fast_stored_user(item)
+    assert fast is not None
+    assert repr(fast) == repr(long_way_user_entry(item))  # repr: NaN is not equal to itself
+
+
+def _is_plain(item: dict[str, Any], name: str) -> bool:
+    digits = item.get(name, {"N": "0"}).get("N")
+    return isinstance(digits, str) and digits.isascii() and digits.isdigit()
+
+
 # ---- user writes and transactions ------------------------------------------------------------------
 
 # Finite numbers of up to 41 digits (beyond the 38 the sums keep) with exponents from -12 to 12.
@@ -1279,6 +1379,32 @@ def test_kinesis_record_fields_match_the_reference(record: Any) -> None:
     sequence_number, shard_id, data = ref_kinesis_fields(record)
     assert scorer._sequence_number_and_data(record) == (sequence_number, data)
     assert scorer._shard_id(record) == shard_id
+
+
+def test_the_record_loop_reads_sequence_numbers_as_the_reference(
+    aws: AwsResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given records whose decoding fails with a bug (so each is returned by its sequence number, if it
+    # has one), with sequence numbers the loop must read as _sequence_number_and_data does
+    records: list[Any] = [
+        {"kinesis": {"sequenceNumber": "", "data": "x"}},
+        {"kinesis": {"sequenceNumber": 7, "data": "x"}},
+        {"kinesis": ["sequenceNumber"]},
+        "not a record",
+        {"kinesis": {"sequenceNumber": "495", "data": "x"}},
+        {"kinesis": {"data": "x"}},
+    ]
+
+    def bug(*_: Any) -> Any:
+        raise RuntimeError("a bug in a normalizer")
+
+    monkeypatch.setattr(scorer, "decode", bug)
+    # when
+    response = scorer.process_batch({"Records": records}, aws.scorer(), FakeContext())
+    # then
+    expected = [ref_kinesis_fields(record)[0] for record in records]
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq} for seq in expected if seq is not None]}
+    assert expected.count(None) == 5
 
 
 def ref_parse_record(data: Any) -> Any:
