@@ -35,7 +35,7 @@ locals {
 
   # What the named queries are rendered with (engagement_scoring.archive.QuerySettings renders the same for
   # DuckDB; tests/plan/test_tf_archive.py compares the two).
-  archive_query_vars = {
+  archive_query_vars = merge(local.machine_engagement_sql_vars, {
     source = "\"${local.archive_names.glue_database}\".\"${local.archive_names.glue_table}\""
     rules = join(", ", [
       for rule in var.score_rules : format(
@@ -61,7 +61,7 @@ locals {
     # SES tag / SMS context keys of the user and the campaign (validated to [A-Za-z0-9_-]: safe in a path).
     user_key_tag = var.user_key_tag
     campaign_tag = var.campaign_tag
-  }
+  })
   archive_queries = {
     user_history        = "A user's history: every archived event of one user (execution parameter: the user key) with today's points."
     top_users           = "The 100 users with the most points under the current rules (no decay)."

@@ -1,6 +1,7 @@
 -- Rescoring: every user's score, channel scores and tier recomputed from the archive with the current
 -- rules, decay half-life, floor, ceiling and tiers (the module's inputs when Terraform rendered it).
 -- raw = sum of points * 2^(-(as_of - t) / H) with as_of the user's newest counted event (H = 0: no decay).
+-- points: the rule's times the event's machine-engagement weight (archive_events.sql); weight 0 is not counted.
 WITH
 ${archive_events},
 users AS (

@@ -31,6 +31,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engagement_scoring.core.machine import (
+    BURST,
+    DEFAULT_POLICY,
+    PRIVACY_PROXY_OPEN,
+    SCANNER_LIST,
+    SEND_TIME_PROXIMITY,
+    MachinePolicy,
+)
+
 # The layout Firehose writes (archive.tf: prefix and error_output_prefix).
 EVENTS_PREFIX = "events/"
 PARTITION = "dt"
@@ -260,6 +269,44 @@ def tiers_select(tiers: Iterable[Mapping[str, Any]]) -> str:
     return f"SELECT * FROM (VALUES {', '.join(rows)}) AS t (name, min_score)"
 
 
+def _ipv4_ranges(networks: Iterable[Any]) -> str:
+    """The SQL test of `u.ip4` (the event's IPv4 address as a number) against the IPv4 blocks of
+    `networks`; IPv6 blocks are not matched in SQL."""
+    ranges = [
+        f"u.ip4 BETWEEN {int(network.network_address)} AND {int(network.broadcast_address)}"
+        for network in networks
+        if network.version == 4
+    ]
+    return f"({' OR '.join(ranges)})" if ranges else "false"
+
+
+def machine_variables(policy: MachinePolicy) -> dict[str, str]:
+    """The machine-engagement template variables of sql/archive_events.sql, as machine_engagement.tf
+    renders them from the module's `machine_engagement` input (the weights, the bounds, and the lists as
+    SQL tests on `u.ua`, the user agent, and `u.ip4`)."""
+    proxy = sorted(policy.proxy_user_agents)
+    scanner = policy.scanner_user_agents  # lower case already (parse_policy)
+    return {
+        "weight_privacy_proxy_open": _number(policy.weights[PRIVACY_PROXY_OPEN]),
+        "weight_send_time_proximity": _number(policy.weights[SEND_TIME_PROXIMITY]),
+        "weight_scanner_list": _number(policy.weights[SCANNER_LIST]),
+        "weight_burst": _number(policy.weights[BURST]),
+        "send_time_proximity_ms": str(policy.send_time_proximity_ms),
+        "burst_window_ms": str(policy.burst_window_ms),
+        "burst_min_links": str(policy.burst_min_links),
+        "proxy_user_agent_match": (
+            f"trim(u.ua) IN ({', '.join(_sql_string(text) for text in proxy)})" if proxy else "false"
+        ),
+        "scanner_user_agent_match": (
+            "(" + " OR ".join(f"strpos(lower(u.ua), {_sql_string(text)}) > 0" for text in scanner) + ")"
+            if scanner
+            else "false"
+        ),
+        "proxy_cidr_match": _ipv4_ranges(policy.proxy_networks),
+        "scanner_cidr_match": _ipv4_ranges(policy.scanner_networks),
+    }
+
+
 # SES tag names / SMS `context` keys (variables.tf: user_key_tag, campaign_tag): safe in a quoted JSON path.
 TAG_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -283,6 +330,8 @@ class QuerySettings:
     user_key_mode: str = "auto"
     user_key_tag: str = "user_key"
     campaign_tag: str = "campaign"
+    # The module's machine_engagement input (parsed as the scorer parses MACHINE_ENGAGEMENT).
+    machine: MachinePolicy = DEFAULT_POLICY
 
     def variables(self) -> dict[str, str]:
         for tag in (self.user_key_tag, self.campaign_tag):
@@ -302,6 +351,7 @@ class QuerySettings:
             "pinpoint_user_key": PINPOINT_USER_KEYS[self.user_key_mode],
             "user_key_tag": self.user_key_tag,
             "campaign_tag": self.campaign_tag,
+            **machine_variables(self.machine),
         }
 
 

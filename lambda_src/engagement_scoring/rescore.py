@@ -23,9 +23,9 @@ dry-run preview, and on request the writes that apply it.
 
 Users only in the archive are reported; `--create-missing` creates them (conditioned on the item not
 existing). Users only in the table are reported and never changed (the archive does not cover them: it
-was turned on later, it expired, or their events have no rule now). The SQL does not apply the machine
-engagement policy (core/machine.py): with MACHINE_ENGAGEMENT set, the command warns that users with
-machine-flagged events differ.
+was turned on later, it expired, or their events have no rule now). The SQL applies the machine
+engagement policy (MACHINE_ENGAGEMENT, the defaults when unset) as the engine does, with the differences
+docs/operations.md lists; IPv6 blocks of the policy are not matched in SQL (the command warns).
 """
 
 from __future__ import annotations
@@ -434,7 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--tier-hysteresis", type=float)
     model.add_argument("--user-key-mode", choices=("auto", "endpoint_id", "user_id"))
     model.add_argument("--publish-min-delta", type=float, help="SCORE_PUBLISH_MIN_DELTA (points)")
-    model.add_argument("--machine-engagement", help="MACHINE_ENGAGEMENT JSON (not applied by the SQL)")
+    model.add_argument(
+        "--machine-engagement",
+        help="MACHINE_ENGAGEMENT JSON (the scorer's machine engagement policy; default: its defaults)",
+    )
     parser.add_argument("--tolerance", type=Decimal, default=DEFAULT_TOLERANCE, help="points (default 0.001)")
     parser.add_argument("--top", type=int, default=20, help="largest changes shown (default 20)")
     parser.add_argument("--apply", action="store_true", help="write the changes (default: dry run)")
@@ -512,6 +515,7 @@ def rescoring_sql(config: ScorerConfig, rules: Sequence[Mapping[str, Any]], sour
         user_key_mode=settings.user_key_mode,
         user_key_tag=settings.user_key_tag,
         campaign_tag=settings.campaign_tag,
+        machine=config.machine,
     )
     return archive.render_query("rescoring", query)
 
@@ -532,10 +536,10 @@ def main(argv: Sequence[str] | None = None, dynamodb: Any = None) -> int:
             "reached a limit will differ from the engine",
             file=sys.stderr,
         )
-    if env.get("MACHINE_ENGAGEMENT", "").strip():
+    if any(n.version == 6 for n in (*config.machine.proxy_networks, *config.machine.scanner_networks)):
         print(
-            "rescore: warning: the rescoring SQL does not apply MACHINE_ENGAGEMENT; users with "
-            "machine-flagged events will differ from the engine",
+            "rescore: warning: the rescoring SQL does not match IPv6 blocks of MACHINE_ENGAGEMENT "
+            "(privacy_proxy_cidrs, scanner_cidrs); users with events from those addresses will differ",
             file=sys.stderr,
         )
     if args.archive_dir is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import tftest
 from engagement_scoring import archive
+from engagement_scoring.core.machine import parse_policy
 
 from simulator.local_cloud.moto_server import EmbeddedMoto
 from tests.plan.test_tf_plan import (
@@ -67,6 +68,18 @@ CASES: dict[str, dict[str, Any]] = {
         "archive_athena_bytes_scanned_cutoff": 0,
         # The SMS event-log route: with the archive, its second subscription into a decoding stream.
         "sms_configuration_set_names": ["sms-archived"],
+        # Every machine-engagement input the SQL renders: weights, bounds, lists (a quote, capitals, a
+        # repeated proxy agent, an IPv4 block not on its boundary, an IPv6 block).
+        "machine_engagement": {
+            "weights": {"send_time_proximity": 0.25, "burst": 1},
+            "privacy_proxy_user_agents": ["Mozilla/5.0", "Proxy 'B'", "Mozilla/5.0"],
+            "privacy_proxy_cidrs": ["203.0.113.77/25", "2001:db8::/32"],
+            "scanner_user_agents": ["ExampleLinkScanner", "o'scan"],
+            "scanner_cidrs": ["198.51.100.0/24", "192.0.2.9/32"],
+            "send_time_proximity_seconds": 30,
+            "burst_window_ms": 1500,
+            "burst_min_links": 3,
+        },
     },
     "create false": {"name_prefix": "archnone", "create": False, "create_archive": True},
 }
@@ -463,6 +476,7 @@ def _expected_sql(inputs: dict[str, Any], name: str) -> str:
         user_key_mode=inputs.get("user_key_mode", "auto"),
         user_key_tag=inputs.get("user_key_tag", "user_key"),
         campaign_tag=inputs.get("campaign_tag", "campaign"),
+        machine=parse_policy(json.dumps(inputs.get("machine_engagement", {}))),
     )
     return archive.render_query(name, settings)
 
@@ -489,6 +503,14 @@ def test_named_queries_are_the_sql_tested_on_duckdb(plans: dict[str, Plan], case
         assert "('low', CAST(-25.5 AS double))" in rescoring
         assert "user_key = ?" in queries["user_history"]["query"]
         assert """'$.mail.tags["crm-id"][0]'""" in rescoring and """'$.context["camp-aign"]'""" in rescoring
+        # The machine-engagement policy as SQL: 203.0.113.0/25 and 192.0.2.9/32 as numbers, the IPv6
+        # block left out, the weights given and the defaults.
+        assert "u.ip4 BETWEEN 3405803776 AND 3405803903" in rescoring
+        assert "u.ip4 BETWEEN 3221225993 AND 3221225993" in rescoring
+        assert "trim(u.ua) IN ('Mozilla/5.0', 'Proxy ''B''')" in rescoring
+        assert "strpos(lower(u.ua), 'o''scan') > 0" in rescoring
+        assert "strpos(lower(u.ua), 'examplelinkscanner') > 0" in rescoring
+        assert "CAST(0.25 AS double)" in rescoring and "<= 30000" in rescoring
 
 
 # ---------------------------------------------------------------------------------------------------------

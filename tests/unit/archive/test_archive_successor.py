@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from engagement_scoring import archive
 from engagement_scoring.core.events import FormatSettings, NormalizedEvent, RecordRejected
-from engagement_scoring.core.machine import REASONS
+from engagement_scoring.core.machine import REASONS, parse_policy
 from engagement_scoring.core.rules import ORIGINAL_POINTS
 from engagement_scoring.formats import sms
 from engagement_scoring.pipeline.scorer import decode_record
@@ -316,11 +316,25 @@ def test_once_per_message_and_the_tag_variables_reach_the_named_queries(tmp_path
         archive.QuerySettings(source="t", rules=RULES, user_key_tag="x\"]'").variables()
 
 
-def test_rescoring_over_the_successor_workload_matches_the_oracle(tmp_path: Path) -> None:
+# Machine engagement policies (the module's machine_engagement input): every weight 1 (as if no policy), the
+# defaults, and the simulator's scanner listed with weights between 0 and 1.
+POLICIES: dict[str, dict[str, Any]] = {
+    "weights 1": {"weights": dict.fromkeys(REASONS, 1)},
+    "default policy": {},
+    "scanner listed, weights 0.5 and 0.25": {
+        "weights": {"privacy_proxy_open": 0.5, "send_time_proximity": 0.25, "scanner_list": 0.5, "burst": 0},
+        "scanner_user_agents": ["ExampleLinkScanner"],
+    },
+}
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_rescoring_over_the_successor_workload_matches_the_oracle(tmp_path: Path, policy: str) -> None:
     """The simulator's successor workload (SES bare and in EventBridge, SMS, custom app events, re-sent
-    duplicates, EventBridge redeliveries, malformed records), without its CloudWatch Logs gzip records
-    (not decoded in SQL): the rescoring query gives every user the oracle's score, event count and newest
-    event. Machine engagement weights are 1 on the oracle's side: the SQL does not apply them."""
+    duplicates, EventBridge redeliveries, malformed records, privacy-proxy readers and scanner-protected
+    addresses), without its CloudWatch Logs gzip records (not decoded in SQL): the rescoring query gives
+    every user the oracle's score, event count and newest event, under the same machine-engagement policy
+    on both sides (the oracle applies it on its own: simulator/machine_policy.py)."""
     workload = generate(
         WorkloadConfig(users=120, events=1500, seed=7, duplicate_rate=0.03, malformed_rate=0.01)
     )
@@ -329,9 +343,15 @@ def test_rescoring_over_the_successor_workload_matches_the_oracle(tmp_path: Path
     writer = archive.LocalArchive(tmp_path)
     for offset in range(0, len(records), 97):
         writer.write(records[offset : offset + 97], ARRIVAL_MS + offset * 60_000)
-    env = {"MACHINE_ENGAGEMENT": json.dumps({"weights": dict.fromkeys(REASONS, 1)})}
-    expected = expect(records, rules_from_items(RULES), Settings.from_environment(env))
-    settings = archive.QuerySettings(source=archive.LOCAL_SOURCE, rules=RULES)
+    text = json.dumps(POLICIES[policy])
+    expected = expect(
+        records, rules_from_items(RULES), Settings.from_environment({"MACHINE_ENGAGEMENT": text})
+    )
+    settings = archive.QuerySettings(source=archive.LOCAL_SOURCE, rules=RULES, machine=parse_policy(text))
+    # The workload's machines show the reasons (not vacuous): proxy opens, bursts, quick opens; the scanner
+    # list when it is given.
+    assert {"privacy_proxy_open", "send_time_proximity", "burst"} <= set(expected.machine_flagged)
+    assert ("scanner_list" in expected.machine_flagged) == ("scanner_user_agents" in POLICIES[policy])
     connection = archive.duckdb_connect(tmp_path)
     rows = {
         row["user_key"]: row

@@ -505,3 +505,34 @@ def test_the_tier_hysteresis_of_the_item_holds_as_in_a_scorer_write() -> None:
     assert (result.score_changed, result.tier_changed) == (1, 0)
     assert [(c.old_tier, c.new_tier) for c in result.changes] == [("hot", "hot")]
     assert planned[0].update["ExpressionAttributeValues"][":tier"] == {"S": "hot"}
+
+
+@pytest.mark.parametrize("policy", ["weights 0.5", "mixed, long proximity window, burst of 3"])
+def test_machine_engagement_the_scorer_applied_is_what_the_sql_applies(
+    server: EmbeddedMoto, tmp_path: Path, policy: str
+) -> None:
+    """The real scorer scores documented SES and Pinpoint open and click shapes (proxy opens, quick clicks,
+    bursts, scanners, people) under a machine-engagement policy; rescoring them from the archive with the
+    same policy changes no user, and with the default policy it changes some (not vacuous)."""
+    from tests.unit.archive.test_archive_machine import POLICIES, _records
+
+    cloud = Cloud(server, 0)
+    text = json.dumps(POLICIES[policy])
+    cloud.env["MACHINE_ENGAGEMENT"] = text
+    cloud.scorer = ScorerRuntime(
+        ScorerConfig.from_env(cloud.env), cloud.dynamodb, cloud.sqs, sleep=lambda _: None
+    )
+    records = _records()
+    cloud.score(records)
+    archive.LocalArchive(tmp_path / "archive").write(records, T0)
+    same = run(cloud, tmp_path, None, "--machine-engagement", text)
+    users = len(cloud.items())
+    assert users >= 6
+    assert (same["compared"], same["changing"], same["only_in_archive"], same["only_in_table"]) == (
+        users,
+        0,
+        0,
+        0,
+    )
+    defaults = run(cloud, tmp_path, None)
+    assert defaults["changing"] > 0
