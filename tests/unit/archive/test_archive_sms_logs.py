@@ -11,6 +11,7 @@ every SMS record equals the oracle's for every user).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from collections import Counter
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from engagement_scoring import archive
 from engagement_scoring.core.events import FormatSettings
-from engagement_scoring.core.machine import REASONS
+from engagement_scoring.core.machine import REASONS, parse_policy
 
 from simulator import cli, routes
 from simulator.oracle import Settings, expect, rules_from_items
@@ -110,14 +111,18 @@ def test_simulated_archive_with_every_sms_record_routed_rescores_like_the_oracle
     assert routed and all(data[:2] == routes.GZIP_MAGIC for data in routed)
     cli.write_archive(tmp_path, [r.data for r in direct], routed)
 
-    env = {"MACHINE_ENGAGEMENT": json.dumps({"weights": dict.fromkeys(REASONS, 1)})}
+    policy = json.dumps({"weights": dict.fromkeys(REASONS, 1)})
     expected = expect(
-        [r.data for r in workload.records], rules_from_items(RULES), Settings.from_environment(env)
+        [r.data for r in workload.records],
+        rules_from_items(RULES),
+        Settings.from_environment({"MACHINE_ENGAGEMENT": policy}),
     )
+    # the same policy for the SQL, which weighs opens and clicks as the engine does (test_archive_machine.py)
+    settings = dataclasses.replace(SETTINGS, machine=parse_policy(policy))
     rows = {
         row["user_key"]: row
         for row in archive.run_duckdb(
-            archive.duckdb_connect(tmp_path), archive.render_query("rescoring", SETTINGS)
+            archive.duckdb_connect(tmp_path), archive.render_query("rescoring", settings)
         )
     }
     assert set(rows) == set(expected.users) and len(rows) > 50
@@ -128,5 +133,5 @@ def test_simulated_archive_with_every_sms_record_routed_rescores_like_the_oracle
             user.events_applied,
             user.as_of,
         ), user_key
-    formats = Counter(row["format"] for row in _sql_events(tmp_path, SETTINGS))
+    formats = Counter(row["format"] for row in _sql_events(tmp_path, settings))
     assert formats["sms"] > 50 and formats["ses"] > 300
