@@ -22,7 +22,7 @@ locals {
 
   archive_names = {
     firehose       = "${var.name_prefix}-events-archive"
-    firehose_role  = "${var.name_prefix}-events-archive-firehose"
+    firehose_role  = "${var.name_prefix}-events-archive"
     log_group      = "/aws/kinesisfirehose/${var.name_prefix}-events-archive"
     glue_database  = "${lower(replace(var.name_prefix, "-", "_"))}_events_archive"
     glue_table     = "events"

@@ -195,7 +195,7 @@ output "sms_event_destination_commands" {
       "aws pinpoint-sms-voice-v2 create-event-destination",
       "--region ${local.region}",
       "--configuration-set-name ${name}",
-      "--event-destination-name ${var.name_prefix}-engagement-scoring",
+      "--event-destination-name ${var.name_prefix}-scoring",
       "--matching-event-types ${join(" ", var.sms_event_types)}",
       "--cloud-watch-logs-destination IamRoleArn=${local.sms_log_writer_role_arn},LogGroupArn=${local.sms_event_log_group_arn}",
     ])

@@ -11,7 +11,7 @@ locals {
   refresher_name           = "${var.name_prefix}-refresher"
   refresher_log_group_name = "/aws/lambda/${var.name_prefix}-refresher"
   refresher_schedule_name  = "${var.name_prefix}-refresher"
-  refresher_scheduler_role = "${var.name_prefix}-refresher-schedule"
+  refresher_scheduler_role = "${var.name_prefix}-scheduler"
 
   # The score model and the window rules exactly as the scorer reads them (the same variables and values),
   # so both compute the same score, tier and matched rules.

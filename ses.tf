@@ -45,7 +45,7 @@ resource "aws_sesv2_configuration_set_event_destination" "this" {
   for_each = local.ses_enabled && var.create_ses_event_destinations ? toset(var.ses_configuration_set_names) : toset([])
 
   configuration_set_name = var.create_ses_configuration_sets ? aws_sesv2_configuration_set.this[each.value].configuration_set_name : each.value
-  event_destination_name = "${var.name_prefix}-engagement-scoring"
+  event_destination_name = "${var.name_prefix}-scoring"
 
   event_destination {
     enabled              = true

@@ -253,7 +253,7 @@ def test_ses_configuration_sets_publish_every_type_to_the_default_bus(successor:
             successor.after(f'aws_sesv2_configuration_set.this["{name}"]')["configuration_set_name"] == name
         )
         destination = successor.after(f'aws_sesv2_configuration_set_event_destination.this["{name}"]')
-        assert destination["event_destination_name"] == "succ-engagement-scoring"
+        assert destination["event_destination_name"] == "succ-scoring"
         (settings,) = destination["event_destination"]
         assert settings["enabled"] is True
         assert sorted(settings["matching_event_types"]) == sorted(ALL_SES_TYPES)
@@ -399,7 +399,7 @@ def test_sms_event_destination_commands_are_complete_in_the_plan(successor: Plan
     assert module["sms_event_destination_commands"] == {
         "sms-main": "aws pinpoint-sms-voice-v2 create-event-destination"
         f" --region {REGION} --configuration-set-name sms-main"
-        " --event-destination-name succ-engagement-scoring --matching-event-types TEXT_ALL VOICE_ALL"
+        " --event-destination-name succ-scoring --matching-event-types TEXT_ALL VOICE_ALL"
         f" --cloud-watch-logs-destination IamRoleArn={role},LogGroupArn={group}"
     }
     # The ARNs the commands name are the ones the module creates (read after apply in tests/apply).
